@@ -1,0 +1,201 @@
+//! # vitals-axum
+//!
+//! Tower layers and the axum router of vitals. Add one layer and merge one router:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use vitals_axum::Vitals;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let vitals = Vitals::builder()
+//!     .health_check("database", || async { Ok(()) })
+//!     .build();
+//! let app = Router::new()
+//!     .route("/api/hello", get(|| async { "hello" }))
+//!     .merge(vitals.router())
+//!     .layer(vitals.layer());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4600").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+//! # }
+//! ```
+//!
+//! - [`MonitorLayer`] records every request (see [`monitor`]).
+//! - [`Vitals::router`] serves the health and performance endpoints (see [`routes`]),
+//!   operator-only ones guarded by [`OperatorAuth`].
+//! - Errors are RFC 9457 [`Problem`]s.
+
+pub mod auth;
+pub mod context;
+pub mod monitor;
+pub mod problem;
+pub mod query;
+pub mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+pub use auth::OperatorAuth;
+pub use context::{Organization, RequestId};
+pub use monitor::{MonitorLayer, MonitorService};
+pub use problem::Problem;
+use vitals::{Monitor, MonitorConfig};
+
+/// An async health check: `Ok(())` healthy, `Err(reason)` not.
+pub type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// A named dependency check run by `GET /health`.
+#[derive(Clone)]
+pub struct HealthCheck {
+    /// Component name (`database`).
+    pub name: String,
+    /// The check.
+    pub check: CheckFn,
+}
+
+impl std::fmt::Debug for HealthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthCheck").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) monitor: Monitor,
+    pub(crate) auth: OperatorAuth,
+    pub(crate) checks: Vec<HealthCheck>,
+    pub(crate) check_timeout: Duration,
+    pub(crate) version: String,
+    pub(crate) service: String,
+}
+
+/// vitals for one service: the monitor, its layer and its router. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Vitals {
+    shared: Arc<Shared>,
+}
+
+/// Builds [`Vitals`]; every setting has a documented default.
+#[derive(Debug)]
+#[must_use]
+pub struct VitalsBuilder {
+    config: MonitorConfig,
+    auth: OperatorAuth,
+    checks: Vec<HealthCheck>,
+    check_timeout: Duration,
+    version: String,
+    service: String,
+}
+
+impl Default for VitalsBuilder {
+    fn default() -> Self {
+        Self {
+            config: MonitorConfig::default(),
+            auth: OperatorAuth::loopback_only(),
+            checks: Vec::new(),
+            check_timeout: Duration::from_secs(2),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            service: "vitals".to_owned(),
+        }
+    }
+}
+
+impl VitalsBuilder {
+    /// Monitor settings (default [`MonitorConfig::default`]).
+    pub fn monitor_config(mut self, config: MonitorConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Who may call operator endpoints (default: loopback clients only).
+    pub fn operator_auth(mut self, auth: OperatorAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Adds a dependency check to `GET /health` (none by default).
+    pub fn health_check<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let check: CheckFn = Arc::new(move || Box::pin(check()));
+        self.checks.push(HealthCheck { name: name.to_owned(), check });
+        self
+    }
+
+    /// How long a health check may take before it counts as failed (default 2 s).
+    pub fn check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = timeout;
+        self
+    }
+
+    /// The version reported by `/health` (default: this crate's).
+    pub fn version(mut self, version: &str) -> Self {
+        version.clone_into(&mut self.version);
+        self
+    }
+
+    /// The service name reported by `/health` (default `vitals`).
+    pub fn service(mut self, service: &str) -> Self {
+        service.clone_into(&mut self.service);
+        self
+    }
+
+    /// Builds. Inside a tokio runtime, also starts the once-a-second maintenance task (it
+    /// stops when the last [`Vitals`] clone is dropped).
+    #[must_use]
+    pub fn build(self) -> Vitals {
+        let vitals = Vitals {
+            shared: Arc::new(Shared {
+                monitor: Monitor::new(self.config),
+                auth: self.auth,
+                checks: self.checks,
+                check_timeout: self.check_timeout,
+                version: self.version,
+                service: self.service,
+            }),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let weak = Arc::downgrade(&vitals.shared);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(shared) = weak.upgrade() else { break };
+                    shared.monitor.maintain();
+                }
+            });
+        }
+        vitals
+    }
+}
+
+impl Vitals {
+    /// A builder with the defaults.
+    pub fn builder() -> VitalsBuilder {
+        VitalsBuilder::default()
+    }
+
+    /// The request monitor.
+    #[must_use]
+    pub fn monitor(&self) -> &Monitor {
+        &self.shared.monitor
+    }
+
+    /// The layer that records requests into [`Vitals::monitor`].
+    #[must_use]
+    pub fn layer(&self) -> MonitorLayer {
+        MonitorLayer::new(self.shared.monitor.clone())
+    }
+
+    /// The health and performance endpoints, ready to merge into the app's router.
+    pub fn router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes::router(Arc::clone(&self.shared))
+    }
+}

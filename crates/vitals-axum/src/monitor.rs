@@ -1,0 +1,375 @@
+//! `MonitorLayer`: records every request into a [`vitals::Monitor`].
+//!
+//! Timing starts when the request reaches the layer and ends when the response body ends or
+//! is dropped, so streaming bodies are timed in full and a client that disconnects is still
+//! recorded: before the response, as status 499 with `clientAborted`; during the body, with
+//! the response's status and `clientAborted`. A handler that panics is recorded as a 500 (put
+//! `tower_http::catch_panic::CatchPanicLayer` inside this layer to also answer the client with
+//! a 500). The layer never changes the inner service's error type, and an inner error is
+//! recorded as a 500.
+//!
+//! The route is axum's [`MatchedPath`] (the template) when there is one; a request without one
+//! is recorded under [`vitals::UNMATCHED`] when answered 404, else by its normalized path. See
+//! [`crate::context`] for the correlation id and the tenant.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use vitals_axum::MonitorLayer;
+//!
+//! let monitor = vitals::Monitor::default();
+//! let app: Router = Router::new()
+//!     .route("/hello", get(|| async { "hi" }))
+//!     .layer(MonitorLayer::new(monitor.clone()));
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use bytes::Buf;
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+use vitals::ring::InlineStr;
+use vitals::{Method, Monitor, RequestSample, RouteKey};
+
+use crate::context::{ORGANIZATION_HEADER, Organization, REQUEST_ID_HEADER, RequestId};
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
+
+/// Path parameters that name the tenant.
+pub const ORGANIZATION_PARAMS: [&str; 2] = ["orgId", "organizationId"];
+
+/// Applies [`MonitorService`] to a service; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct MonitorLayer {
+    monitor: Monitor,
+    request_id: bool,
+}
+
+impl MonitorLayer {
+    /// Records into `monitor`, with correlation ids on.
+    #[must_use]
+    pub fn new(monitor: Monitor) -> Self {
+        Self { monitor, request_id: true }
+    }
+
+    /// Whether to take or generate `x-request-id` and echo it (default `true`). Off, the layer
+    /// still records an incoming valid `x-request-id` but adds nothing to the request or
+    /// response.
+    #[must_use]
+    pub fn request_id(mut self, enabled: bool) -> Self {
+        self.request_id = enabled;
+        self
+    }
+}
+
+impl<S> Layer<S> for MonitorLayer {
+    type Service = MonitorService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MonitorService { inner, monitor: self.monitor.clone(), request_id: self.request_id }
+    }
+}
+
+/// Records each request; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct MonitorService<S> {
+    inner: S,
+    monitor: Monitor,
+    request_id: bool,
+}
+
+impl<S> MonitorService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, monitor: Monitor) -> Self {
+        MonitorLayer::new(monitor).layer(inner)
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// Everything needed to record a request once it ends. Records on drop at the latest.
+#[derive(Debug)]
+struct Pending {
+    monitor: Monitor,
+    start: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+    path: InlineStr,
+    organization: InlineStr,
+    request_id: InlineStr,
+    status: u16,
+    response_org: Option<Organization>,
+    response_started: bool,
+    done: bool,
+}
+
+impl Pending {
+    fn finish(&mut self, aborted: bool) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let panicked = !self.response_started && std::thread::panicking();
+        let status = if panicked {
+            500
+        } else if aborted && !self.response_started {
+            499
+        } else {
+            self.status
+        };
+        let route = match &self.route {
+            Some(matched) => RouteKey::Template(matched.as_str()),
+            None if status == 404 => RouteKey::Unmatched,
+            None => RouteKey::Path(self.path.as_str()),
+        };
+        let organization = match &self.response_org {
+            Some(org) => Some(org.as_str()),
+            None => (!self.organization.is_empty()).then(|| self.organization.as_str()),
+        };
+        self.monitor.record(&RequestSample {
+            method: self.method,
+            route,
+            status,
+            start: self.start,
+            duration: self.start.elapsed(),
+            organization,
+            correlation_id: self.request_id.as_str(),
+            trace_id: None,
+            aborted,
+            panicked,
+        });
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Dropped before the end: the client went away, or the handler panicked.
+        self.finish(true);
+    }
+}
+
+fn organization_of<B>(req: &Request<B>, route: Option<&MatchedPath>) -> InlineStr {
+    if let Some(route) = route {
+        let template = route.as_str();
+        for name in ORGANIZATION_PARAMS {
+            if let Some(org) = vitals::normalize::path_param(template, req.uri().path(), name) {
+                return InlineStr::new(org);
+            }
+        }
+    }
+    req.headers()
+        .get(X_ORGANIZATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| vitals::monitor::is_valid_organization_id(v))
+        .map(InlineStr::new)
+        .unwrap_or_default()
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MonitorService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let start = Instant::now();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = Method::from_bytes(req.method().as_str().as_bytes());
+        let organization = organization_of(&req, route.as_ref());
+        let incoming = req.headers().get(X_REQUEST_ID).and_then(RequestId::from_header);
+        let request_id = match incoming {
+            None if self.request_id => {
+                let id = RequestId::generate();
+                req.headers_mut().insert(X_REQUEST_ID, id.header_value().clone());
+                Some(id)
+            }
+            id => id,
+        };
+        let id_text = request_id.as_ref().map(|id| InlineStr::new(id.as_str())).unwrap_or_default();
+        let path = if route.is_none() { InlineStr::new(req.uri().path()) } else { InlineStr::default() };
+        let span = tracing::info_span!(
+            "request",
+            method = method.as_str(),
+            route = route.as_ref().map_or(vitals::UNMATCHED, MatchedPath::as_str),
+            request_id = id_text.as_str(),
+            organization = tracing::field::Empty,
+        );
+        if !organization.is_empty() {
+            span.record("organization", organization.as_str());
+        }
+        let mut echo_header = None;
+        if let Some(id) = request_id.filter(|_| self.request_id) {
+            echo_header = Some(id.header_value().clone());
+            req.extensions_mut().insert(id);
+        }
+        let future = {
+            let _enter = span.enter();
+            self.inner.call(req)
+        };
+        ResponseFuture {
+            inner: future,
+            span,
+            echo: echo_header,
+            pending: Some(Pending {
+                monitor: self.monitor.clone(),
+                start,
+                method,
+                route,
+                path,
+                organization,
+                request_id: id_text,
+                status: 0,
+                response_org: None,
+                response_started: false,
+                done: false,
+            }),
+        }
+    }
+}
+
+pin_project! {
+    /// Response future of [`MonitorService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        span: tracing::Span,
+        echo: Option<HeaderValue>,
+        pending: Option<Pending>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _enter = this.span.enter();
+            ready!(this.inner.poll(cx))
+        };
+        let mut pending = this.pending.take();
+        match result {
+            Ok(mut response) => {
+                if let Some(p) = pending.as_mut() {
+                    p.status = response.status().as_u16();
+                    p.response_started = true;
+                    p.response_org = response.extensions().get::<Organization>().cloned();
+                }
+                if let Some(id) = this.echo.take() {
+                    response.headers_mut().insert(X_REQUEST_ID, id);
+                }
+                if let Some(p) = pending.as_mut() {
+                    if response.body().is_end_stream() {
+                        p.finish(false);
+                    }
+                }
+                Poll::Ready(Ok(response.map(|body| ResponseBody { inner: body, pending })))
+            }
+            Err(err) => {
+                if let Some(mut p) = pending {
+                    p.status = 500;
+                    p.response_started = true;
+                    p.finish(false);
+                }
+                Poll::Ready(Err(err))
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// Response body of [`MonitorService`]: records the request when it ends or is dropped.
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        pending: Option<Pending>,
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Data: Buf,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        match &frame {
+            None => {
+                if let Some(mut p) = this.pending.take() {
+                    p.finish(false);
+                }
+            }
+            Some(Err(_)) => {
+                if let Some(mut p) = this.pending.take() {
+                    p.finish(true);
+                }
+            }
+            Some(Ok(_)) => {
+                if this.inner.is_end_stream() {
+                    if let Some(mut p) = this.pending.take() {
+                        p.finish(false);
+                    }
+                }
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,90 @@
+//! Strict parsing of query parameters into problem+json errors.
+//!
+//! axum's `Query` rejects with a plain-text body; the endpoints here parse the raw query so
+//! that every bad value is a 400 problem+json naming the parameter.
+//!
+//! # Example
+//!
+//! ```
+//! use vitals_axum::query::Query;
+//!
+//! let q = Query::parse(Some("limit=5&organizationId=acme%20co"));
+//! assert_eq!(q.get("organizationId").as_deref(), Some("acme co"));
+//! assert_eq!(q.limit("limit", 10, 100).unwrap(), 5);
+//! assert_eq!(Query::parse(Some("limit=0")).limit("limit", 10, 100).unwrap_err().status(), 400);
+//! ```
+
+use http::StatusCode;
+
+use crate::Problem;
+
+/// Decoded query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Decodes `a=b&c=d` (percent-encoding and `+` for space).
+    #[must_use]
+    pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = raw
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Self { pairs }
+    }
+
+    /// The first value of `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// A positive integer no larger than `max`, `default` when absent.
+    ///
+    /// # Errors
+    ///
+    /// 400 problem when present but not an integer in `1..=max`.
+    pub fn limit(&self, name: &str, default: usize, max: usize) -> Result<usize, Box<Problem>> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            Ok(n) if n > max => Err(Box::new(
+                bad_request(&format!("`{name}` must be at most {max}, got {n}"))
+                    .with_extension("parameter", name)
+                    .with_extension("maximum", max),
+            )),
+            _ => Err(Box::new(
+                bad_request(&format!("`{name}` must be a positive integer, got `{raw}`"))
+                    .with_extension("parameter", name),
+            )),
+        }
+    }
+}
+
+/// A 400 problem with a detail.
+#[must_use]
+pub fn bad_request(detail: &str) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST).with_detail(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_rules() {
+        let l = |q: &str| Query::parse(Some(q)).limit("limit", 10, 100).map_err(|p| p.status().as_u16());
+        assert_eq!(Query::parse(None).limit("limit", 10, 100).unwrap(), 10);
+        assert_eq!(l("limit=1"), Ok(1));
+        assert_eq!(l("limit=100"), Ok(100));
+        assert_eq!(l("limit=101"), Err(400));
+        assert_eq!(l("limit=0"), Err(400));
+        assert_eq!(l("limit=-3"), Err(400));
+        assert_eq!(l("limit=abc"), Err(400));
+        assert_eq!(l("limit="), Err(400));
+        assert_eq!(l("limit=99999999999999999999999"), Err(400));
+    }
+}

@@ -1,0 +1,96 @@
+//! `/health/ping`, `/health` and `/health/debug`.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use serde_json::json;
+
+use super::AppState;
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `GET /health/ping`: answers at once, touches no dependency.
+pub(crate) async fn ping() -> Response {
+    let mut res = Json(json!({ "status": "ok", "timestamp": rfc3339(SystemTime::now()) })).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckResult {
+    status: &'static str,
+    response_time_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+}
+
+/// `GET /health`: every registered dependency check, each bounded by the check timeout.
+/// 200 when all pass, 503 when any fails (its `output` says why, without secrets).
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let checks = state.checks.iter().map(|check| {
+        let timeout = state.check_timeout;
+        async move {
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(timeout, (check.check)()).await;
+            let elapsed = started.elapsed();
+            let (status, output) = match outcome {
+                Ok(Ok(())) => ("pass", None),
+                Ok(Err(reason)) => ("fail", Some(reason)),
+                Err(_) => ("fail", Some(format!("no answer within {} ms", timeout.as_millis()))),
+            };
+            (check.name.clone(), CheckResult { status, response_time_ms: vitals::monitor::as_ms(elapsed), output })
+        }
+    });
+    let results = futures_util::future::join_all(checks).await;
+    let failed = results.iter().any(|(_, r)| r.status == "fail");
+    let body = json!({
+        "status": if failed { "fail" } else { "pass" },
+        "service": state.service,
+        "version": state.version,
+        "timestamp": rfc3339(SystemTime::now()),
+        "uptimeSeconds": state.monitor.uptime().as_secs_f64(),
+        "checks": results
+            .into_iter()
+            .map(|(name, result)| (name, json!(result)))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+    });
+    let status = if failed { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /health/debug`: configuration (no secrets), monitor memory, process facts.
+pub(crate) async fn debug(State(state): State<AppState>) -> Response {
+    let config = state.monitor.config();
+    Json(json!({
+        "service": state.service,
+        "version": state.version,
+        "pid": std::process::id(),
+        "startedAt": rfc3339(state.monitor.started_at()),
+        "uptimeSeconds": state.monitor.uptime().as_secs_f64(),
+        "requestsRecorded": state.monitor.recorded(),
+        "config": {
+            "ringCapacity": config.ring_capacity,
+            "slowThresholdMs": vitals::monitor::as_ms(config.slow_threshold),
+            "maxRoutes": config.max_routes,
+            "maxOrganizations": config.max_organizations,
+            "operatorAuth": if state.auth.has_token() { "bearer-token" } else { "loopback-only" },
+            "healthChecks": state.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            "healthCheckTimeoutMs": Duration::as_millis(&state.check_timeout) as u64,
+        },
+        "monitorMemory": state.monitor.memory(),
+        "runtime": {
+            "workers": tokio::runtime::Handle::current().metrics().num_workers(),
+            "availableParallelism": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+        },
+    }))
+    .into_response()
+}

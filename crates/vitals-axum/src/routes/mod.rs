@@ -1,0 +1,77 @@
+//! The endpoints vitals serves.
+//!
+//! Public (for load balancers): `GET /health/ping`, `GET /health`.
+//! Operator-only (see [`crate::auth`]): `GET /health/debug`, `/health/performance/stats`,
+//! `/health/performance/summary`, `/health/performance/slow?limit=10`,
+//! `/health/performance/v2/stats`, `/health/performance/v2/by-organization?organizationId=…`,
+//! `/health/performance/v2/slow-paths?limit=5`.
+//!
+//! Every JSON field is camelCase; durations are fractional milliseconds (`…Ms`); every error is
+//! RFC 9457 problem+json.
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use axum::{Router, body::Body};
+//! use http::Request;
+//! use tower::ServiceExt;
+//!
+//! let vitals = vitals_axum::Vitals::builder().build();
+//! let app: Router = vitals.router();
+//! let res = app
+//!     .oneshot(Request::get("/health/ping").body(Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(res.status(), 200);
+//! # }
+//! ```
+
+mod health;
+mod performance;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::Shared;
+
+pub(crate) type AppState = Arc<Shared>;
+
+/// Maximum `limit` of `/health/performance/slow`.
+pub const MAX_SLOW_LIMIT: usize = 500;
+/// Maximum `limit` of `/health/performance/v2/slow-paths`.
+pub const MAX_SLOW_PATHS_LIMIT: usize = 100;
+
+async fn operator_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    if let Err(problem) = state.auth.check(&parts) {
+        return problem.with_instance(parts.uri.path()).into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+pub(crate) fn router<S>(state: AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let operator = Router::new()
+        .route("/health/debug", get(health::debug))
+        .route("/health/performance/stats", get(performance::stats_v1))
+        .route("/health/performance/summary", get(performance::summary))
+        .route("/health/performance/slow", get(performance::slow))
+        .route("/health/performance/v2/stats", get(performance::stats_v2))
+        .route("/health/performance/v2/by-organization", get(performance::by_organization))
+        .route("/health/performance/v2/slow-paths", get(performance::slow_paths))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), operator_only));
+    Router::new()
+        .route("/health/ping", get(health::ping))
+        .route("/health", get(health::health))
+        .merge(operator)
+        .with_state(state)
+}

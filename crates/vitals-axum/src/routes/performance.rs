@@ -1,0 +1,205 @@
+//! The performance endpoints (v1 and v2).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, Uri};
+use serde::Serialize;
+use serde_json::json;
+use vitals::monitor::as_ms;
+use vitals::{RouteStats, Window, WindowStats};
+
+use super::{AppState, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
+use crate::Problem;
+use crate::query::{Query, bad_request};
+
+fn problem_response(problem: Box<Problem>, uri: &Uri) -> Response {
+    problem.with_instance(uri.path()).into_response()
+}
+
+fn window_json(state: &AppState, window: Window, stats: &WindowStats) -> serde_json::Value {
+    let mut v = json!(stats);
+    v["spanSeconds"] = json!(state.monitor.window_span(window).as_secs_f64());
+    v["requestsPerSecond"] = json!(rate(stats.count, state.monitor.window_span(window).as_secs_f64()));
+    v
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+fn slow_count(state: &AppState) -> usize {
+    state.monitor.recent().iter().filter(|r| r.is_slow_request).count()
+}
+
+/// `GET /health/performance/stats` (v1): totals since start, in the seed's terms.
+pub(crate) async fn stats_v1(State(state): State<AppState>) -> Response {
+    let all = state.monitor.overall(Window::SinceStart);
+    Json(json!({
+        "totalRequests": all.count,
+        "errorCount": all.errors,
+        "errorRate": all.error_rate(),
+        "averageResponseTime": as_ms(all.mean()),
+        "p50": as_ms(all.p50),
+        "p95": as_ms(all.p95),
+        "p99": as_ms(all.p99),
+        "maxResponseTime": as_ms(all.max),
+        "slowRequests": slow_count(&state),
+        "uptimeSeconds": state.monitor.uptime().as_secs_f64(),
+        "statusCodes": state.monitor.status_counts(Window::SinceStart),
+    }))
+    .into_response()
+}
+
+/// `GET /health/performance/summary`: the last five minutes in a few numbers.
+pub(crate) async fn summary(State(state): State<AppState>) -> Response {
+    let recent = state.monitor.overall(Window::LastFiveMinutes);
+    let span = state.monitor.window_span(Window::LastFiveMinutes).as_secs_f64();
+    Json(json!({
+        "window": Window::LastFiveMinutes.key(),
+        "requests": recent.count,
+        "requestsPerSecond": rate(recent.count, span),
+        "errorRate": recent.error_rate(),
+        "p95Ms": as_ms(recent.p95),
+        "totalRequests": state.monitor.recorded(),
+        "uptimeSeconds": state.monitor.uptime().as_secs_f64(),
+    }))
+    .into_response()
+}
+
+/// `GET /health/performance/slow?limit=10`: slowest requests of the ring, slowest first.
+pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
+    let limit = match Query::parse(uri.query()).limit("limit", 10, MAX_SLOW_LIMIT) {
+        Ok(l) => l,
+        Err(p) => return problem_response(p, &uri),
+    };
+    let requests = state.monitor.slowest(limit);
+    Json(json!({
+        "limit": limit,
+        "ringCapacity": state.monitor.config().ring_capacity,
+        "slowThresholdMs": as_ms(state.monitor.config().slow_threshold),
+        "count": requests.len(),
+        "requests": requests,
+    }))
+    .into_response()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteWindows {
+    route: std::sync::Arc<str>,
+    method: vitals::Method,
+    last_minute: Option<WindowStats>,
+    last_five_minutes: Option<WindowStats>,
+    since_start: WindowStats,
+    status: vitals::StatusCounts,
+}
+
+/// `GET /health/performance/v2/stats`: overall and per-route figures in every window.
+pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
+    let m = &state.monitor;
+    let windows: serde_json::Map<String, serde_json::Value> = Window::ALL
+        .iter()
+        .map(|&w| (w.key().to_owned(), window_json(&state, w, &m.overall(w))))
+        .collect();
+    let find = |list: &[RouteStats], r: &RouteStats| {
+        list.iter().find(|x| x.route == r.route && x.method == r.method).map(|x| x.stats)
+    };
+    let last = m.route_stats(Window::LastMinute);
+    let five = m.route_stats(Window::LastFiveMinutes);
+    let mut routes: Vec<RouteWindows> = m
+        .route_stats(Window::SinceStart)
+        .into_iter()
+        .map(|r| RouteWindows {
+            last_minute: find(&last, &r),
+            last_five_minutes: find(&five, &r),
+            route: r.route,
+            method: r.method,
+            since_start: r.stats,
+            status: r.status,
+        })
+        .collect();
+    routes.sort_by(|a, b| b.since_start.count.cmp(&a.since_start.count));
+    let orgs = m.organizations();
+    Json(json!({
+        "uptimeSeconds": m.uptime().as_secs_f64(),
+        "windows": windows,
+        "statusCodes": m.status_counts(Window::SinceStart),
+        "routes": routes,
+        "organizations": {
+            "tracked": orgs.iter().filter(|o| &*o.organization_id != vitals::OVERFLOW).count(),
+            "limit": m.config().max_organizations,
+        },
+        "monitorMemory": m.memory(),
+    }))
+    .into_response()
+}
+
+/// `GET /health/performance/v2/by-organization?organizationId=…`.
+pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> Response {
+    let query = Query::parse(uri.query());
+    let id = query.get("organizationId").unwrap_or_default();
+    if id.trim().is_empty() {
+        return problem_response(
+            Box::new(bad_request("`organizationId` is required").with_extension("parameter", "organizationId")),
+            &uri,
+        );
+    }
+    let Some(stats) = state.monitor.organization_stats(&id) else {
+        let problem = Problem::new(StatusCode::NOT_FOUND)
+            .with_detail(format!("no request has been recorded for organization `{id}`"))
+            .with_extension("organizationId", &id);
+        return problem_response(Box::new(problem), &uri);
+    };
+    let recent: Vec<_> = state
+        .monitor
+        .recent()
+        .into_iter()
+        .rev()
+        .filter(|r| r.organization_id.as_deref() == Some(id.as_str()))
+        .take(20)
+        .collect();
+    Json(json!({
+        "organizationId": stats.organization_id,
+        "windows": {
+            "lastMinute": window_json(&state, Window::LastMinute, &stats.last_minute),
+            "lastFiveMinutes": window_json(&state, Window::LastFiveMinutes, &stats.last_five_minutes),
+            "sinceStart": window_json(&state, Window::SinceStart, &stats.since_start),
+        },
+        "recentRequests": recent,
+    }))
+    .into_response()
+}
+
+/// `GET /health/performance/v2/slow-paths?limit=5&window=5m`: routes by p95, slowest first.
+pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
+    let query = Query::parse(uri.query());
+    let limit = match query.limit("limit", 5, MAX_SLOW_PATHS_LIMIT) {
+        Ok(l) => l,
+        Err(p) => return problem_response(p, &uri),
+    };
+    let window = match query.get("window") {
+        None => Window::SinceStart,
+        Some(w) => match Window::parse(&w) {
+            Some(w) => w,
+            None => {
+                return problem_response(
+                    Box::new(
+                        bad_request(&format!("`window` must be one of 1m, 5m, all; got `{w}`"))
+                            .with_extension("parameter", "window"),
+                    ),
+                    &uri,
+                );
+            }
+        },
+    };
+    let mut routes = state.monitor.route_stats(window);
+    routes.sort_by(|a, b| b.stats.p95.cmp(&a.stats.p95).then(b.stats.count.cmp(&a.stats.count)));
+    routes.truncate(limit);
+    Json(json!({
+        "window": window.key(),
+        "limit": limit,
+        "paths": routes,
+    }))
+    .into_response()
+}

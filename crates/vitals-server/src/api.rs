@@ -1,0 +1,752 @@
+//! The HTTP API of the reference server.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /api/orgs/{orgId}/properties` | the organization's properties |
+//! | `POST /api/orgs/{orgId}/properties` | creates a property (`201` + `Location`) |
+//! | `GET /api/orgs/{orgId}/properties/{propertyId}` | one property |
+//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000) |
+//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem |
+//!
+//! Every error is an RFC 9457 [`Problem`] (`application/problem+json`): extractor rejections
+//! are handled here so that none escapes as axum's plain-text body, and database errors are
+//! logged and answered with a generic `500`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use vitals_axum::Problem;
+
+use crate::db::{self, Db, DbError, FieldError, NewProperty};
+
+/// Default sleep of `/api/slow` when `ms` is absent.
+const DEFAULT_SLOW_MS: u64 = 100;
+/// Longest sleep `/api/slow` performs.
+const MAX_SLOW_MS: u64 = 10_000;
+/// Status of `/api/fail` when `status` is absent.
+const DEFAULT_FAIL_STATUS: u16 = 500;
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+struct ApiState {
+    db: Db,
+    max_slow_ms: u64,
+}
+
+/// The API routes, ready to be merged or nested into the server's router.
+pub(crate) fn router(db: Db) -> Router {
+    build_router(db, MAX_SLOW_MS)
+}
+
+fn build_router(db: Db, max_slow_ms: u64) -> Router {
+    Router::new()
+        .route(
+            "/api/orgs/{orgId}/properties",
+            get(list_properties).post(create_property),
+        )
+        .route(
+            "/api/orgs/{orgId}/properties/{propertyId}",
+            get(get_property),
+        )
+        .route("/api/slow", get(slow))
+        .route("/api/fail", get(fail))
+        .with_state(ApiState { db, max_slow_ms })
+}
+
+/// A handler's result: the success response or a problem document.
+type ApiResult = Result<Response, Problem>;
+
+async fn list_properties(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let instance = uri.path();
+    let Path(org) = path.map_err(|r| path_problem(&r, instance))?;
+    match state.db.list_properties(&org).await {
+        Ok(Some(properties)) => Ok(Json(properties).into_response()),
+        Ok(None) => Err(unknown_org(&org, instance)),
+        Err(error) => Err(db_problem(&error, instance)),
+    }
+}
+
+async fn create_property(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    path: Result<Path<String>, PathRejection>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let instance = uri.path();
+    let Path(org) = path.map_err(|r| path_problem(&r, instance))?;
+    let Json(body) = body.map_err(|r| json_problem(&r, instance))?;
+    let new = parse_new_property(&body).map_err(|errors| invalid_body(errors, instance))?;
+    match state.db.create_property(&org, new).await {
+        Ok(Some(property)) => {
+            let location = format!(
+                "/api/orgs/{}/properties/{}",
+                property.organization_id, property.id
+            );
+            let mut response = (StatusCode::CREATED, Json(&property)).into_response();
+            if let Ok(value) = HeaderValue::try_from(location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            Ok(response)
+        }
+        Ok(None) => Err(unknown_org(&org, instance)),
+        Err(DbError::Validation(errors)) => Err(invalid_body(errors, instance)),
+        Err(error) => Err(db_problem(&error, instance)),
+    }
+}
+
+async fn get_property(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let instance = uri.path();
+    let Path((org, raw_id)) = path.map_err(|r| path_problem(&r, instance))?;
+    let Some(id) = parse_positive_id(&raw_id) else {
+        return Err(Problem::new(StatusCode::BAD_REQUEST)
+            .with_detail(format!(
+                "property id `{raw_id}` is not a positive integer (1..={})",
+                i64::MAX
+            ))
+            .with_instance(instance)
+            .with_extension("propertyId", &raw_id));
+    };
+    match state.db.get_property(&org, id).await {
+        Ok(Some(property)) => Ok(Json(property).into_response()),
+        Ok(None) => match state.db.org_exists(&org).await {
+            Ok(false) => Err(unknown_org(&org, instance)),
+            Ok(true) => Err(Problem::new(StatusCode::NOT_FOUND)
+                .with_detail(format!(
+                    "property {id} does not exist in organization `{org}`"
+                ))
+                .with_instance(instance)
+                .with_extension("organizationId", &org)
+                .with_extension("propertyId", id)),
+            Err(error) => Err(db_problem(&error, instance)),
+        },
+        Err(error) => Err(db_problem(&error, instance)),
+    }
+}
+
+async fn slow(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult {
+    let instance = uri.path();
+    let Query(params) = query.map_err(|r| query_problem(&r, instance))?;
+    let requested = match params.get("ms") {
+        None => DEFAULT_SLOW_MS,
+        Some(raw) => parse_non_negative(raw).ok_or_else(|| {
+            Problem::new(StatusCode::BAD_REQUEST)
+                .with_detail(format!(
+                    "`ms` must be a non-negative integer number of milliseconds, got `{raw}`"
+                ))
+                .with_instance(instance)
+                .with_extension("parameter", "ms")
+        })?,
+    };
+    let slept = requested.min(state.max_slow_ms);
+    tokio::time::sleep(Duration::from_millis(slept)).await;
+    let body = if requested > slept {
+        json!({
+            "sleptMs": slept,
+            "requestedMs": requested,
+            "capped": true,
+            "maxMs": state.max_slow_ms,
+            "note": format!(
+                "requested {requested} ms exceeds the {} ms cap; slept {slept} ms",
+                state.max_slow_ms
+            ),
+        })
+    } else {
+        json!({ "sleptMs": slept })
+    };
+    Ok(Json(body).into_response())
+}
+
+async fn fail(
+    OriginalUri(uri): OriginalUri,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Problem {
+    let instance = uri.path();
+    let params = match query {
+        Ok(Query(params)) => params,
+        Err(rejection) => return query_problem(&rejection, instance),
+    };
+    let status = match params.get("status") {
+        None => Some(DEFAULT_FAIL_STATUS),
+        Some(raw) => parse_non_negative(raw)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| (400..=599).contains(n)),
+    };
+    match status.and_then(|n| StatusCode::from_u16(n).ok()) {
+        Some(status) => Problem::new(status)
+            .with_detail("deliberate failure")
+            .with_instance(instance),
+        None => Problem::new(StatusCode::BAD_REQUEST)
+            .with_detail(format!(
+                "`status` must be an integer between 400 and 599, got `{}`",
+                params.get("status").map_or("", String::as_str)
+            ))
+            .with_instance(instance)
+            .with_extension("parameter", "status")
+            .with_extension("allowed", json!({ "min": 400, "max": 599 })),
+    }
+}
+
+/// Parses a decimal integer made of ASCII digits only (no sign, no spaces); values beyond
+/// `u64::MAX` saturate.
+fn parse_non_negative(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(raw.parse().unwrap_or(u64::MAX))
+}
+
+/// Parses a database id: ASCII digits only, 1..=`i64::MAX`.
+fn parse_positive_id(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok().filter(|&id| id > 0)
+}
+
+/// Turns a JSON document into a [`NewProperty`], reporting every missing, mistyped or invalid
+/// field at once.
+fn parse_new_property(body: &Value) -> Result<NewProperty, Vec<FieldError>> {
+    let Some(object) = body.as_object() else {
+        return Err(vec![FieldError::new(
+            "body",
+            "must be a JSON object with `name`, `address` and `units`",
+        )]);
+    };
+    let mut errors = Vec::new();
+    let mut text = |field: &str, check: fn(&str) -> Result<(), String>| match object.get(field) {
+        Some(Value::String(value)) => match check(value) {
+            Ok(()) => Some(value.clone()),
+            Err(message) => {
+                errors.push(FieldError::new(field, message));
+                None
+            }
+        },
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new(field, "must be a string"));
+            None
+        }
+    };
+    let name = text("name", db::validate_name);
+    let address = text("address", db::validate_address);
+    let units = match object.get("units") {
+        Some(Value::Number(number)) => {
+            if let Some(units) = number.as_i64() {
+                match db::validate_units(units) {
+                    Ok(()) => u32::try_from(units).ok(),
+                    Err(message) => {
+                        errors.push(FieldError::new("units", message));
+                        None
+                    }
+                }
+            } else if number.is_u64() {
+                // Larger than i64::MAX: a valid integer, but out of range.
+                let message = db::validate_units(i64::MAX).err().unwrap_or_default();
+                errors.push(FieldError::new("units", message));
+                None
+            } else {
+                errors.push(FieldError::new("units", "must be an integer"));
+                None
+            }
+        }
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("units", "is required"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new("units", "must be an integer"));
+            None
+        }
+    };
+    match (name, address, units) {
+        (Some(name), Some(address), Some(units)) if errors.is_empty() => Ok(NewProperty {
+            name,
+            address,
+            units,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn unknown_org(org: &str, instance: &str) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND)
+        .with_detail(format!("organization `{org}` does not exist"))
+        .with_instance(instance)
+        .with_extension("organizationId", org)
+}
+
+fn invalid_body(errors: Vec<FieldError>, instance: &str) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+        .with_detail("the request body has invalid fields")
+        .with_instance(instance)
+        .with_extension("errors", errors)
+}
+
+fn db_problem(error: &DbError, instance: &str) -> Problem {
+    tracing::error!(error = ?error, instance, "database error");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+        .with_detail("an internal error occurred while accessing the database")
+        .with_instance(instance)
+}
+
+fn json_problem(rejection: &JsonRejection, instance: &str) -> Problem {
+    let detail = match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "the request body must be JSON, sent with `Content-Type: application/json`".to_owned()
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            format!(
+                "the request body is not valid JSON: {}",
+                rejection.body_text()
+            )
+        }
+        _ => rejection.body_text(),
+    };
+    Problem::new(rejection.status())
+        .with_detail(detail)
+        .with_instance(instance)
+}
+
+fn path_problem(rejection: &PathRejection, instance: &str) -> Problem {
+    let status = rejection.status();
+    if status.is_server_error() {
+        tracing::error!(error = %rejection.body_text(), instance, "path extraction failed");
+        return Problem::new(status).with_instance(instance);
+    }
+    Problem::new(status)
+        .with_detail(rejection.body_text())
+        .with_instance(instance)
+}
+
+fn query_problem(rejection: &QueryRejection, instance: &str) -> Problem {
+    Problem::new(rejection.status())
+        .with_detail(rejection.body_text())
+        .with_instance(instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::db::TempDb;
+
+    const PROBLEM_JSON: &str = "application/problem+json";
+
+    struct Answer {
+        status: StatusCode,
+        content_type: String,
+        location: Option<String>,
+        body: Value,
+    }
+
+    async fn send(app: Router, request: Request<Body>) -> Answer {
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
+        let location = header(header::LOCATION);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        Answer {
+            status,
+            content_type,
+            location,
+            body,
+        }
+    }
+
+    async fn get_uri(app: Router, uri: &str) -> Answer {
+        send(app, Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    async fn post(app: Router, uri: &str, content_type: Option<&str>, body: &str) -> Answer {
+        let mut request = Request::post(uri);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        send(app, request.body(Body::from(body.to_owned())).unwrap()).await
+    }
+
+    async fn post_json(app: Router, uri: &str, body: &Value) -> Answer {
+        post(app, uri, Some("application/json"), &body.to_string()).await
+    }
+
+    fn assert_problem(answer: &Answer, status: StatusCode) {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(answer.content_type, PROBLEM_JSON);
+        assert_eq!(answer.body["status"], status.as_u16());
+        assert_eq!(answer.body["type"], "about:blank");
+        assert!(answer.body["title"].is_string());
+    }
+
+    fn error_fields(answer: &Answer) -> Vec<String> {
+        answer.body["errors"]
+            .as_array()
+            .expect("errors array")
+            .iter()
+            .map(|e| {
+                assert!(e["message"].is_string());
+                e["field"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn list_returns_the_orgs_properties() {
+        let temp = TempDb::new();
+        let answer = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.content_type, "application/json");
+        let properties = answer.body.as_array().unwrap();
+        assert_eq!(properties.len(), 3);
+        for property in properties {
+            assert_eq!(property["organizationId"], "acme");
+            assert!(property["id"].is_i64());
+            assert!(property["name"].is_string());
+            assert!(property["address"].is_string());
+            assert!(property["units"].is_u64());
+            assert!(property["createdAt"].is_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn list_unknown_org_is_404() {
+        let temp = TempDb::new();
+        let answer = get_uri(router(temp.db.clone()), "/api/orgs/nope/properties").await;
+        assert_problem(&answer, StatusCode::NOT_FOUND);
+        assert_eq!(answer.body["organizationId"], "nope");
+        assert!(answer.body["detail"].as_str().unwrap().contains("nope"));
+        assert_eq!(answer.body["instance"], "/api/orgs/nope/properties");
+    }
+
+    #[tokio::test]
+    async fn create_returns_201_with_location_then_get_finds_it() {
+        let temp = TempDb::new();
+        let app = router(temp.db.clone());
+        let answer = post_json(
+            app.clone(),
+            "/api/orgs/initech/properties",
+            &json!({ "name": " Penthouse ", "address": "1 Top Floor", "units": 2 }),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.content_type, "application/json");
+        assert_eq!(answer.body["organizationId"], "initech");
+        assert_eq!(answer.body["name"], "Penthouse");
+        assert_eq!(answer.body["address"], "1 Top Floor");
+        assert_eq!(answer.body["units"], 2);
+        assert!(answer.body["createdAt"].is_string());
+        let id = answer.body["id"].as_i64().unwrap();
+        let location = answer.location.clone().expect("Location header");
+        assert_eq!(location, format!("/api/orgs/initech/properties/{id}"));
+
+        let fetched = get_uri(app.clone(), &location).await;
+        assert_eq!(fetched.status, StatusCode::OK);
+        assert_eq!(fetched.body, answer.body);
+        let listed = get_uri(app, "/api/orgs/initech/properties").await;
+        assert_eq!(listed.body.as_array().unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn create_in_unknown_org_is_404() {
+        let temp = TempDb::new();
+        let answer = post_json(
+            router(temp.db.clone()),
+            "/api/orgs/nope/properties",
+            &json!({ "name": "A", "address": "B", "units": 1 }),
+        )
+        .await;
+        assert_problem(&answer, StatusCode::NOT_FOUND);
+        assert_eq!(answer.body["organizationId"], "nope");
+    }
+
+    #[tokio::test]
+    async fn create_with_malformed_json_is_400() {
+        let temp = TempDb::new();
+        for body in ["{\"name\": ", "not json", ""] {
+            let answer = post(
+                router(temp.db.clone()),
+                "/api/orgs/acme/properties",
+                Some("application/json"),
+                body,
+            )
+            .await;
+            assert_problem(&answer, StatusCode::BAD_REQUEST);
+            assert!(answer.body["detail"].as_str().unwrap().contains("JSON"));
+        }
+    }
+
+    #[tokio::test]
+    async fn create_with_wrong_content_type_is_415() {
+        let temp = TempDb::new();
+        let body = r#"{"name":"A","address":"B","units":1}"#;
+        for content_type in [Some("text/plain"), None] {
+            let answer = post(
+                router(temp.db.clone()),
+                "/api/orgs/acme/properties",
+                content_type,
+                body,
+            )
+            .await;
+            assert_problem(&answer, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            assert!(
+                answer.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("application/json")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn create_with_missing_or_mistyped_fields_is_422() {
+        let temp = TempDb::new();
+        let app = router(temp.db.clone());
+        let answer = post_json(
+            app.clone(),
+            "/api/orgs/acme/properties",
+            &json!({ "address": 7, "units": "ten" }),
+        )
+        .await;
+        assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_fields(&answer), ["name", "address", "units"]);
+        assert_eq!(answer.body["errors"][0]["field"], "name");
+        assert_eq!(answer.body["errors"][0]["message"], "is required");
+        assert_eq!(answer.body["errors"][1]["message"], "must be a string");
+        assert_eq!(answer.body["errors"][2]["message"], "must be an integer");
+
+        let answer = post_json(app, "/api/orgs/acme/properties", &json!([1, 2])).await;
+        assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(answer.body["errors"][0]["field"], "body");
+    }
+
+    #[tokio::test]
+    async fn create_failing_validation_is_422_and_writes_nothing() {
+        let temp = TempDb::new();
+        let app = router(temp.db.clone());
+        let answer = post_json(
+            app.clone(),
+            "/api/orgs/acme/properties",
+            &json!({ "name": "   ", "address": "x".repeat(501), "units": 0 }),
+        )
+        .await;
+        assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_fields(&answer), ["name", "address", "units"]);
+        assert_eq!(answer.body["errors"][0]["message"], "must not be empty");
+
+        for units in [json!(-1), json!(100_001), json!(1.5), json!(u64::MAX)] {
+            let answer = post_json(
+                app.clone(),
+                "/api/orgs/acme/properties",
+                &json!({ "name": "A", "address": "B", "units": units }),
+            )
+            .await;
+            assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(error_fields(&answer), ["units"], "units = {units}");
+        }
+        let listed = get_uri(app, "/api/orgs/acme/properties").await;
+        assert_eq!(listed.body.as_array().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn get_returns_one_property() {
+        let temp = TempDb::new();
+        let app = router(temp.db.clone());
+        let listed = get_uri(app.clone(), "/api/orgs/globex/properties").await;
+        let first = listed.body[0].clone();
+        let id = first["id"].as_i64().unwrap();
+        let answer = get_uri(app, &format!("/api/orgs/globex/properties/{id}")).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.content_type, "application/json");
+        assert_eq!(answer.body, first);
+    }
+
+    #[tokio::test]
+    async fn get_with_invalid_id_is_400() {
+        let temp = TempDb::new();
+        for id in ["abc", "0", "-1", "+1", "1.5", "99999999999999999999", "%20"] {
+            let answer = get_uri(
+                router(temp.db.clone()),
+                &format!("/api/orgs/acme/properties/{id}"),
+            )
+            .await;
+            assert_problem(&answer, StatusCode::BAD_REQUEST);
+            assert!(
+                answer.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("positive integer"),
+                "{id}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn get_unknown_org_or_property_is_404() {
+        let temp = TempDb::new();
+        let app = router(temp.db.clone());
+        let answer = get_uri(app.clone(), "/api/orgs/nope/properties/1").await;
+        assert_problem(&answer, StatusCode::NOT_FOUND);
+        assert_eq!(answer.body["organizationId"], "nope");
+        assert!(answer.body["detail"].as_str().unwrap().contains("nope"));
+
+        let answer = get_uri(app.clone(), "/api/orgs/acme/properties/999999").await;
+        assert_problem(&answer, StatusCode::NOT_FOUND);
+        assert_eq!(answer.body["organizationId"], "acme");
+        assert_eq!(answer.body["propertyId"], 999_999);
+
+        // A property of another organization is not visible.
+        let globex = get_uri(app.clone(), "/api/orgs/globex/properties").await;
+        let id = globex.body[0]["id"].as_i64().unwrap();
+        let answer = get_uri(app, &format!("/api/orgs/acme/properties/{id}")).await;
+        assert_problem(&answer, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn slow_sleeps_requested_or_default_ms() {
+        let temp = TempDb::new();
+        let started = std::time::Instant::now();
+        let answer = get_uri(router(temp.db.clone()), "/api/slow").await;
+        assert!(started.elapsed() >= Duration::from_millis(DEFAULT_SLOW_MS));
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.content_type, "application/json");
+        assert_eq!(answer.body, json!({ "sleptMs": 100 }));
+
+        let started = std::time::Instant::now();
+        let answer = get_uri(router(temp.db.clone()), "/api/slow?ms=30").await;
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.body, json!({ "sleptMs": 30 }));
+    }
+
+    #[tokio::test]
+    async fn slow_clamps_to_the_cap_and_says_so() {
+        let temp = TempDb::new();
+        // Same handler, with a 20 ms cap instead of 10 s so the test stays fast.
+        let app = build_router(temp.db.clone(), 20);
+        let answer = get_uri(app, "/api/slow?ms=20000").await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.content_type, "application/json");
+        assert_eq!(answer.body["sleptMs"], 20);
+        assert_eq!(answer.body["requestedMs"], 20_000);
+        assert_eq!(answer.body["capped"], true);
+        assert_eq!(answer.body["maxMs"], 20);
+        assert!(answer.body["note"].as_str().unwrap().contains("cap"));
+    }
+
+    #[tokio::test]
+    async fn slow_with_invalid_ms_is_400() {
+        let temp = TempDb::new();
+        for query in ["ms=abc", "ms=-5", "ms=1.5", "ms=", "ms=%FF"] {
+            let answer = get_uri(router(temp.db.clone()), &format!("/api/slow?{query}")).await;
+            assert_problem(&answer, StatusCode::BAD_REQUEST);
+            assert!(
+                answer.body["detail"].as_str().unwrap().contains("ms"),
+                "{query}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn fail_answers_the_requested_status() {
+        let temp = TempDb::new();
+        for status in [400_u16, 404, 418, 503, 599] {
+            let answer = get_uri(
+                router(temp.db.clone()),
+                &format!("/api/fail?status={status}"),
+            )
+            .await;
+            assert_problem(&answer, StatusCode::from_u16(status).unwrap());
+            assert_eq!(answer.body["detail"], "deliberate failure");
+        }
+    }
+
+    #[tokio::test]
+    async fn fail_defaults_to_500() {
+        let temp = TempDb::new();
+        let answer = get_uri(router(temp.db.clone()), "/api/fail").await;
+        assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.body["detail"], "deliberate failure");
+    }
+
+    #[tokio::test]
+    async fn fail_with_invalid_status_is_400() {
+        let temp = TempDb::new();
+        for query in [
+            "status=399",
+            "status=600",
+            "status=abc",
+            "status=-500",
+            "status=70000",
+        ] {
+            let answer = get_uri(router(temp.db.clone()), &format!("/api/fail?{query}")).await;
+            assert_problem(&answer, StatusCode::BAD_REQUEST);
+            assert!(
+                answer.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("between 400 and 599"),
+                "{query}"
+            );
+            assert_eq!(answer.body["allowed"], json!({ "min": 400, "max": 599 }));
+        }
+    }
+
+    #[tokio::test]
+    async fn database_errors_are_generic_500s() {
+        let temp = TempDb::new();
+        // Break the schema behind the server's back.
+        let connection = rusqlite::Connection::open(&temp.path).unwrap();
+        connection.busy_timeout(Duration::from_secs(5)).unwrap();
+        connection.execute_batch("DROP TABLE properties").unwrap();
+        drop(connection);
+
+        let answer = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
+        let detail = answer.body["detail"].as_str().unwrap();
+        assert!(detail.contains("internal error"), "{detail}");
+        let text = answer.body.to_string();
+        assert!(
+            !text.contains("SELECT") && !text.contains("no such table"),
+            "{text}"
+        );
+        assert!(!text.contains(temp.path.to_str().unwrap()), "{text}");
+    }
+}

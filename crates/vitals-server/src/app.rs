@@ -1,0 +1,41 @@
+//! The reference server's router: the API, the vitals endpoints, and the layers around them.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, Uri};
+use tower_http::catch_panic::CatchPanicLayer;
+use vitals_axum::{Problem, Vitals};
+
+use crate::{api, db::Db};
+
+/// Unknown paths: 404 problem+json (recorded by the monitor under `(unmatched)`).
+async fn not_found(uri: Uri) -> Response {
+    Problem::new(StatusCode::NOT_FOUND)
+        .with_detail(format!("no route for `{}`", uri.path()))
+        .with_instance(uri.path())
+        .into_response()
+}
+
+/// A panicking handler: 500 problem+json; the panic message stays in the log.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message, "handler panicked");
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+        .with_detail("the request handler failed")
+        .into_response()
+}
+
+/// Builds the whole app.
+pub(crate) fn build(db: Db, vitals: &Vitals) -> Router {
+    api::router(db)
+        .merge(vitals.router())
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(vitals.layer())
+}

@@ -1,0 +1,86 @@
+//! The vitals reference server: a small multi-tenant API on SQLite with every vitals endpoint
+//! live.
+//!
+//! `cargo run --release` from the workspace root starts it on 127.0.0.1:4600 with no set-up.
+//! Environment: `HOST` (default `127.0.0.1`), `PORT` (default `4600`; `0` picks a free port),
+//! `DATABASE_URL` (default `./data/vitals.db`; a path, `sqlite://path` or `:memory:`),
+//! `VITALS_ADMIN_TOKEN` (operator bearer token; unset: operator endpoints answer loopback
+//! only), `RUST_LOG` (default `info`).
+//!
+//! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
+//! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
+
+mod api;
+mod app;
+mod db;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tracing_subscriber::EnvFilter;
+use vitals_axum::{OperatorAuth, Vitals};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+
+    let host = env_or("HOST", "127.0.0.1");
+    let port: u16 = env_or("PORT", "4600").parse().context("PORT must be a port number")?;
+    let database = env_or("DATABASE_URL", "./data/vitals.db");
+    let db = db::Db::open(&database).context("opening the database")?;
+
+    let auth = std::env::var("VITALS_ADMIN_TOKEN").map_or_else(|_| OperatorAuth::loopback_only(), |t| OperatorAuth::token(&t));
+    let check_db = db.clone();
+    let vitals = Vitals::builder()
+        .service("vitals-server")
+        .version(env!("CARGO_PKG_VERSION"))
+        .operator_auth(auth)
+        .check_timeout(Duration::from_secs(2))
+        .health_check("database", move || {
+            let db = check_db.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        })
+        .build();
+
+    let app = app::build(db, &vitals);
+    let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+        .await
+        .with_context(|| format!("binding {host}:{port}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,338 @@
+//! A lock-free latency histogram with a guaranteed relative error.
+//!
+//! Values (nanoseconds) fall into logarithmic buckets `(γ^(k-1), γ^k]` with
+//! `γ = (1 + α) / (1 - α)` and `α = 0.01`, the DDSketch mapping: reporting `2γ^k / (γ + 1)` for
+//! a bucket is within 1% of every value in it, so every quantile read from the histogram is
+//! within 1% of the sample at that rank. Buckets cover 100 ns to 1,000 s; values outside are
+//! clamped into the first or last bucket (the exact maximum is tracked separately by callers).
+//!
+//! Recording is one relaxed `fetch_add` on an `AtomicU64`; no lock, no allocation once the
+//! bucket's chunk exists. Chunks of 32 buckets (256 bytes) are allocated the first time a value
+//! lands in them, so an idle histogram costs one pointer and a typical one a few chunks.
+//!
+//! Hand-written rather than `hdrhistogram` or `sketches-ddsketch`: neither can be recorded into
+//! concurrently through `&self` without a lock.
+//!
+//! # Example
+//!
+//! ```
+//! use vitals::histogram::{AtomicHistogram, HistogramSnapshot};
+//!
+//! let h = AtomicHistogram::new();
+//! for ns in [1_000_000u64, 2_000_000, 3_000_000, 4_000_000] {
+//!     h.record(ns);
+//! }
+//! let snap: HistogramSnapshot = h.snapshot();
+//! assert_eq!(snap.count(), 4);
+//! let p50 = snap.quantile(0.5).unwrap() as f64;
+//! assert!((p50 - 2_000_000.0).abs() <= 0.01 * 2_000_000.0);
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use once_cell::race::OnceBox;
+
+/// The guaranteed relative error of a quantile.
+pub const RELATIVE_ERROR: f64 = 0.01;
+/// Smallest value resolved (ns); smaller values count in the first bucket.
+pub const MIN_VALUE: u64 = 100;
+/// Largest value resolved (ns); larger values count in the last bucket.
+pub const MAX_VALUE: u64 = 1_000_000_000_000;
+
+const GAMMA: f64 = (1.0 + RELATIVE_ERROR) / (1.0 - RELATIVE_ERROR);
+const CHUNK: usize = 32;
+/// `1 / ln(γ)`.
+fn inv_ln_gamma() -> f64 {
+    1.0 / GAMMA.ln()
+}
+
+fn raw_key(value: f64) -> i32 {
+    // ceil(log_γ(v)): bucket k holds (γ^(k-1), γ^k].
+    (value.ln() * inv_ln_gamma()).ceil() as i32
+}
+
+fn min_key() -> i32 {
+    raw_key(MIN_VALUE as f64)
+}
+
+/// Number of buckets (fixed by the constants above).
+pub fn bucket_count() -> usize {
+    (raw_key(MAX_VALUE as f64) - min_key() + 1) as usize
+}
+
+fn chunk_count() -> usize {
+    bucket_count().div_ceil(CHUNK)
+}
+
+/// The bucket index of a value.
+#[inline]
+pub fn bucket_index(value_ns: u64) -> usize {
+    let v = value_ns.clamp(MIN_VALUE, MAX_VALUE);
+    (raw_key(v as f64) - min_key()) as usize
+}
+
+/// The value reported for a bucket: within [`RELATIVE_ERROR`] of every value in it.
+pub fn bucket_value(index: usize) -> u64 {
+    let k = index as i32 + min_key();
+    (2.0 * GAMMA.powi(k) / (GAMMA + 1.0)).round() as u64
+}
+
+/// The upper bound (inclusive, ns) of a bucket.
+pub fn bucket_upper_bound(index: usize) -> f64 {
+    let k = index as i32 + min_key();
+    GAMMA.powi(k)
+}
+
+type Chunk = [AtomicU64; CHUNK];
+
+/// A concurrent histogram; see the [module docs](self).
+#[derive(Default)]
+pub struct AtomicHistogram {
+    chunks: OnceBox<Box<[OnceBox<Chunk>]>>,
+}
+
+impl std::fmt::Debug for AtomicHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtomicHistogram")
+            .field("count", &self.snapshot().count())
+            .finish()
+    }
+}
+
+impl AtomicHistogram {
+    /// An empty histogram; allocates nothing until the first value.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn table(&self) -> &[OnceBox<Chunk>] {
+        self.chunks.get_or_init(|| {
+            Box::new((0..chunk_count()).map(|_| OnceBox::new()).collect())
+        })
+    }
+
+    /// Records one value in nanoseconds.
+    #[inline]
+    pub fn record(&self, value_ns: u64) {
+        let index = bucket_index(value_ns);
+        let chunk = self.table()[index / CHUNK]
+            .get_or_init(|| Box::new(std::array::from_fn(|_| AtomicU64::new(0))));
+        chunk[index % CHUNK].fetch_add(1, Relaxed);
+    }
+
+    /// Sets every bucket to zero (keeps the allocated chunks).
+    pub fn clear(&self) {
+        if let Some(table) = self.chunks.get() {
+            for chunk in table.iter().filter_map(OnceBox::get) {
+                for bucket in chunk {
+                    bucket.store(0, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Adds the current counts to `into`.
+    pub fn add_to(&self, into: &mut HistogramSnapshot) {
+        let Some(table) = self.chunks.get() else {
+            return;
+        };
+        for (c, chunk) in table.iter().enumerate() {
+            let Some(chunk) = chunk.get() else { continue };
+            for (i, bucket) in chunk.iter().enumerate() {
+                let n = bucket.load(Relaxed);
+                if n > 0 {
+                    into.add(c * CHUNK + i, n);
+                }
+            }
+        }
+    }
+
+    /// A copy of the current counts.
+    #[must_use]
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut snap = HistogramSnapshot::default();
+        self.add_to(&mut snap);
+        snap
+    }
+
+    /// Bytes held by this histogram (for the documented memory bound).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks.get().map_or(0, |table| {
+            table.len() * size_of::<OnceBox<Chunk>>()
+                + table.iter().filter(|c| c.get().is_some()).count() * size_of::<Chunk>()
+        })
+    }
+}
+
+/// A plain (non-atomic) copy of a histogram: sparse, mergeable, queryable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    /// `(bucket index, count)`, sorted by index, counts non-zero.
+    buckets: Vec<(u32, u64)>,
+    count: u64,
+}
+
+impl HistogramSnapshot {
+    /// Adds `n` to bucket `index`.
+    pub fn add(&mut self, index: usize, n: u64) {
+        let index = index as u32;
+        match self.buckets.binary_search_by_key(&index, |&(i, _)| i) {
+            Ok(pos) => self.buckets[pos].1 += n,
+            Err(pos) => self.buckets.insert(pos, (index, n)),
+        }
+        self.count += n;
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &HistogramSnapshot) {
+        if self.buckets.is_empty() {
+            self.clone_from(other);
+            return;
+        }
+        for &(i, n) in &other.buckets {
+            self.add(i as usize, n);
+        }
+    }
+
+    /// Number of values.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Non-empty buckets as `(index, count)`, ascending.
+    #[must_use]
+    pub fn buckets(&self) -> &[(u32, u64)] {
+        &self.buckets
+    }
+
+    /// The nearest-rank quantile `q` in `0.0..=1.0`, in ns; `None` when empty.
+    ///
+    /// Within [`RELATIVE_ERROR`] of the sample of rank `ceil(q * count)`.
+    #[must_use]
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(i, n) in &self.buckets {
+            seen += n;
+            if seen >= rank {
+                return Some(bucket_value(i as usize));
+            }
+        }
+        self.buckets.last().map(|&(i, _)| bucket_value(i as usize))
+    }
+
+    /// Number of values at most `bound_ns` (a bucket counts when its upper bound is at most
+    /// `bound_ns * (1 + α)`, so bucket edges are exact to within the relative error).
+    #[must_use]
+    pub fn count_at_most(&self, bound_ns: f64) -> u64 {
+        let limit = bound_ns * (1.0 + RELATIVE_ERROR);
+        self.buckets
+            .iter()
+            .take_while(|&&(i, _)| bucket_upper_bound(i as usize) <= limit)
+            .map(|&(_, n)| n)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact_quantile(sorted: &[u64], q: f64) -> u64 {
+        let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
+        sorted[rank - 1]
+    }
+
+    #[test]
+    fn bucket_value_is_within_error_of_bucket_edges() {
+        for index in 0..bucket_count() {
+            let v = bucket_value(index) as f64;
+            let upper = bucket_upper_bound(index);
+            let lower = upper / GAMMA;
+            if upper < MIN_VALUE as f64 * 2.0 || upper > MAX_VALUE as f64 {
+                continue;
+            }
+            assert!((upper - v).abs() / upper <= RELATIVE_ERROR + 1e-9, "index {index}");
+            assert!((v - lower).abs() / lower <= RELATIVE_ERROR + 1e-9, "index {index}");
+        }
+    }
+
+    #[test]
+    fn quantiles_within_one_percent_of_exact_on_random_data() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for round in 0..20 {
+            let n = 1 + rng.usize(..20_000);
+            // log-uniform latencies between 10 µs and 30 s, plus a heavy tail.
+            let mut values: Vec<u64> = (0..n)
+                .map(|_| {
+                    let exp = 4.0 + rng.f64() * 6.5;
+                    10f64.powf(exp) as u64
+                })
+                .collect();
+            let h = AtomicHistogram::new();
+            for &v in &values {
+                h.record(v);
+            }
+            values.sort_unstable();
+            let snap = h.snapshot();
+            assert_eq!(snap.count(), n as u64);
+            for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+                let exact = exact_quantile(&values, q) as f64;
+                let got = snap.quantile(q).unwrap() as f64;
+                let err = (got - exact).abs() / exact;
+                assert!(err <= RELATIVE_ERROR, "round {round} q {q}: exact {exact} got {got}");
+            }
+        }
+    }
+
+    #[test]
+    fn merge_equals_recording_into_one() {
+        let (a, b, both) = (AtomicHistogram::new(), AtomicHistogram::new(), AtomicHistogram::new());
+        for v in 0..5_000u64 {
+            let value = v * 7_919 % 100_000_000 + 1_000;
+            if v % 3 == 0 { a.record(value) } else { b.record(value) }
+            both.record(value);
+        }
+        let mut merged = a.snapshot();
+        merged.merge(&b.snapshot());
+        assert_eq!(merged, both.snapshot());
+    }
+
+    #[test]
+    fn clamps_out_of_range_values() {
+        let h = AtomicHistogram::new();
+        h.record(0);
+        h.record(u64::MAX);
+        let snap = h.snapshot();
+        assert_eq!(snap.count(), 2);
+        assert_eq!(snap.buckets()[0].0, 0);
+        assert_eq!(snap.buckets()[1].0 as usize, bucket_count() - 1);
+    }
+
+    #[test]
+    fn count_at_most_matches_exact_counts_at_bucket_resolution() {
+        let h = AtomicHistogram::new();
+        for ms in 1..=1000u64 {
+            h.record(ms * 1_000_000);
+        }
+        let snap = h.snapshot();
+        let at_100ms = snap.count_at_most(100_000_000.0);
+        assert!((99..=101).contains(&at_100ms), "{at_100ms}");
+        assert_eq!(snap.count_at_most(f64::INFINITY), 1000);
+    }
+
+    #[test]
+    fn clear_resets_counts() {
+        let h = AtomicHistogram::new();
+        h.record(5_000);
+        h.clear();
+        assert_eq!(h.snapshot().count(), 0);
+        assert!(h.heap_bytes() > 0);
+    }
+}

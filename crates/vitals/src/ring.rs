@@ -1,0 +1,348 @@
+//! A fixed ring of the most recent requests, written by many threads without a lock.
+//!
+//! Each slot is a run of `AtomicU64` words guarded by a sequence number (a seqlock): a writer
+//! claims a slot with a `fetch_add` on the head, marks it odd while it writes, even when done;
+//! a reader copies the words and keeps the copy only if the sequence did not move. A writer that
+//! finds its slot held by another (the ring wrapped around during one write) drops its record
+//! rather than wait. Strings (organization, correlation id) are stored inline up to
+//! [`INLINE_BYTES`] bytes, so the ring's memory is fixed at `capacity * SLOT_BYTES`.
+//!
+//! Hand-written: the crates that offer lock-free rings (`crossbeam`'s `ArrayQueue`, `ringbuf`)
+//! are queues that consumers drain, not a window that readers scan while writers overwrite.
+//!
+//! # Example
+//!
+//! ```
+//! use vitals::ring::{Ring, Entry};
+//!
+//! let ring = Ring::new(2);
+//! for status in [200, 201, 500] {
+//!     ring.push(&Entry { status, ..Entry::default() });
+//! }
+//! let recent: Vec<u16> = ring.snapshot().iter().map(|e| e.status).collect();
+//! assert_eq!(recent, vec![201, 500]);
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+/// Bytes kept of each inline string.
+pub const INLINE_BYTES: usize = 64;
+const STR_WORDS: usize = INLINE_BYTES / 8;
+// seq, order, unix_ns, duration, packed, lens, org(8), cid(8), trace(2), cpu, alloc, polls+longest
+const WORDS: usize = 6 + 2 * STR_WORDS + 2 + 3;
+/// Bytes per slot.
+pub const SLOT_BYTES: usize = WORDS * 8;
+
+/// One request as the ring stores it (ids rather than names for routes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// Position in the stream of pushed entries (0-based); higher is newer.
+    pub order: u64,
+    /// Start of the request, ns since the Unix epoch.
+    pub unix_ns: u64,
+    /// Time from the request to the end of its response body, ns.
+    pub duration_ns: u64,
+    /// Route id in the monitor's route table.
+    pub route_id: u32,
+    /// Method index ([`crate::Method::index`]).
+    pub method: u8,
+    /// HTTP status (499 for a client that went away before the response ended).
+    pub status: u16,
+    /// Flag bits ([`Entry::ABORTED`]).
+    pub flags: u8,
+    /// Organization id, truncated to [`INLINE_BYTES`].
+    pub organization: InlineStr,
+    /// Correlation id, truncated to [`INLINE_BYTES`].
+    pub correlation_id: InlineStr,
+    /// W3C trace id, if any (all zero: none).
+    pub trace_id: [u8; 16],
+    /// CPU time spent in the request's polls, ns (0: not measured).
+    pub cpu_ns: u64,
+    /// Bytes allocated during the request's polls (0: not measured).
+    pub allocated_bytes: u64,
+    /// Number of polls (low 32 bits) and longest poll in µs (high 32 bits).
+    pub polls: u64,
+}
+
+impl Entry {
+    /// The client went away before the response ended.
+    pub const ABORTED: u8 = 1;
+    /// The handler panicked.
+    pub const PANICKED: u8 = 2;
+}
+
+/// A string of at most [`INLINE_BYTES`] bytes stored by value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineStr {
+    len: u8,
+    bytes: [u8; INLINE_BYTES],
+}
+
+impl Default for InlineStr {
+    fn default() -> Self {
+        Self { len: 0, bytes: [0; INLINE_BYTES] }
+    }
+}
+
+impl std::fmt::Debug for InlineStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl InlineStr {
+    /// Copies `s`, cut at [`INLINE_BYTES`] on a character boundary.
+    #[must_use]
+    pub fn new(s: &str) -> Self {
+        let mut end = s.len().min(INLINE_BYTES);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0; INLINE_BYTES];
+        bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
+        Self { len: end as u8, bytes }
+    }
+
+    /// The stored text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+
+    /// True when nothing is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+struct Slot {
+    words: [AtomicU64; WORDS],
+}
+
+/// The ring; see the [module docs](self).
+pub struct Ring {
+    slots: Box<[Slot]>,
+    head: AtomicU64,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.slots.len())
+            .field("pushed", &self.head.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn put_str(words: &[AtomicU64], s: &InlineStr) {
+    for (i, w) in words.iter().enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&s.bytes[i * 8..i * 8 + 8]);
+        w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+    }
+}
+
+fn get_str(words: &[u64], len: u8) -> InlineStr {
+    let mut out = InlineStr { len: len.min(INLINE_BYTES as u8), bytes: [0; INLINE_BYTES] };
+    for (i, w) in words.iter().enumerate() {
+        out.bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    out
+}
+
+impl Ring {
+    /// A ring of `capacity` slots (at least 1), allocated once.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        let slots = (0..capacity.max(1))
+            .map(|_| Slot { words: std::array::from_fn(|_| AtomicU64::new(0)) })
+            .collect();
+        Self { slots, head: AtomicU64::new(0) }
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries pushed since creation (including overwritten ones).
+    #[must_use]
+    pub fn pushed(&self) -> u64 {
+        self.head.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the ring holds.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.len() * SLOT_BYTES
+    }
+
+    /// Stores an entry, overwriting the oldest. Never blocks.
+    pub fn push(&self, e: &Entry) {
+        let order = self.head.fetch_add(1, Ordering::Relaxed);
+        let slot = &self.slots[(order % self.slots.len() as u64) as usize];
+        let w = &slot.words;
+        let seq = w[0].load(Ordering::Relaxed);
+        if seq & 1 == 1
+            || w[0]
+                .compare_exchange(seq, seq + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return; // another writer holds this slot: drop rather than wait
+        }
+        fence(Ordering::Release);
+        w[1].store(order + 1, Ordering::Relaxed);
+        w[2].store(e.unix_ns, Ordering::Relaxed);
+        w[3].store(e.duration_ns, Ordering::Relaxed);
+        let packed = u64::from(e.route_id)
+            | u64::from(e.method) << 32
+            | u64::from(e.status) << 40
+            | u64::from(e.flags) << 56;
+        w[4].store(packed, Ordering::Relaxed);
+        w[5].store(
+            u64::from(e.organization.len) | u64::from(e.correlation_id.len) << 8,
+            Ordering::Relaxed,
+        );
+        put_str(&w[6..6 + STR_WORDS], &e.organization);
+        put_str(&w[6 + STR_WORDS..6 + 2 * STR_WORDS], &e.correlation_id);
+        let t = 6 + 2 * STR_WORDS;
+        w[t].store(u64::from_le_bytes(e.trace_id[..8].try_into().unwrap_or_default()), Ordering::Relaxed);
+        w[t + 1].store(u64::from_le_bytes(e.trace_id[8..].try_into().unwrap_or_default()), Ordering::Relaxed);
+        w[t + 2].store(e.cpu_ns, Ordering::Relaxed);
+        w[t + 3].store(e.allocated_bytes, Ordering::Relaxed);
+        w[t + 4].store(e.polls, Ordering::Relaxed);
+        w[0].store(seq + 2, Ordering::Release);
+    }
+
+    fn read(slot: &Slot) -> Option<Entry> {
+        let w = &slot.words;
+        for _ in 0..4 {
+            let seq = w[0].load(Ordering::Acquire);
+            if seq & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let copy: [u64; WORDS] = std::array::from_fn(|i| w[i].load(Ordering::Relaxed));
+            fence(Ordering::Acquire);
+            if w[0].load(Ordering::Relaxed) != seq {
+                continue;
+            }
+            if copy[1] == 0 {
+                return None; // never written
+            }
+            let t = 6 + 2 * STR_WORDS;
+            let mut trace_id = [0u8; 16];
+            trace_id[..8].copy_from_slice(&copy[t].to_le_bytes());
+            trace_id[8..].copy_from_slice(&copy[t + 1].to_le_bytes());
+            return Some(Entry {
+                order: copy[1] - 1,
+                unix_ns: copy[2],
+                duration_ns: copy[3],
+                route_id: copy[4] as u32,
+                method: (copy[4] >> 32) as u8,
+                status: (copy[4] >> 40) as u16,
+                flags: (copy[4] >> 56) as u8,
+                organization: get_str(&copy[6..6 + STR_WORDS], copy[5] as u8),
+                correlation_id: get_str(&copy[6 + STR_WORDS..t], (copy[5] >> 8) as u8),
+                trace_id,
+                cpu_ns: copy[t + 2],
+                allocated_bytes: copy[t + 3],
+                polls: copy[t + 4],
+            });
+        }
+        None // too busy: skip this slot
+    }
+
+    /// Copies the current entries, oldest first.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self.slots.iter().filter_map(Self::read).collect();
+        out.sort_unstable_by_key(|e| e.order);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn keeps_the_newest_entries_in_order() {
+        let ring = Ring::new(3);
+        for i in 0..10u64 {
+            ring.push(&Entry { duration_ns: i, ..Entry::default() });
+        }
+        let got: Vec<u64> = ring.snapshot().iter().map(|e| e.duration_ns).collect();
+        assert_eq!(got, vec![7, 8, 9]);
+        assert_eq!(ring.pushed(), 10);
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let ring = Ring::new(1);
+        let e = Entry {
+            order: 0,
+            unix_ns: 1_700_000_000_000_000_000,
+            duration_ns: 123_456,
+            route_id: 42,
+            method: 3,
+            status: 503,
+            flags: Entry::ABORTED,
+            organization: InlineStr::new("acme"),
+            correlation_id: InlineStr::new("req-1"),
+            trace_id: [7; 16],
+            cpu_ns: 9,
+            allocated_bytes: 10,
+            polls: 11,
+        };
+        ring.push(&e);
+        assert_eq!(ring.snapshot(), vec![e]);
+    }
+
+    #[test]
+    fn inline_str_cuts_on_char_boundary() {
+        let s = "é".repeat(40); // 80 bytes
+        let inline = InlineStr::new(&s);
+        assert_eq!(inline.as_str().len(), 64);
+        assert!(s.starts_with(inline.as_str()));
+    }
+
+    #[test]
+    fn concurrent_writers_never_tear_entries() {
+        let ring = Arc::new(Ring::new(64));
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let ring = Arc::clone(&ring);
+                std::thread::spawn(move || {
+                    for i in 0..20_000u64 {
+                        // every field derived from one value, so a torn read shows
+                        let v = t * 1_000_000 + i;
+                        ring.push(&Entry {
+                            unix_ns: v,
+                            duration_ns: v,
+                            cpu_ns: v,
+                            correlation_id: InlineStr::new(&v.to_string()),
+                            ..Entry::default()
+                        });
+                    }
+                })
+            })
+            .collect();
+        let mut checked = 0;
+        while checked < 200 {
+            for e in ring.snapshot() {
+                assert_eq!(e.unix_ns, e.duration_ns);
+                assert_eq!(e.cpu_ns, e.duration_ns);
+                assert_eq!(e.correlation_id.as_str(), e.duration_ns.to_string());
+            }
+            checked += 1;
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(ring.pushed(), 80_000);
+    }
+}
