@@ -57,7 +57,9 @@ impl OperatorAuth {
     #[must_use]
     pub fn token(token: &str) -> Self {
         let token = token.trim();
-        Self { token: (!token.is_empty()).then(|| token.as_bytes().into()) }
+        Self {
+            token: (!token.is_empty()).then(|| token.as_bytes().into()),
+        }
     }
 
     /// True when a token is configured.
@@ -78,7 +80,10 @@ impl OperatorAuth {
                     .headers
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                    .and_then(|v| {
+                        v.strip_prefix("Bearer ")
+                            .or_else(|| v.strip_prefix("bearer "))
+                    })
                     .map(str::trim);
                 match given {
                     Some(given) if bool::from(given.as_bytes().ct_eq(token)) => Ok(()),
@@ -89,7 +94,10 @@ impl OperatorAuth {
                 }
             }
             None => {
-                let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+                let peer = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0);
                 match peer {
                     Some(addr) if addr.ip().is_loopback() => Ok(()),
                     Some(_) => Err(Box::new(forbidden(
@@ -107,7 +115,10 @@ impl OperatorAuth {
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED)
         .with_detail(detail)
-        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vitals\""))
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"vitals\""),
+        )
 }
 
 fn forbidden(detail: &str) -> Problem {
@@ -126,7 +137,9 @@ mod tests {
         }
         let (mut parts, ()) = req.body(()).unwrap().into_parts();
         if let Some(p) = peer {
-            parts.extensions.insert(ConnectInfo::<SocketAddr>(p.parse().unwrap()));
+            parts
+                .extensions
+                .insert(ConnectInfo::<SocketAddr>(p.parse().unwrap()));
         }
         parts
     }
@@ -135,9 +148,24 @@ mod tests {
     fn token_mode_requires_exact_bearer() {
         let auth = OperatorAuth::token("s3cret");
         assert!(auth.check(&parts(Some("Bearer s3cret"), None)).is_ok());
-        assert_eq!(auth.check(&parts(Some("Bearer nope"), None)).unwrap_err().status(), 401);
-        assert_eq!(auth.check(&parts(Some("Bearer s3cret2"), None)).unwrap_err().status(), 401);
-        assert_eq!(auth.check(&parts(None, Some("127.0.0.1:5"))).unwrap_err().status(), 401);
+        assert_eq!(
+            auth.check(&parts(Some("Bearer nope"), None))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        assert_eq!(
+            auth.check(&parts(Some("Bearer s3cret2"), None))
+                .unwrap_err()
+                .status(),
+            401
+        );
+        assert_eq!(
+            auth.check(&parts(None, Some("127.0.0.1:5")))
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 
     #[test]
@@ -145,7 +173,12 @@ mod tests {
         let auth = OperatorAuth::loopback_only();
         assert!(auth.check(&parts(None, Some("127.0.0.1:5"))).is_ok());
         assert!(auth.check(&parts(None, Some("[::1]:5"))).is_ok());
-        assert_eq!(auth.check(&parts(None, Some("10.1.2.3:5"))).unwrap_err().status(), 403);
+        assert_eq!(
+            auth.check(&parts(None, Some("10.1.2.3:5")))
+                .unwrap_err()
+                .status(),
+            403
+        );
         assert_eq!(auth.check(&parts(None, None)).unwrap_err().status(), 403);
     }
 }

@@ -80,7 +80,8 @@ impl RequestId {
 pub fn is_valid_request_id(id: &[u8]) -> bool {
     (1..=64).contains(&id.len())
         && id.iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
         })
 }
 

@@ -35,9 +35,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 pub use auth::OperatorAuth;
 pub use context::{Organization, RequestId};
+use futures_util::future::BoxFuture;
 pub use monitor::{MonitorLayer, MonitorService};
 pub use problem::Problem;
 use vitals::{Monitor, MonitorConfig};
@@ -56,7 +56,9 @@ pub struct HealthCheck {
 
 impl std::fmt::Debug for HealthCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HealthCheck").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("HealthCheck")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +123,10 @@ impl VitalsBuilder {
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         let check: CheckFn = Arc::new(move || Box::pin(check()));
-        self.checks.push(HealthCheck { name: name.to_owned(), check });
+        self.checks.push(HealthCheck {
+            name: name.to_owned(),
+            check,
+        });
         self
     }
 

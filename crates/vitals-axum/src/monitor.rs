@@ -57,7 +57,10 @@ impl MonitorLayer {
     /// Records into `monitor`, with correlation ids on.
     #[must_use]
     pub fn new(monitor: Monitor) -> Self {
-        Self { monitor, request_id: true }
+        Self {
+            monitor,
+            request_id: true,
+        }
     }
 
     /// Whether to take or generate `x-request-id` and echo it (default `true`). Off, the layer
@@ -74,7 +77,11 @@ impl<S> Layer<S> for MonitorLayer {
     type Service = MonitorService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        MonitorService { inner, monitor: self.monitor.clone(), request_id: self.request_id }
+        MonitorService {
+            inner,
+            monitor: self.monitor.clone(),
+            request_id: self.request_id,
+        }
     }
 }
 
@@ -203,21 +210,34 @@ where
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = Method::from_bytes(req.method().as_str().as_bytes());
         let organization = organization_of(&req, route.as_ref());
-        let incoming = req.headers().get(X_REQUEST_ID).and_then(RequestId::from_header);
+        let incoming = req
+            .headers()
+            .get(X_REQUEST_ID)
+            .and_then(RequestId::from_header);
         let request_id = match incoming {
             None if self.request_id => {
                 let id = RequestId::generate();
-                req.headers_mut().insert(X_REQUEST_ID, id.header_value().clone());
+                req.headers_mut()
+                    .insert(X_REQUEST_ID, id.header_value().clone());
                 Some(id)
             }
             id => id,
         };
-        let id_text = request_id.as_ref().map(|id| InlineStr::new(id.as_str())).unwrap_or_default();
-        let path = if route.is_none() { InlineStr::new(req.uri().path()) } else { InlineStr::default() };
+        let id_text = request_id
+            .as_ref()
+            .map(|id| InlineStr::new(id.as_str()))
+            .unwrap_or_default();
+        let path = if route.is_none() {
+            InlineStr::new(req.uri().path())
+        } else {
+            InlineStr::default()
+        };
         let span = tracing::info_span!(
             "request",
             method = method.as_str(),
-            route = route.as_ref().map_or(vitals::UNMATCHED, MatchedPath::as_str),
+            route = route
+                .as_ref()
+                .map_or(vitals::UNMATCHED, MatchedPath::as_str),
             request_id = id_text.as_str(),
             organization = tracing::field::Empty,
         );
@@ -294,7 +314,10 @@ where
                         p.finish(false);
                     }
                 }
-                Poll::Ready(Ok(response.map(|body| ResponseBody { inner: body, pending })))
+                Poll::Ready(Ok(response.map(|body| ResponseBody {
+                    inner: body,
+                    pending,
+                })))
             }
             Err(err) => {
                 if let Some(mut p) = pending {

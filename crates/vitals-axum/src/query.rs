@@ -37,7 +37,10 @@ impl Query {
     /// The first value of `name`.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<String> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 
     /// A positive integer no larger than `max`, `default` when absent.
@@ -76,7 +79,11 @@ mod tests {
 
     #[test]
     fn limit_rules() {
-        let l = |q: &str| Query::parse(Some(q)).limit("limit", 10, 100).map_err(|p| p.status().as_u16());
+        let l = |q: &str| {
+            Query::parse(Some(q))
+                .limit("limit", 10, 100)
+                .map_err(|p| p.status().as_u16())
+        };
         assert_eq!(Query::parse(None).limit("limit", 10, 100).unwrap(), 10);
         assert_eq!(l("limit=1"), Ok(1));
         assert_eq!(l("limit=100"), Ok(100));

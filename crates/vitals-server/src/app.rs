@@ -18,7 +18,16 @@ async fn not_found(uri: Uri) -> Response {
         .into_response()
 }
 
+/// A known path with the wrong method: 405 problem+json (axum keeps the `Allow` header).
+async fn method_not_allowed(uri: Uri) -> Response {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED)
+        .with_detail(format!("`{}` does not support this method", uri.path()))
+        .with_instance(uri.path())
+        .into_response()
+}
+
 /// A panicking handler: 500 problem+json; the panic message stays in the log.
+#[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer::custom wants
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<&str>()
@@ -36,6 +45,7 @@ pub(crate) fn build(db: Db, vitals: &Vitals) -> Router {
     api::router(db)
         .merge(vitals.router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(vitals.layer())
 }

@@ -22,21 +22,31 @@ use tracing_subscriber::EnvFilter;
 use vitals_axum::{OperatorAuth, Vitals};
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
 
     let host = env_or("HOST", "127.0.0.1");
-    let port: u16 = env_or("PORT", "4600").parse().context("PORT must be a port number")?;
+    let port: u16 = env_or("PORT", "4600")
+        .parse()
+        .context("PORT must be a port number")?;
     let database = env_or("DATABASE_URL", "./data/vitals.db");
     let db = db::Db::open(&database).context("opening the database")?;
 
-    let auth = std::env::var("VITALS_ADMIN_TOKEN").map_or_else(|_| OperatorAuth::loopback_only(), |t| OperatorAuth::token(&t));
+    let auth = std::env::var("VITALS_ADMIN_TOKEN").map_or_else(
+        |_| OperatorAuth::loopback_only(),
+        |t| OperatorAuth::token(&t),
+    );
     let check_db = db.clone();
     let vitals = Vitals::builder()
         .service("vitals-server")
@@ -55,10 +65,13 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {host}:{port}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

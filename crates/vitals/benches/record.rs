@@ -1,1 +1,68 @@
-fn main() {}
+//! Cost of recording one request: one thread, and two threads recording into the same series.
+//!
+//! `cargo bench -p vitals --bench record`
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use vitals::{Method, Monitor, RequestSample, RouteKey};
+
+fn sample(start: Instant, i: u64) -> RequestSample<'static> {
+    RequestSample {
+        method: Method::Get,
+        route: RouteKey::Template("/api/orgs/{orgId}/properties/{propertyId}"),
+        status: 200,
+        start,
+        duration: Duration::from_nanos(200_000 + (i * 7_919) % 2_000_000),
+        organization: Some("acme"),
+        correlation_id: "0b6f9c1e-3c57-4c0e-9d55-0c1f6b3a8e11",
+        ..RequestSample::default()
+    }
+}
+
+fn record(c: &mut Criterion) {
+    let monitor = Monitor::default();
+    let start = Instant::now();
+    for i in 0..10_000 {
+        monitor.record(&sample(start, i)); // warm: series and chunks exist
+    }
+    let mut group = c.benchmark_group("record");
+    let mut i = 0u64;
+    group.bench_function("one_thread", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            monitor.record(black_box(&sample(start, i)));
+        });
+    });
+
+    // A second thread records into the same series the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ready = Arc::new(Barrier::new(2));
+    let background = {
+        let (monitor, stop, ready) = (monitor.clone(), Arc::clone(&stop), Arc::clone(&ready));
+        std::thread::spawn(move || {
+            ready.wait();
+            let mut j = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                j = j.wrapping_add(1);
+                monitor.record(&sample(start, j));
+            }
+        })
+    };
+    ready.wait();
+    group.bench_function("two_threads_contending", |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            monitor.record(black_box(&sample(start, i)));
+        });
+    });
+    stop.store(true, Ordering::Relaxed);
+    background.join().unwrap();
+    group.finish();
+}
+
+criterion_group!(benches, record);
+criterion_main!(benches);

@@ -34,6 +34,7 @@ pub mod series;
 
 pub use method::Method;
 pub use monitor::{
-    MemoryReport, Monitor, MonitorConfig, OVERFLOW, OrganizationStats, RequestRecord, RequestSample,
-    RouteKey, RouteStats, SeriesSnapshot, StatusCounts, UNMATCHED, Window, WindowStats,
+    MemoryReport, Monitor, MonitorConfig, OVERFLOW, OrganizationStats, RequestRecord,
+    RequestSample, RouteKey, RouteStats, SeriesSnapshot, StatusCounts, UNMATCHED, Window,
+    WindowStats,
 };

@@ -120,7 +120,10 @@ mod tests {
     fn index_round_trips() {
         for m in Method::ALL {
             assert_eq!(Method::from_index(m.index()), m);
-            assert_eq!(Method::from_bytes(m.as_str().as_bytes()), if m == Method::Other { Method::Other } else { m });
+            assert_eq!(
+                Method::from_bytes(m.as_str().as_bytes()),
+                if m == Method::Other { Method::Other } else { m }
+            );
         }
     }
 }

@@ -50,7 +50,7 @@ use once_cell::race::OnceBox;
 use serde::{Serialize, Serializer};
 
 use crate::Method;
-use crate::ring::{Entry, InlineStr, Ring};
+use crate::ring::{Entry, EntryRef, Ring};
 use crate::series::{Aggregate, Series};
 
 /// Route label of requests that matched no route.
@@ -184,7 +184,11 @@ pub enum Window {
 
 impl Window {
     /// All windows, shortest first.
-    pub const ALL: [Window; 3] = [Window::LastMinute, Window::LastFiveMinutes, Window::SinceStart];
+    pub const ALL: [Window; 3] = [
+        Window::LastMinute,
+        Window::LastFiveMinutes,
+        Window::SinceStart,
+    ];
 
     fn minutes(self) -> Option<u64> {
         match self {
@@ -250,7 +254,11 @@ impl WindowStats {
     /// Errors over requests, 0..1 (0 when empty).
     #[must_use]
     pub fn error_rate(&self) -> f64 {
-        if self.count == 0 { 0.0 } else { self.errors as f64 / self.count as f64 }
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.count as f64
+        }
     }
 
     /// Builds the figures from an aggregate.
@@ -515,15 +523,20 @@ struct OrgEntry {
     series: Series,
 }
 
+/// foldhash rather than the standard SipHash: route and tenant lookups happen on every request,
+/// and SipHash was a quarter of the recording cost. Seeds stay random per map.
+type Hasher = foldhash::fast::RandomState;
+
 struct Inner {
     config: MonitorConfig,
     start: Instant,
     start_unix: SystemTime,
-    routes: papaya::HashMap<Box<str>, Arc<RouteEntry>>,
+    start_unix_ns: u64,
+    routes: papaya::HashMap<Box<str>, Arc<RouteEntry>, Hasher>,
     route_slots: AtomicUsize,
     unmatched: Arc<RouteEntry>,
     overflow_route: Arc<RouteEntry>,
-    orgs: papaya::HashMap<Box<str>, Arc<OrgEntry>>,
+    orgs: papaya::HashMap<Box<str>, Arc<OrgEntry>, Hasher>,
     org_slots: AtomicUsize,
     overflow_org: Arc<OrgEntry>,
     ring: Ring,
@@ -555,9 +568,9 @@ impl Default for Monitor {
 #[must_use]
 pub fn is_valid_organization_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'@' | b'~'))
+        && id.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':' | b'@' | b'~')
+        })
 }
 
 thread_local! {
@@ -573,13 +586,19 @@ impl Monitor {
             inner: Arc::new(Inner {
                 start: Instant::now(),
                 start_unix: SystemTime::now(),
-                routes: papaya::HashMap::new(),
+                start_unix_ns: UNIX_EPOCH
+                    .elapsed()
+                    .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0)),
+                routes: papaya::HashMap::with_hasher(Hasher::default()),
                 route_slots: AtomicUsize::new(0),
                 unmatched: Arc::new(RouteEntry::new(0, UNMATCHED)),
                 overflow_route: Arc::new(RouteEntry::new(1, OVERFLOW)),
-                orgs: papaya::HashMap::new(),
+                orgs: papaya::HashMap::with_hasher(Hasher::default()),
                 org_slots: AtomicUsize::new(0),
-                overflow_org: Arc::new(OrgEntry { name: Arc::from(OVERFLOW), series: Series::default() }),
+                overflow_org: Arc::new(OrgEntry {
+                    name: Arc::from(OVERFLOW),
+                    series: Series::default(),
+                }),
                 ring,
                 config,
             }),
@@ -608,99 +627,110 @@ impl Monitor {
         at.saturating_duration_since(self.inner.start).as_secs() / 60
     }
 
-    fn route_entry(&self, key: RouteKey<'_>, status: u16) -> Arc<RouteEntry> {
+    /// Runs `f` on the route's entry, creating it if there is room. No `Arc` is cloned: a
+    /// shared reference count would be one more cache line every worker writes.
+    fn with_route<R>(&self, key: RouteKey<'_>, status: u16, f: impl FnOnce(&RouteEntry) -> R) -> R {
         match key {
-            RouteKey::Unmatched => Arc::clone(&self.inner.unmatched),
-            RouteKey::Template(t) => self.named_route(t),
-            RouteKey::Path(p) if status == 404 => {
-                let _ = p;
-                Arc::clone(&self.inner.unmatched)
-            }
+            RouteKey::Unmatched => f(&self.inner.unmatched),
+            RouteKey::Path(_) if status == 404 => f(&self.inner.unmatched),
+            RouteKey::Template(t) => self.with_named_route(t, f),
             RouteKey::Path(p) => PATH_BUF.with_borrow_mut(|buf| {
                 crate::normalize::normalize_path_into(p, buf);
-                self.named_route(buf)
+                self.with_named_route(buf, f)
             }),
         }
     }
 
-    fn named_route(&self, template: &str) -> Arc<RouteEntry> {
+    fn with_named_route<R>(&self, template: &str, f: impl FnOnce(&RouteEntry) -> R) -> R {
         let inner = &*self.inner;
         let routes = inner.routes.pin();
         if let Some(entry) = routes.get(template) {
-            return Arc::clone(entry);
+            return f(entry);
         }
         if inner.route_slots.fetch_add(1, Relaxed) >= inner.config.max_routes {
             inner.route_slots.fetch_sub(1, Relaxed);
-            return Arc::clone(&inner.overflow_route);
+            return f(&inner.overflow_route);
         }
         // Ids 0 and 1 are the unmatched and overflow routes.
         let id = u32::try_from(routes.len() + 2).unwrap_or(u32::MAX);
-        let entry = routes.get_or_insert_with(template.into(), || Arc::new(RouteEntry::new(id, template)));
+        let entry =
+            routes.get_or_insert_with(template.into(), || Arc::new(RouteEntry::new(id, template)));
         if entry.id != id {
             inner.route_slots.fetch_sub(1, Relaxed); // lost the race to another thread
         }
-        Arc::clone(entry)
+        f(entry)
     }
 
-    fn org_entry(&self, id: &str, status: u16) -> Arc<OrgEntry> {
+    /// Runs `f` on the organization's series. Unknown ids get a series only when there is room,
+    /// the id is valid and the request was not a 404.
+    fn with_org<R>(&self, id: &str, valid: bool, status: u16, f: impl FnOnce(&Series) -> R) -> R {
         let inner = &*self.inner;
         let orgs = inner.orgs.pin();
         if let Some(entry) = orgs.get(id) {
-            return Arc::clone(entry);
+            return f(&entry.series);
         }
-        if status == 404
-            || !is_valid_organization_id(id)
-            || inner.org_slots.fetch_add(1, Relaxed) >= inner.config.max_organizations
-        {
-            if status != 404 && is_valid_organization_id(id) {
-                inner.org_slots.fetch_sub(1, Relaxed);
-            }
-            return Arc::clone(&inner.overflow_org);
+        if status == 404 || !valid {
+            return f(&inner.overflow_org.series);
+        }
+        if inner.org_slots.fetch_add(1, Relaxed) >= inner.config.max_organizations {
+            inner.org_slots.fetch_sub(1, Relaxed);
+            return f(&inner.overflow_org.series);
         }
         let mut created = false;
         let entry = orgs.get_or_insert_with(id.into(), || {
             created = true;
-            Arc::new(OrgEntry { name: Arc::from(id), series: Series::default() })
+            Arc::new(OrgEntry {
+                name: Arc::from(id),
+                series: Series::default(),
+            })
         });
         if !created {
             inner.org_slots.fetch_sub(1, Relaxed);
         }
-        Arc::clone(entry)
+        f(&entry.series)
     }
 
     /// Records one finished request. Lock-free; allocation-free for a known route.
     pub fn record(&self, sample: &RequestSample<'_>) {
         let inner = &*self.inner;
-        let end = sample.start + sample.duration;
-        let minute = self.minute_of(end);
+        let since_start = sample.start.saturating_duration_since(inner.start);
+        let minute = (since_start + sample.duration).as_secs() / 60;
         let duration_ns = u64::try_from(sample.duration.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = crate::histogram::bucket_index(duration_ns);
         let is_error = sample.status >= 400;
 
-        let route = self.route_entry(sample.route, sample.status);
-        route.series(sample.method, sample.status).record(minute, duration_ns, is_error);
+        let route_id = self.with_route(sample.route, sample.status, |route| {
+            route.series(sample.method, sample.status).record(
+                minute,
+                bucket,
+                duration_ns,
+                is_error,
+            );
+            route.id
+        });
 
-        let mut organization = InlineStr::default();
+        let mut organization = "";
         if let Some(org) = sample.organization {
-            let entry = self.org_entry(org, sample.status);
-            entry.series.record(minute, duration_ns, is_error);
-            if is_valid_organization_id(org) {
-                organization = InlineStr::new(org);
+            let valid = is_valid_organization_id(org);
+            self.with_org(org, valid, sample.status, |series| {
+                series.record(minute, bucket, duration_ns, is_error);
+            });
+            if valid {
+                organization = org;
             }
         }
 
-        let since_start = sample.start.saturating_duration_since(inner.start);
-        let unix = inner.start_unix + since_start;
-        let unix_ns = unix.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        inner.ring.push(&Entry {
-            order: 0,
+        let unix_ns = inner.start_unix_ns + u64::try_from(since_start.as_nanos()).unwrap_or(0);
+        inner.ring.push(&EntryRef {
             unix_ns,
             duration_ns,
-            route_id: route.id,
+            route_id,
             method: sample.method.index() as u8,
             status: sample.status,
-            flags: u8::from(sample.aborted) * Entry::ABORTED | u8::from(sample.panicked) * Entry::PANICKED,
+            flags: (u8::from(sample.aborted) * Entry::ABORTED)
+                | (u8::from(sample.panicked) * Entry::PANICKED),
             organization,
-            correlation_id: InlineStr::new(sample.correlation_id),
+            correlation_id: sample.correlation_id,
             trace_id: sample.trace_id.unwrap_or_default(),
             cpu_ns: 0,
             allocated_bytes: 0,
@@ -746,7 +776,8 @@ impl Monitor {
         match window.minutes() {
             None => uptime,
             Some(m) => {
-                let into_minute = Duration::from_secs(uptime.as_secs() % 60) + Duration::from_nanos(u64::from(uptime.subsec_nanos()));
+                let into_minute = Duration::from_secs(uptime.as_secs() % 60)
+                    + Duration::from_nanos(u64::from(uptime.subsec_nanos()));
                 (Duration::from_secs(m * 60) + into_minute).min(uptime)
             }
         }
@@ -823,8 +854,13 @@ impl Monitor {
         for entry in self.all_routes() {
             for (method, status_class, series) in entry.each_series() {
                 let mut totals = Aggregate::default();
-                series.total().add_to(&mut totals);
-                out.push(SeriesSnapshot { route: Arc::clone(&entry.name), method, status_class, totals });
+                series.add_window_to(0, None, &mut totals);
+                out.push(SeriesSnapshot {
+                    route: Arc::clone(&entry.name),
+                    method,
+                    status_class,
+                    totals,
+                });
             }
         }
         out
@@ -865,7 +901,12 @@ impl Monitor {
         if self.inner.overflow_org.series.total_count() > 0 {
             out.push(self.org_stats(&self.inner.overflow_org));
         }
-        out.sort_by(|a, b| b.since_start.count.cmp(&a.since_start.count).then(a.organization_id.cmp(&b.organization_id)));
+        out.sort_by(|a, b| {
+            b.since_start
+                .count
+                .cmp(&a.since_start.count)
+                .then(a.organization_id.cmp(&b.organization_id))
+        });
         out
     }
 
@@ -889,14 +930,20 @@ impl Monitor {
             .map(|e| {
                 let duration = Duration::from_nanos(e.duration_ns);
                 RequestRecord {
-                    route: names.get(e.route_id as usize).cloned().unwrap_or_else(|| Arc::from(OVERFLOW)),
+                    route: names
+                        .get(e.route_id as usize)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(OVERFLOW)),
                     method: Method::from_index(e.method.into()),
                     status_code: e.status,
                     timestamp: UNIX_EPOCH + Duration::from_nanos(e.unix_ns),
                     duration,
-                    organization_id: (!e.organization.is_empty()).then(|| e.organization.as_str().to_owned()),
-                    correlation_id: (!e.correlation_id.is_empty()).then(|| e.correlation_id.as_str().to_owned()),
-                    trace_id: (e.trace_id != [0; 16]).then(|| e.trace_id.iter().map(|b| format!("{b:02x}")).collect()),
+                    organization_id: (!e.organization.is_empty())
+                        .then(|| e.organization.as_str().to_owned()),
+                    correlation_id: (!e.correlation_id.is_empty())
+                        .then(|| e.correlation_id.as_str().to_owned()),
+                    trace_id: (e.trace_id != [0; 16])
+                        .then(|| e.trace_id.iter().map(|b| format!("{b:02x}")).collect()),
                     is_slow_request: duration > slow,
                     is_error_response: e.status >= 400,
                     client_aborted: e.flags & Entry::ABORTED != 0,
@@ -910,7 +957,7 @@ impl Monitor {
     #[must_use]
     pub fn slowest(&self, limit: usize) -> Vec<RequestRecord> {
         let mut all = self.recent();
-        all.sort_by(|a, b| b.duration.cmp(&a.duration));
+        all.sort_by_key(|r| std::cmp::Reverse(r.duration));
         all.truncate(limit);
         all
     }

@@ -60,12 +60,12 @@
 //!
 //! # Why hand-written
 //!
-//! No existing crate does *bounded* template folding (cap on segments and
-//! bytes, placeholders for ids/UUIDs/tokens), and a regex set would cost an
-//! allocation and several passes per request. This is a single pass over each
-//! segment using a 256-entry byte-class table; the only allocation is the
-//! growth of the output buffer ([`normalize_path_into`] lets callers reuse
-//! one).
+//! No existing crate does *bounded* template folding (caps on segments and
+//! bytes, placeholders for ids/UUIDs/tokens), and a regex-based classifier
+//! would make several passes per segment on the hot path of every request.
+//! This is a single pass over each segment using a 256-entry byte-class
+//! table; the only allocation is the growth of the output buffer
+//! ([`normalize_path_into`] lets callers reuse one).
 
 /// Maximum number of segments copied to the template; further segments are
 /// folded into a single trailing `{...}`.
@@ -216,37 +216,37 @@ fn push_ellipsis(out: &mut String) {
 /// itself).
 fn next_segment(path: &str, start: usize) -> (usize, &str) {
     let bytes = path.as_bytes();
+    let rest = &bytes[start..];
+    // Classify at most MAX_SEGMENT_LEN + 1 bytes: one more means rule 1.
+    let window = &rest[..rest.len().min(MAX_SEGMENT_LEN + 1)];
     let mut all = u16::MAX; // classes shared by every byte
     let mut any = 0u16; // classes of at least one byte
     let mut dashes = 0usize;
     let mut tail_len = 0usize; // length of the run after the last `_`/`-`
     let mut tail_digit = false;
-    let mut i = start;
-    while i < bytes.len() {
-        let c = CLASS[usize::from(bytes[i])];
+    let mut len = window.len();
+    for (j, &b) in window.iter().enumerate() {
+        let c = CLASS[usize::from(b)];
         if c & C_DELIM != 0 {
+            len = j;
             break;
-        }
-        if i - start == MAX_SEGMENT_LEN {
-            // Rule 1: over-long segment. Only its end matters now.
-            let end = bytes[i..]
-                .iter()
-                .position(|&b| CLASS[usize::from(b)] & C_DELIM != 0)
-                .map_or(bytes.len(), |p| i + p);
-            return (end, TOKEN);
         }
         all &= c;
         any |= c;
         dashes += usize::from(c & C_DASH != 0);
-        if c & C_SEP != 0 {
-            tail_len = 0;
-            tail_digit = false;
-        } else {
-            tail_len += 1;
-            tail_digit |= c & C_DIGIT != 0;
-        }
-        i += 1;
+        let sep = c & C_SEP != 0;
+        tail_len = if sep { 0 } else { tail_len + 1 };
+        tail_digit = !sep && (tail_digit || c & C_DIGIT != 0);
     }
+    if len > MAX_SEGMENT_LEN {
+        // Rule 1: over-long segment. Only its end matters now.
+        let end = rest
+            .iter()
+            .position(|&b| CLASS[usize::from(b)] & C_DELIM != 0)
+            .map_or(bytes.len(), |p| start + p);
+        return (end, TOKEN);
+    }
+    let i = start + len;
     // `start` follows a `/` (or is 0) and `i` is at an ASCII delimiter or the
     // end, so both are char boundaries.
     let segment = &path[start..i];

@@ -13,11 +13,11 @@
 //! # Example
 //!
 //! ```
-//! use vitals::ring::{Ring, Entry};
+//! use vitals::ring::{EntryRef, Ring};
 //!
 //! let ring = Ring::new(2);
 //! for status in [200, 201, 500] {
-//!     ring.push(&Entry { status, ..Entry::default() });
+//!     ring.push(&EntryRef { status, ..EntryRef::default() });
 //! }
 //! let recent: Vec<u16> = ring.snapshot().iter().map(|e| e.status).collect();
 //! assert_eq!(recent, vec![201, 500]);
@@ -28,8 +28,12 @@ use std::sync::atomic::{AtomicU64, Ordering, fence};
 /// Bytes kept of each inline string.
 pub const INLINE_BYTES: usize = 64;
 const STR_WORDS: usize = INLINE_BYTES / 8;
-// seq, order, unix_ns, duration, packed, lens, org(8), cid(8), trace(2), cpu, alloc, polls+longest
-const WORDS: usize = 6 + 2 * STR_WORDS + 2 + 3;
+// seq, order, unix_ns, duration, packed, lens, org(8), cid(8), trace(2), cpu, alloc, polls,
+// padding to 256 bytes: slots start on cache lines, so writers of neighbouring slots (which
+// are usually on different threads) never share one.
+const WORDS: usize = 32;
+const USED_WORDS: usize = 6 + 2 * STR_WORDS + 2 + 3;
+const _: () = assert!(USED_WORDS <= WORDS);
 /// Bytes per slot.
 pub const SLOT_BYTES: usize = WORDS * 8;
 
@@ -80,7 +84,10 @@ pub struct InlineStr {
 
 impl Default for InlineStr {
     fn default() -> Self {
-        Self { len: 0, bytes: [0; INLINE_BYTES] }
+        Self {
+            len: 0,
+            bytes: [0; INLINE_BYTES],
+        }
     }
 }
 
@@ -100,7 +107,10 @@ impl InlineStr {
         }
         let mut bytes = [0; INLINE_BYTES];
         bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
-        Self { len: end as u8, bytes }
+        Self {
+            len: end as u8,
+            bytes,
+        }
     }
 
     /// The stored text.
@@ -116,8 +126,66 @@ impl InlineStr {
     }
 }
 
+#[repr(align(64))]
 struct Slot {
     words: [AtomicU64; WORDS],
+}
+
+/// The fields of one request to push, borrowed (see [`Entry`] for their meaning).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EntryRef<'a> {
+    /// See [`Entry::unix_ns`].
+    pub unix_ns: u64,
+    /// See [`Entry::duration_ns`].
+    pub duration_ns: u64,
+    /// See [`Entry::route_id`].
+    pub route_id: u32,
+    /// See [`Entry::method`].
+    pub method: u8,
+    /// See [`Entry::status`].
+    pub status: u16,
+    /// See [`Entry::flags`].
+    pub flags: u8,
+    /// Organization id; cut at [`INLINE_BYTES`].
+    pub organization: &'a str,
+    /// Correlation id; cut at [`INLINE_BYTES`].
+    pub correlation_id: &'a str,
+    /// See [`Entry::trace_id`].
+    pub trace_id: [u8; 16],
+    /// See [`Entry::cpu_ns`].
+    pub cpu_ns: u64,
+    /// See [`Entry::allocated_bytes`].
+    pub allocated_bytes: u64,
+    /// See [`Entry::polls`].
+    pub polls: u64,
+}
+
+impl<'a> From<&'a Entry> for EntryRef<'a> {
+    fn from(e: &'a Entry) -> Self {
+        Self {
+            unix_ns: e.unix_ns,
+            duration_ns: e.duration_ns,
+            route_id: e.route_id,
+            method: e.method,
+            status: e.status,
+            flags: e.flags,
+            organization: e.organization.as_str(),
+            correlation_id: e.correlation_id.as_str(),
+            trace_id: e.trace_id,
+            cpu_ns: e.cpu_ns,
+            allocated_bytes: e.allocated_bytes,
+            polls: e.polls,
+        }
+    }
+}
+
+/// The length of `s` cut at [`INLINE_BYTES`] on a character boundary.
+fn inline_len(s: &str) -> usize {
+    let mut end = s.len().min(INLINE_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 /// The ring; see the [module docs](self).
@@ -135,18 +203,39 @@ impl std::fmt::Debug for Ring {
     }
 }
 
-fn put_str(words: &[AtomicU64], s: &InlineStr) {
-    for (i, w) in words.iter().enumerate() {
+/// Stores the first `len` bytes of `s` into the words (zero-padded), touching only the words
+/// the text needs.
+fn put_str(words: &[AtomicU64], s: &[u8]) {
+    let mut chunks = s.chunks_exact(8);
+    let mut words = words.iter();
+    // `chunks` first: zip stops on it without taking one more word.
+    for (chunk, w) in chunks.by_ref().zip(words.by_ref()) {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&s.bytes[i * 8..i * 8 + 8]);
+        b.copy_from_slice(chunk); // fixed size: no memcpy call
+        w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+    }
+    let rest = chunks.remainder();
+    if let (false, Some(w)) = (rest.is_empty(), words.next()) {
+        let mut b = [0u8; 8];
+        for (dst, src) in b.iter_mut().zip(rest) {
+            *dst = *src;
+        }
         w.store(u64::from_le_bytes(b), Ordering::Relaxed);
     }
 }
 
 fn get_str(words: &[u64], len: u8) -> InlineStr {
-    let mut out = InlineStr { len: len.min(INLINE_BYTES as u8), bytes: [0; INLINE_BYTES] };
+    let mut out = InlineStr {
+        len: len.min(INLINE_BYTES as u8),
+        bytes: [0; INLINE_BYTES],
+    };
     for (i, w) in words.iter().enumerate() {
         out.bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    // Words past the text may hold an older entry's bytes: keep only the text.
+    out.bytes[usize::from(out.len)..].fill(0);
+    if std::str::from_utf8(&out.bytes[..usize::from(out.len)]).is_err() {
+        out.len = 0;
     }
     out
 }
@@ -156,9 +245,14 @@ impl Ring {
     #[must_use]
     pub fn new(capacity: usize) -> Self {
         let slots = (0..capacity.max(1))
-            .map(|_| Slot { words: std::array::from_fn(|_| AtomicU64::new(0)) })
+            .map(|_| Slot {
+                words: std::array::from_fn(|_| AtomicU64::new(0)),
+            })
             .collect();
-        Self { slots, head: AtomicU64::new(0) }
+        Self {
+            slots,
+            head: AtomicU64::new(0),
+        }
     }
 
     /// Number of slots.
@@ -180,7 +274,7 @@ impl Ring {
     }
 
     /// Stores an entry, overwriting the oldest. Never blocks.
-    pub fn push(&self, e: &Entry) {
+    pub fn push(&self, e: &EntryRef<'_>) {
         let order = self.head.fetch_add(1, Ordering::Relaxed);
         let slot = &self.slots[(order % self.slots.len() as u64) as usize];
         let w = &slot.words;
@@ -201,15 +295,22 @@ impl Ring {
             | u64::from(e.status) << 40
             | u64::from(e.flags) << 56;
         w[4].store(packed, Ordering::Relaxed);
-        w[5].store(
-            u64::from(e.organization.len) | u64::from(e.correlation_id.len) << 8,
+        let (org_len, cid_len) = (inline_len(e.organization), inline_len(e.correlation_id));
+        w[5].store(org_len as u64 | (cid_len as u64) << 8, Ordering::Relaxed);
+        put_str(&w[6..6 + STR_WORDS], &e.organization.as_bytes()[..org_len]);
+        put_str(
+            &w[6 + STR_WORDS..6 + 2 * STR_WORDS],
+            &e.correlation_id.as_bytes()[..cid_len],
+        );
+        let t = 6 + 2 * STR_WORDS;
+        w[t].store(
+            u64::from_le_bytes(e.trace_id[..8].try_into().unwrap_or_default()),
             Ordering::Relaxed,
         );
-        put_str(&w[6..6 + STR_WORDS], &e.organization);
-        put_str(&w[6 + STR_WORDS..6 + 2 * STR_WORDS], &e.correlation_id);
-        let t = 6 + 2 * STR_WORDS;
-        w[t].store(u64::from_le_bytes(e.trace_id[..8].try_into().unwrap_or_default()), Ordering::Relaxed);
-        w[t + 1].store(u64::from_le_bytes(e.trace_id[8..].try_into().unwrap_or_default()), Ordering::Relaxed);
+        w[t + 1].store(
+            u64::from_le_bytes(e.trace_id[8..].try_into().unwrap_or_default()),
+            Ordering::Relaxed,
+        );
         w[t + 2].store(e.cpu_ns, Ordering::Relaxed);
         w[t + 3].store(e.allocated_bytes, Ordering::Relaxed);
         w[t + 4].store(e.polls, Ordering::Relaxed);
@@ -224,7 +325,7 @@ impl Ring {
                 std::hint::spin_loop();
                 continue;
             }
-            let copy: [u64; WORDS] = std::array::from_fn(|i| w[i].load(Ordering::Relaxed));
+            let copy: [u64; USED_WORDS] = std::array::from_fn(|i| w[i].load(Ordering::Relaxed));
             fence(Ordering::Acquire);
             if w[0].load(Ordering::Relaxed) != seq {
                 continue;
@@ -273,7 +374,10 @@ mod tests {
     fn keeps_the_newest_entries_in_order() {
         let ring = Ring::new(3);
         for i in 0..10u64 {
-            ring.push(&Entry { duration_ns: i, ..Entry::default() });
+            ring.push(&EntryRef {
+                duration_ns: i,
+                ..EntryRef::default()
+            });
         }
         let got: Vec<u64> = ring.snapshot().iter().map(|e| e.duration_ns).collect();
         assert_eq!(got, vec![7, 8, 9]);
@@ -298,7 +402,7 @@ mod tests {
             allocated_bytes: 10,
             polls: 11,
         };
-        ring.push(&e);
+        ring.push(&EntryRef::from(&e));
         assert_eq!(ring.snapshot(), vec![e]);
     }
 
@@ -320,12 +424,13 @@ mod tests {
                     for i in 0..20_000u64 {
                         // every field derived from one value, so a torn read shows
                         let v = t * 1_000_000 + i;
-                        ring.push(&Entry {
+                        let text = v.to_string();
+                        ring.push(&EntryRef {
                             unix_ns: v,
                             duration_ns: v,
                             cpu_ns: v,
-                            correlation_id: InlineStr::new(&v.to_string()),
-                            ..Entry::default()
+                            correlation_id: &text,
+                            ..EntryRef::default()
                         });
                     }
                 })

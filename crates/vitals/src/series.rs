@@ -1,16 +1,22 @@
-//! One time series of request latencies: totals since start plus a ring of one-minute slots.
+//! One time series of request latencies: a ring of one-minute slots plus an archive.
 //!
-//! A [`Series`] keeps a [`Cell`] (histogram, sum, max, errors) for everything since start and
-//! one per minute in a ring of [`SLOTS`] slots. The window of the last `n` minutes is the
-//! current (partial) minute plus the `n` before it, so "last minute" covers 60 to 120 seconds
-//! and "last 5 minutes" 300 to 360 seconds; the span actually covered is reported with it.
+//! A [`Series`] keeps one [`Cell`] (histogram, sum, max, errors) per minute in a ring of
+//! [`SLOTS`] slots, and an archive of every minute that has left the ring. The window of the
+//! last `n` minutes is the current (partial) minute plus the `n` before it, so "last minute"
+//! covers 60 to 120 seconds and "last 5 minutes" 300 to 360 seconds; "since start" is the
+//! archive plus every slot.
 //!
-//! Recording touches two cells and takes no lock. A slot whose minute has passed is reset by
-//! [`Series::prepare`] (called once a second by the maintenance tick) before any request needs
-//! it; without a tick, the first request of a new minute resets it itself, and requests racing
-//! with that reset may be missed by that minute's window (never by the totals).
+//! Recording touches one cell and takes no lock. The slot the next minute will use is moved
+//! into the archive and reset by [`Series::prepare`] (the maintenance tick calls it once a
+//! second), ahead of time, so requests never wait. Without a tick, the first request of a new
+//! minute does it itself under the archive's mutex: correct, just not lock-free at that one
+//! instant per minute.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 use crate::histogram::{AtomicHistogram, HistogramSnapshot};
 
@@ -19,7 +25,7 @@ pub const SLOTS: usize = 7;
 /// Minutes the longest window reaches back (besides the current partial minute).
 pub const MAX_WINDOW_MINUTES: u64 = 5;
 
-/// Counters for one window of one series.
+/// Counters for one minute of one series.
 #[derive(Debug, Default)]
 pub struct Cell {
     histogram: AtomicHistogram,
@@ -30,8 +36,8 @@ pub struct Cell {
 
 impl Cell {
     #[inline]
-    fn record(&self, duration_ns: u64, is_error: bool) {
-        self.histogram.record(duration_ns);
+    fn record(&self, bucket: usize, duration_ns: u64, is_error: bool) {
+        self.histogram.record_index(bucket);
         self.sum_ns.fetch_add(duration_ns, Relaxed);
         if duration_ns > self.max_ns.load(Relaxed) {
             self.max_ns.fetch_max(duration_ns, Relaxed);
@@ -68,11 +74,11 @@ struct Slot {
     cell: Cell,
 }
 
-/// Totals since start plus per-minute slots; see the [module docs](self).
+/// One-minute slots plus an archive; see the [module docs](self).
 #[derive(Debug, Default)]
 pub struct Series {
-    total: Cell,
     slots: [Slot; SLOTS],
+    archive: Mutex<Aggregate>,
 }
 
 /// A plain sum of cells: what a window holds.
@@ -99,55 +105,67 @@ impl Aggregate {
 }
 
 impl Series {
-    /// Records one request that ended in `minute` (minutes since the monitor started).
+    /// Records one request that ended in `minute` (minutes since the monitor started), whose
+    /// duration falls in histogram bucket `bucket` ([`crate::histogram::bucket_index`]).
     #[inline]
-    pub fn record(&self, minute: u64, duration_ns: u64, is_error: bool) {
-        self.total.record(duration_ns, is_error);
+    pub fn record(&self, minute: u64, bucket: usize, duration_ns: u64, is_error: bool) {
         let slot = &self.slots[(minute % SLOTS as u64) as usize];
-        if slot.epoch.load(Relaxed) != minute + 1 {
-            Self::rotate(slot, minute);
+        if slot.epoch.load(Acquire) != minute + 1 {
+            self.rotate(slot, minute);
         }
-        slot.cell.record(duration_ns, is_error);
+        slot.cell.record(bucket, duration_ns, is_error);
     }
 
+    /// Archives and resets `slot` for `minute`, unless it already holds that minute or a later
+    /// one.
     #[cold]
-    fn rotate(slot: &Slot, minute: u64) {
-        let current = slot.epoch.load(Relaxed);
-        if current < minute + 1
-            && slot
-                .epoch
-                .compare_exchange(current, minute + 1, Relaxed, Relaxed)
-                .is_ok()
-        {
-            slot.cell.clear();
+    fn rotate(&self, slot: &Slot, minute: u64) {
+        let mut archive = self
+            .archive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.epoch.load(Acquire) > minute {
+            return;
         }
+        slot.cell.add_to(&mut archive);
+        slot.cell.clear();
+        slot.epoch.store(minute + 1, Release);
     }
 
-    /// Resets the slot that `minute + 1` will use, ahead of time. Call at least once a minute.
+    /// Readies, ahead of time, the slot that `minute + 1` will use. Call at least once a
+    /// minute.
     pub fn prepare(&self, minute: u64) {
         let next = minute + 1;
         let slot = &self.slots[(next % SLOTS as u64) as usize];
-        if slot.epoch.load(Relaxed) < next + 1 {
-            Self::rotate(slot, next);
+        if slot.epoch.load(Acquire) < next + 1 {
+            self.rotate(slot, next);
         }
     }
 
     /// Adds the window of the last `minutes` full minutes plus the current one (`None`: since
     /// start) into `agg`.
     pub fn add_window_to(&self, now_minute: u64, minutes: Option<u64>, agg: &mut Aggregate) {
-        let Some(minutes) = minutes else {
-            self.total.add_to(agg);
-            return;
-        };
-        let minutes = minutes.min(MAX_WINDOW_MINUTES);
-        let oldest = now_minute.saturating_sub(minutes);
-        for slot in &self.slots {
-            let epoch = slot.epoch.load(Relaxed);
-            if epoch == 0 {
-                continue;
+        let range = match minutes {
+            None => {
+                // Hold the archive while reading the slots, so a rotation cannot move a
+                // minute from a slot into the archive between the two reads.
+                let archive = self
+                    .archive
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                agg.merge(&archive);
+                for slot in &self.slots {
+                    if slot.epoch.load(Acquire) != 0 {
+                        slot.cell.add_to(agg);
+                    }
+                }
+                return;
             }
-            let minute = epoch - 1;
-            if (oldest..=now_minute).contains(&minute) {
+            Some(m) => now_minute.saturating_sub(m.min(MAX_WINDOW_MINUTES))..=now_minute,
+        };
+        for slot in &self.slots {
+            let epoch = slot.epoch.load(Acquire);
+            if epoch != 0 && range.contains(&(epoch - 1)) {
                 slot.cell.add_to(agg);
             }
         }
@@ -156,19 +174,24 @@ impl Series {
     /// Requests recorded since start.
     #[must_use]
     pub fn total_count(&self) -> u64 {
-        self.total.histogram.snapshot().count()
-    }
-
-    /// The totals since start.
-    #[must_use]
-    pub fn total(&self) -> &Cell {
-        &self.total
+        let mut agg = Aggregate::default();
+        self.add_window_to(0, None, &mut agg);
+        agg.histogram.count()
     }
 
     /// Heap bytes held (excluding the `Series` itself).
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
-        self.total.heap_bytes() + self.slots.iter().map(|s| s.cell.heap_bytes()).sum::<usize>()
+        let archive = self
+            .archive
+            .lock()
+            .map_or(0, |a| a.histogram.buckets().len() * 16);
+        archive
+            + self
+                .slots
+                .iter()
+                .map(|s| s.cell.heap_bytes())
+                .sum::<usize>()
     }
 }
 
@@ -186,11 +209,21 @@ mod tests {
     fn old_burst_leaves_recent_windows() {
         let s = Series::default();
         for _ in 0..100 {
-            s.record(0, 5_000_000_000, true); // a burst of 5 s errors in minute 0
+            s.record(
+                0,
+                crate::histogram::bucket_index(5_000_000_000),
+                5_000_000_000,
+                true,
+            ); // a burst of 5 s errors in minute 0
         }
         for minute in 1..=10 {
             for _ in 0..10 {
-                s.record(minute, 1_000_000, false);
+                s.record(
+                    minute,
+                    crate::histogram::bucket_index(1_000_000),
+                    1_000_000,
+                    false,
+                );
             }
         }
         let last = window(&s, 10, Some(1));
@@ -208,11 +241,11 @@ mod tests {
     #[test]
     fn prepare_resets_next_slot_before_use() {
         let s = Series::default();
-        s.record(0, 1_000, false);
+        s.record(0, 0, 1_000, false);
         // minute 7 reuses minute 0's slot; prepare at minute 6 clears it.
         s.prepare(6);
         assert_eq!(window(&s, 7, Some(0)).histogram.count(), 0);
-        s.record(7, 2_000, false);
+        s.record(7, 0, 2_000, false);
         assert_eq!(window(&s, 7, Some(0)).histogram.count(), 1);
         assert_eq!(window(&s, 7, None).histogram.count(), 2);
     }
@@ -220,7 +253,7 @@ mod tests {
     #[test]
     fn windows_skip_idle_gaps() {
         let s = Series::default();
-        s.record(3, 1_000, false);
+        s.record(3, 0, 1_000, false);
         assert_eq!(window(&s, 100, Some(5)).histogram.count(), 0);
         assert_eq!(window(&s, 100, None).histogram.count(), 1);
     }

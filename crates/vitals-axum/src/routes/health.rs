@@ -17,8 +17,10 @@ fn rfc3339(t: SystemTime) -> String {
 
 /// `GET /health/ping`: answers at once, touches no dependency.
 pub(crate) async fn ping() -> Response {
-    let mut res = Json(json!({ "status": "ok", "timestamp": rfc3339(SystemTime::now()) })).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut res =
+        Json(json!({ "status": "ok", "timestamp": rfc3339(SystemTime::now()) })).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -43,9 +45,19 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             let (status, output) = match outcome {
                 Ok(Ok(())) => ("pass", None),
                 Ok(Err(reason)) => ("fail", Some(reason)),
-                Err(_) => ("fail", Some(format!("no answer within {} ms", timeout.as_millis()))),
+                Err(_) => (
+                    "fail",
+                    Some(format!("no answer within {} ms", timeout.as_millis())),
+                ),
             };
-            (check.name.clone(), CheckResult { status, response_time_ms: vitals::monitor::as_ms(elapsed), output })
+            (
+                check.name.clone(),
+                CheckResult {
+                    status,
+                    response_time_ms: vitals::monitor::as_ms(elapsed),
+                    output,
+                },
+            )
         }
     });
     let results = futures_util::future::join_all(checks).await;
@@ -61,9 +73,14 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             .map(|(name, result)| (name, json!(result)))
             .collect::<serde_json::Map<String, serde_json::Value>>(),
     });
-    let status = if failed { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let status = if failed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     let mut res = (status, Json(body)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 

@@ -66,9 +66,18 @@ where
         .route("/health/performance/summary", get(performance::summary))
         .route("/health/performance/slow", get(performance::slow))
         .route("/health/performance/v2/stats", get(performance::stats_v2))
-        .route("/health/performance/v2/by-organization", get(performance::by_organization))
-        .route("/health/performance/v2/slow-paths", get(performance::slow_paths))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), operator_only));
+        .route(
+            "/health/performance/v2/by-organization",
+            get(performance::by_organization),
+        )
+        .route(
+            "/health/performance/v2/slow-paths",
+            get(performance::slow_paths),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            operator_only,
+        ));
     Router::new()
         .route("/health/ping", get(health::ping))
         .route("/health", get(health::health))

@@ -13,6 +13,7 @@ use super::{AppState, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
 use crate::Problem;
 use crate::query::{Query, bad_request};
 
+#[allow(clippy::boxed_local)] // the query helpers box their problems (a Problem is large)
 fn problem_response(problem: Box<Problem>, uri: &Uri) -> Response {
     problem.with_instance(uri.path()).into_response()
 }
@@ -20,16 +21,28 @@ fn problem_response(problem: Box<Problem>, uri: &Uri) -> Response {
 fn window_json(state: &AppState, window: Window, stats: &WindowStats) -> serde_json::Value {
     let mut v = json!(stats);
     v["spanSeconds"] = json!(state.monitor.window_span(window).as_secs_f64());
-    v["requestsPerSecond"] = json!(rate(stats.count, state.monitor.window_span(window).as_secs_f64()));
+    v["requestsPerSecond"] = json!(rate(
+        stats.count,
+        state.monitor.window_span(window).as_secs_f64()
+    ));
     v
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 fn slow_count(state: &AppState) -> usize {
-    state.monitor.recent().iter().filter(|r| r.is_slow_request).count()
+    state
+        .monitor
+        .recent()
+        .iter()
+        .filter(|r| r.is_slow_request)
+        .count()
 }
 
 /// `GET /health/performance/stats` (v1): totals since start, in the seed's terms.
@@ -54,7 +67,10 @@ pub(crate) async fn stats_v1(State(state): State<AppState>) -> Response {
 /// `GET /health/performance/summary`: the last five minutes in a few numbers.
 pub(crate) async fn summary(State(state): State<AppState>) -> Response {
     let recent = state.monitor.overall(Window::LastFiveMinutes);
-    let span = state.monitor.window_span(Window::LastFiveMinutes).as_secs_f64();
+    let span = state
+        .monitor
+        .window_span(Window::LastFiveMinutes)
+        .as_secs_f64();
     Json(json!({
         "window": Window::LastFiveMinutes.key(),
         "requests": recent.count,
@@ -103,7 +119,9 @@ pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
         .map(|&w| (w.key().to_owned(), window_json(&state, w, &m.overall(w))))
         .collect();
     let find = |list: &[RouteStats], r: &RouteStats| {
-        list.iter().find(|x| x.route == r.route && x.method == r.method).map(|x| x.stats)
+        list.iter()
+            .find(|x| x.route == r.route && x.method == r.method)
+            .map(|x| x.stats)
     };
     let last = m.route_stats(Window::LastMinute);
     let five = m.route_stats(Window::LastFiveMinutes);
@@ -119,7 +137,7 @@ pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
             status: r.status,
         })
         .collect();
-    routes.sort_by(|a, b| b.since_start.count.cmp(&a.since_start.count));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.since_start.count));
     let orgs = m.organizations();
     Json(json!({
         "uptimeSeconds": m.uptime().as_secs_f64(),
@@ -141,13 +159,18 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
     let id = query.get("organizationId").unwrap_or_default();
     if id.trim().is_empty() {
         return problem_response(
-            Box::new(bad_request("`organizationId` is required").with_extension("parameter", "organizationId")),
+            Box::new(
+                bad_request("`organizationId` is required")
+                    .with_extension("parameter", "organizationId"),
+            ),
             &uri,
         );
     }
     let Some(stats) = state.monitor.organization_stats(&id) else {
         let problem = Problem::new(StatusCode::NOT_FOUND)
-            .with_detail(format!("no request has been recorded for organization `{id}`"))
+            .with_detail(format!(
+                "no request has been recorded for organization `{id}`"
+            ))
             .with_extension("organizationId", &id);
         return problem_response(Box::new(problem), &uri);
     };
@@ -194,7 +217,12 @@ pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Respo
         },
     };
     let mut routes = state.monitor.route_stats(window);
-    routes.sort_by(|a, b| b.stats.p95.cmp(&a.stats.p95).then(b.stats.count.cmp(&a.stats.count)));
+    routes.sort_by(|a, b| {
+        b.stats
+            .p95
+            .cmp(&a.stats.p95)
+            .then(b.stats.count.cmp(&a.stats.count))
+    });
     routes.truncate(limit);
     Json(json!({
         "window": window.key(),
