@@ -1,0 +1,356 @@
+//! In-process tests of `MonitorLayer`: what it records for aborts, panics, streams, tenants
+//! and correlation ids, and that it leaves the inner service's error type alone.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Extension;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::{Layer, Service, ServiceExt};
+use tower_http::catch_panic::CatchPanicLayer;
+use vitals::{Monitor, RequestRecord};
+use vitals_axum::{MonitorLayer, Organization, RequestId};
+
+fn get_req(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn only_record(monitor: &Monitor) -> RequestRecord {
+    let recent = monitor.recent();
+    assert_eq!(recent.len(), 1, "{recent:#?}");
+    recent.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn records_route_template_status_and_duration() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/items/{id}",
+            get(|| async { (StatusCode::CREATED, "made") }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let res = app.oneshot(get_req("/items/42")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let _ = res.into_body().collect().await.unwrap();
+    let r = only_record(&monitor);
+    assert_eq!(&*r.route, "/items/{id}");
+    assert_eq!(r.status_code, 201);
+    assert!(!r.client_aborted && !r.panicked && !r.is_error_response);
+}
+
+#[tokio::test]
+async fn unmatched_requests_fold_into_one_series() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route("/known", get(|| async { "ok" }))
+        .layer(MonitorLayer::new(monitor.clone()));
+    for path in ["/a/1", "/b/2/c", "/wp-login.php"] {
+        let res = app.clone().oneshot(get_req(path)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let _ = res.into_body().collect().await.unwrap();
+    }
+    let routes = monitor.route_stats(vitals::Window::SinceStart);
+    assert_eq!(routes.len(), 1);
+    assert_eq!(&*routes[0].route, vitals::UNMATCHED);
+    assert_eq!(routes[0].stats.count, 3);
+}
+
+#[tokio::test]
+async fn client_abort_before_the_response_is_recorded_as_499() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let pending = app.oneshot(get_req("/slow"));
+    // The client goes away after 20 ms: the response future is dropped.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), pending)
+            .await
+            .is_err()
+    );
+    let r = only_record(&monitor);
+    assert_eq!(r.status_code, 499);
+    assert!(r.client_aborted);
+    assert!(r.duration >= Duration::from_millis(20));
+}
+
+#[tokio::test]
+async fn client_abort_during_the_body_keeps_the_status_and_flags_it() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(|| async {
+                let chunks = futures_util::stream::unfold(0u32, |n| async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Some((Ok::<_, Infallible>(format!("chunk {n}\n")), n + 1))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let res = app.oneshot(get_req("/stream")).await.unwrap();
+    let mut body = res.into_body();
+    let _first = body.frame().await.unwrap().unwrap();
+    assert!(
+        monitor.recent().is_empty(),
+        "recorded before the body ended"
+    );
+    drop(body);
+    let r = only_record(&monitor);
+    assert_eq!(r.status_code, 200);
+    assert!(r.client_aborted);
+}
+
+#[tokio::test]
+async fn timing_ends_when_a_streaming_body_ends() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/stream",
+            get(|| async {
+                let chunks = futures_util::stream::unfold(0u32, |n| async move {
+                    if n == 5 {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Some((Ok::<_, Infallible>(format!("chunk {n}\n")), n + 1))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let res = app.oneshot(get_req("/stream")).await.unwrap();
+    assert!(
+        monitor.recent().is_empty(),
+        "recorded when headers were sent"
+    );
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(bytes.len(), 5 * "chunk 0\n".len());
+    let r = only_record(&monitor);
+    assert!(r.duration >= Duration::from_millis(100), "{:?}", r.duration);
+    assert!(!r.client_aborted);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_500_and_the_service_keeps_serving() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                "unreachable"
+            }),
+        )
+        .route("/ok", get(|| async { "ok" }))
+        .layer(CatchPanicLayer::new())
+        .layer(MonitorLayer::new(monitor.clone()));
+    let res = app.clone().oneshot(get_req("/boom")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let _ = res.into_body().collect().await.unwrap();
+    let res = app.oneshot(get_req("/ok")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let _ = res.into_body().collect().await.unwrap();
+    let recent = monitor.recent();
+    assert_eq!(recent.len(), 2);
+    assert_eq!(recent[0].status_code, 500);
+    assert!(recent[0].is_error_response);
+    assert_eq!(recent[1].status_code, 200);
+}
+
+#[tokio::test]
+async fn a_panic_without_catch_panic_is_still_recorded_as_a_500() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    // As hyper does, the request runs in its own task; the panic ends only that task.
+    let joined = tokio::spawn(app.oneshot(get_req("/boom"))).await;
+    assert!(joined.unwrap_err().is_panic());
+    let r = only_record(&monitor);
+    assert_eq!(r.status_code, 500);
+    assert!(r.panicked);
+}
+
+#[tokio::test]
+async fn tenant_sources_in_order_of_precedence() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route("/orgs/{orgId}/x", get(|| async { "x" }))
+        .route("/organizations/{organizationId}/y", get(|| async { "y" }))
+        .route("/plain", get(|| async { "plain" }))
+        .route(
+            "/auth",
+            get(|| async { (Organization::new("from-handler"), "z") }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let cases = [
+        (
+            Request::get("/orgs/acme/x").body(Body::empty()).unwrap(),
+            "acme",
+        ),
+        (
+            Request::get("/organizations/globex/y")
+                .body(Body::empty())
+                .unwrap(),
+            "globex",
+        ),
+        (
+            Request::get("/plain")
+                .header("x-organization-id", "initech")
+                .body(Body::empty())
+                .unwrap(),
+            "initech",
+        ),
+        (
+            Request::get("/auth")
+                .header("x-organization-id", "header-loses")
+                .body(Body::empty())
+                .unwrap(),
+            "from-handler",
+        ),
+    ];
+    for (req, expected) in cases {
+        let res = app.clone().oneshot(req).await.unwrap();
+        let _ = res.into_body().collect().await.unwrap();
+        let r = monitor.recent().pop().unwrap();
+        assert_eq!(r.organization_id.as_deref(), Some(expected));
+        assert_eq!(
+            monitor
+                .organization_stats(expected)
+                .unwrap()
+                .since_start
+                .count,
+            1
+        );
+    }
+    // A header that is not a valid id is ignored.
+    let req = Request::get("/plain")
+        .header("x-organization-id", "bad id!")
+        .body(Body::empty())
+        .unwrap();
+    let _ = app.oneshot(req).await.unwrap();
+    assert_eq!(monitor.recent().pop().unwrap().organization_id, None);
+}
+
+#[tokio::test]
+async fn correlation_id_is_taken_or_generated_echoed_and_reachable() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/id",
+            get(|Extension(id): Extension<RequestId>| async move { id.as_str().to_owned() }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+
+    let req = Request::get("/id")
+        .header("x-request-id", "abc-123")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"abc-123");
+    assert_eq!(
+        monitor.recent().pop().unwrap().correlation_id.as_deref(),
+        Some("abc-123")
+    );
+
+    let long = "x".repeat(65);
+    for bad in ["has space", long.as_str(), "<script>"] {
+        let req = Request::get("/id")
+            .header("x-request-id", bad)
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(echoed, bad);
+        assert_eq!(echoed.len(), 36);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            &body[..],
+            echoed.as_bytes(),
+            "handler sees the generated id"
+        );
+        assert_eq!(
+            monitor.recent().pop().unwrap().correlation_id.as_deref(),
+            Some(echoed.as_str())
+        );
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct MyError;
+
+#[tokio::test]
+async fn inner_errors_keep_their_type_and_count_as_500() {
+    let monitor = Monitor::default();
+    let inner = tower::service_fn(|req: Request<Body>| async move {
+        if req.uri().path() == "/fail" {
+            Err(MyError)
+        } else {
+            Ok::<_, MyError>(Response::new(Body::from("fine")))
+        }
+    });
+    let mut svc = MonitorLayer::new(monitor.clone()).layer(inner);
+    let err: MyError = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get_req("/fail"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, MyError);
+    let ok = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get_req("/orders/123"))
+        .await
+        .unwrap();
+    let _ = ok.into_body().collect().await.unwrap();
+    let recent = monitor.recent();
+    assert_eq!(recent[0].status_code, 500);
+    // Without a router there is no template: the path is normalized.
+    assert_eq!(&*recent[1].route, "/orders/{id}");
+    assert_eq!(recent[1].status_code, 200);
+}
+
+#[tokio::test]
+async fn empty_bodies_are_recorded_as_complete() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/empty",
+            get(|| async { StatusCode::NO_CONTENT.into_response() }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let res = app.oneshot(get_req("/empty")).await.unwrap();
+    drop(res);
+    let r = only_record(&monitor);
+    assert_eq!(r.status_code, 204);
+    assert!(!r.client_aborted);
+}
