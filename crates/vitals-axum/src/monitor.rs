@@ -136,6 +136,7 @@ impl Pending {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        self.monitor.request_finished();
         let panicked = !self.response_started && std::thread::panicking();
         let status = if panicked {
             500
@@ -249,6 +250,7 @@ where
             echo_header = Some(id.header_value().clone());
             req.extensions_mut().insert(id);
         }
+        self.monitor.request_started();
         let future = {
             let _enter = span.enter();
             self.inner.call(req)

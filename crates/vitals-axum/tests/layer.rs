@@ -83,6 +83,7 @@ async fn client_abort_before_the_response_is_recorded_as_499() {
     let r = only_record(&monitor);
     assert_eq!(r.status_code, 499);
     assert!(r.client_aborted);
+    assert_eq!(monitor.in_flight(), 0);
     assert!(r.duration >= Duration::from_millis(20));
 }
 
@@ -142,6 +143,7 @@ async fn timing_ends_when_a_streaming_body_ends() {
     let r = only_record(&monitor);
     assert!(r.duration >= Duration::from_millis(100), "{:?}", r.duration);
     assert!(!r.client_aborted);
+    assert_eq!(monitor.in_flight(), 0);
 }
 
 #[tokio::test]

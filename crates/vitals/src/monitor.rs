@@ -51,7 +51,7 @@ use serde::{Serialize, Serializer};
 
 use crate::Method;
 use crate::ring::{Entry, EntryRef, Ring};
-use crate::series::{Aggregate, Series};
+use crate::series::{Aggregate, Observation, PrometheusCounts, Series};
 
 /// Route label of requests that matched no route.
 pub const UNMATCHED: &str = "(unmatched)";
@@ -402,8 +402,8 @@ pub struct SeriesSnapshot {
     pub method: Method,
     /// Status class index ([`status_class_label`]).
     pub status_class: usize,
-    /// Everything since start.
-    pub totals: Aggregate,
+    /// Prometheus buckets, count, sum and errors since start.
+    pub counts: PrometheusCounts,
 }
 
 /// A request from the ring, with names resolved.
@@ -540,6 +540,7 @@ struct Inner {
     org_slots: AtomicUsize,
     overflow_org: Arc<OrgEntry>,
     ring: Ring,
+    in_flight: [Padded; STRIPES],
 }
 
 /// The request monitor; see the [module docs](self).
@@ -573,7 +574,17 @@ pub fn is_valid_organization_id(id: &str) -> bool {
         })
 }
 
+const STRIPES: usize = 8;
+
+/// A counter on its own cache lines (128 bytes: adjacent-line prefetch pairs lines).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded(std::sync::atomic::AtomicI64);
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
     static PATH_BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
@@ -600,6 +611,7 @@ impl Monitor {
                     series: Series::default(),
                 }),
                 ring,
+                in_flight: Default::default(),
                 config,
             }),
         }
@@ -696,16 +708,13 @@ impl Monitor {
         let since_start = sample.start.saturating_duration_since(inner.start);
         let minute = (since_start + sample.duration).as_secs() / 60;
         let duration_ns = u64::try_from(sample.duration.as_nanos()).unwrap_or(u64::MAX);
-        let bucket = crate::histogram::bucket_index(duration_ns);
         let is_error = sample.status >= 400;
+        let observation = Observation::new(minute, duration_ns, is_error);
 
         let route_id = self.with_route(sample.route, sample.status, |route| {
-            route.series(sample.method, sample.status).record(
-                minute,
-                bucket,
-                duration_ns,
-                is_error,
-            );
+            route
+                .series(sample.method, sample.status)
+                .record(&observation);
             route.id
         });
 
@@ -713,7 +722,7 @@ impl Monitor {
         if let Some(org) = sample.organization {
             let valid = is_valid_organization_id(org);
             self.with_org(org, valid, sample.status, |series| {
-                series.record(minute, bucket, duration_ns, is_error);
+                series.record(&observation);
             });
             if valid {
                 organization = org;
@@ -853,13 +862,11 @@ impl Monitor {
         let mut out = Vec::new();
         for entry in self.all_routes() {
             for (method, status_class, series) in entry.each_series() {
-                let mut totals = Aggregate::default();
-                series.add_window_to(0, None, &mut totals);
                 out.push(SeriesSnapshot {
                     route: Arc::clone(&entry.name),
                     method,
                     status_class,
-                    totals,
+                    counts: series.prometheus_counts(),
                 });
             }
         }
@@ -908,6 +915,43 @@ impl Monitor {
                 .then(a.organization_id.cmp(&b.organization_id))
         });
         out
+    }
+
+    /// Cumulative Prometheus figures per organization (overflow included when it has
+    /// requests), sorted by id.
+    #[must_use]
+    pub fn organization_counts(&self) -> Vec<(Arc<str>, PrometheusCounts)> {
+        let orgs = self.inner.orgs.pin();
+        let mut out: Vec<_> = orgs
+            .values()
+            .map(|e| (Arc::clone(&e.name), e.series.prometheus_counts()))
+            .collect();
+        let overflow = self.inner.overflow_org.series.prometheus_counts();
+        if overflow.count > 0 {
+            out.push((Arc::clone(&self.inner.overflow_org.name), overflow));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Marks a request as started (for [`Monitor::in_flight`]); pair with
+    /// [`Monitor::request_finished`]. Each thread adds to its own cache line.
+    pub fn request_started(&self) {
+        let stripe = STRIPE.with(|s| *s);
+        self.inner.in_flight[stripe].0.fetch_add(1, Relaxed);
+    }
+
+    /// Marks a request as finished (possibly on another thread than it started).
+    pub fn request_finished(&self) {
+        let stripe = STRIPE.with(|s| *s);
+        self.inner.in_flight[stripe].0.fetch_sub(1, Relaxed);
+    }
+
+    /// Requests started and not yet finished.
+    #[must_use]
+    pub fn in_flight(&self) -> u64 {
+        let sum: i64 = self.inner.in_flight.iter().map(|p| p.0.load(Relaxed)).sum();
+        u64::try_from(sum).unwrap_or(0)
     }
 
     /// The requests in the ring, oldest first.

@@ -25,6 +25,67 @@ pub const SLOTS: usize = 7;
 /// Minutes the longest window reaches back (besides the current partial minute).
 pub const MAX_WINDOW_MINUTES: u64 = 5;
 
+/// Upper bounds (seconds) of the cumulative buckets exposed to Prometheus: prom-client's
+/// defaults, which most dashboards expect.
+pub const PROMETHEUS_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const PROMETHEUS_BUCKETS_NS: [u64; 11] = [
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// One request as a series stores it, computed once and added to every series it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation {
+    /// Minutes since the monitor started, at the end of the request.
+    pub minute: u64,
+    /// Fine histogram bucket ([`crate::histogram::bucket_index`]).
+    pub bucket: usize,
+    /// Index of the first Prometheus bucket that holds it (exact: `value <= le`); 11 = `+Inf`.
+    pub le: usize,
+    /// Duration, ns.
+    pub duration_ns: u64,
+    /// Status >= 400.
+    pub is_error: bool,
+}
+
+impl Observation {
+    /// Classifies a duration once.
+    #[must_use]
+    pub fn new(minute: u64, duration_ns: u64, is_error: bool) -> Self {
+        Self {
+            minute,
+            bucket: crate::histogram::bucket_index(duration_ns),
+            le: PROMETHEUS_BUCKETS_NS.partition_point(|&le| le < duration_ns),
+            duration_ns,
+            is_error,
+        }
+    }
+}
+
+/// Cumulative Prometheus histogram figures of a series since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrometheusCounts {
+    /// Requests at most each [`PROMETHEUS_BUCKETS`] bound (cumulative).
+    pub cumulative: [u64; 11],
+    /// All requests (the `+Inf` bucket).
+    pub count: u64,
+    /// Sum of durations, ns.
+    pub sum_ns: u64,
+    /// Requests with status >= 400.
+    pub errors: u64,
+}
+
 /// Counters for one minute of one series.
 #[derive(Debug, Default)]
 pub struct Cell {
@@ -79,6 +140,10 @@ struct Slot {
 pub struct Series {
     slots: [Slot; SLOTS],
     archive: Mutex<Aggregate>,
+    /// Non-cumulative counts per Prometheus bucket (index 11: above the last bound), since
+    /// start: one more relaxed add per request buys an exposition that reads 12 words per
+    /// series instead of merging histograms.
+    prometheus: [AtomicU64; 12],
 }
 
 /// A plain sum of cells: what a window holds.
@@ -105,15 +170,42 @@ impl Aggregate {
 }
 
 impl Series {
-    /// Records one request that ended in `minute` (minutes since the monitor started), whose
-    /// duration falls in histogram bucket `bucket` ([`crate::histogram::bucket_index`]).
+    /// Records one request.
     #[inline]
-    pub fn record(&self, minute: u64, bucket: usize, duration_ns: u64, is_error: bool) {
-        let slot = &self.slots[(minute % SLOTS as u64) as usize];
-        if slot.epoch.load(Acquire) != minute + 1 {
-            self.rotate(slot, minute);
+    pub fn record(&self, o: &Observation) {
+        let slot = &self.slots[(o.minute % SLOTS as u64) as usize];
+        if slot.epoch.load(Acquire) != o.minute + 1 {
+            self.rotate(slot, o.minute);
         }
-        slot.cell.record(bucket, duration_ns, is_error);
+        slot.cell.record(o.bucket, o.duration_ns, o.is_error);
+        self.prometheus[o.le].fetch_add(1, Relaxed);
+    }
+
+    /// Cumulative Prometheus figures since start.
+    #[must_use]
+    pub fn prometheus_counts(&self) -> PrometheusCounts {
+        let mut out = PrometheusCounts::default();
+        let mut running = 0;
+        for (i, c) in self.prometheus.iter().enumerate() {
+            running += c.load(Relaxed);
+            if let Some(slot) = out.cumulative.get_mut(i) {
+                *slot = running;
+            }
+        }
+        out.count = running;
+        let archive = self
+            .archive
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.sum_ns = archive.sum_ns;
+        out.errors = archive.errors;
+        for slot in &self.slots {
+            if slot.epoch.load(Acquire) != 0 {
+                out.sum_ns = out.sum_ns.saturating_add(slot.cell.sum_ns.load(Relaxed));
+                out.errors = out.errors.saturating_add(slot.cell.errors.load(Relaxed));
+            }
+        }
+        out
     }
 
     /// Archives and resets `slot` for `minute`, unless it already holds that minute or a later
@@ -209,21 +301,11 @@ mod tests {
     fn old_burst_leaves_recent_windows() {
         let s = Series::default();
         for _ in 0..100 {
-            s.record(
-                0,
-                crate::histogram::bucket_index(5_000_000_000),
-                5_000_000_000,
-                true,
-            ); // a burst of 5 s errors in minute 0
+            s.record(&Observation::new(0, 5_000_000_000, true)); // a burst of 5 s errors in minute 0
         }
         for minute in 1..=10 {
             for _ in 0..10 {
-                s.record(
-                    minute,
-                    crate::histogram::bucket_index(1_000_000),
-                    1_000_000,
-                    false,
-                );
+                s.record(&Observation::new(minute, 1_000_000, false));
             }
         }
         let last = window(&s, 10, Some(1));
@@ -241,19 +323,38 @@ mod tests {
     #[test]
     fn prepare_resets_next_slot_before_use() {
         let s = Series::default();
-        s.record(0, 0, 1_000, false);
+        s.record(&Observation::new(0, 1_000, false));
         // minute 7 reuses minute 0's slot; prepare at minute 6 clears it.
         s.prepare(6);
         assert_eq!(window(&s, 7, Some(0)).histogram.count(), 0);
-        s.record(7, 0, 2_000, false);
+        s.record(&Observation::new(7, 2_000, false));
         assert_eq!(window(&s, 7, Some(0)).histogram.count(), 1);
         assert_eq!(window(&s, 7, None).histogram.count(), 2);
     }
 
     #[test]
+    fn prometheus_buckets_are_exact_and_cumulative() {
+        let s = Series::default();
+        // exactly on a bound counts in that bucket (value <= le)
+        for ns in [5_000_000, 5_000_001, 100_000_000, 20_000_000_000] {
+            s.record(&Observation::new(0, ns, false));
+        }
+        let p = s.prometheus_counts();
+        assert_eq!(p.cumulative[0], 1);
+        assert_eq!(p.cumulative[1], 2);
+        assert_eq!(p.cumulative[4], 3);
+        assert_eq!(p.cumulative[10], 3);
+        assert_eq!(p.count, 4);
+        assert_eq!(
+            p.sum_ns,
+            5_000_000 + 5_000_001 + 100_000_000 + 20_000_000_000
+        );
+    }
+
+    #[test]
     fn windows_skip_idle_gaps() {
         let s = Series::default();
-        s.record(3, 0, 1_000, false);
+        s.record(&Observation::new(3, 1_000, false));
         assert_eq!(window(&s, 100, Some(5)).histogram.count(), 0);
         assert_eq!(window(&s, 100, None).histogram.count(), 1);
     }
