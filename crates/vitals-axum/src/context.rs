@@ -2,8 +2,11 @@
 //!
 //! - [`RequestId`]: the correlation id. Taken from the request's `x-request-id` when it is
 //!   1 to 64 bytes of `A-Z a-z 0-9 - _ . : + / = @`, otherwise generated (a random UUID v4).
-//!   It is echoed on the response, inserted into the request's extensions for handlers, and
-//!   recorded on the `request` tracing span.
+//!   It is echoed on the response and recorded on the `request` tracing span. Handlers, and any
+//!   code they call on the same task, reach it with [`RequestId::current`] or as an axum
+//!   extractor (`id: RequestId`): it lives in a task-local set while the layer polls the
+//!   handler, which costs no allocation (an extension would cost one per request). Tasks the
+//!   handler spawns do not inherit it; pass it along.
 //! - [`Organization`]: the tenant. The monitor takes it, in this order, from an
 //!   [`Organization`] in the *response* extensions (set by a handler or an auth layer once it
 //!   knows the tenant), from the route's `{orgId}` or `{organizationId}` path parameter, or
@@ -12,10 +15,10 @@
 //! # Example
 //!
 //! ```
-//! use axum::{Extension, Router, routing::get, response::IntoResponse};
+//! use axum::{Router, routing::get, response::IntoResponse};
 //! use vitals_axum::{Organization, RequestId};
 //!
-//! async fn handler(Extension(id): Extension<RequestId>) -> impl IntoResponse {
+//! async fn handler(id: RequestId) -> impl IntoResponse {
 //!     // Tell the monitor which tenant this request served.
 //!     (Organization::new("acme"), format!("request {}", id.as_str()))
 //! }
@@ -25,53 +28,106 @@
 use axum::response::{IntoResponseParts, ResponseParts};
 use http::HeaderValue;
 use std::convert::Infallible;
+use vitals::ring::InlineStr;
 
 /// The request header carrying the correlation id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The request header carrying the tenant.
 pub const ORGANIZATION_HEADER: &str = "x-organization-id";
 
-/// The correlation id of the current request (in the request extensions).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(HeaderValue);
+/// The correlation id of the current request (in the request extensions). Stored inline
+/// (at most 64 bytes, validated ASCII), so it is `Copy` and costs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(InlineStr);
 
 impl RequestId {
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        self.0.to_str().unwrap_or_default()
+        self.0.as_str()
     }
 
-    /// The id as a header value.
+    /// The id as a header value (allocates).
     #[must_use]
-    pub fn header_value(&self) -> &HeaderValue {
-        &self.0
+    pub fn to_header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(self.as_str()).unwrap_or(HeaderValue::from_static("invalid"))
     }
 
     /// Takes a client-supplied id if it is acceptable.
     #[must_use]
     pub fn from_header(value: &HeaderValue) -> Option<Self> {
-        is_valid_request_id(value.as_bytes()).then(|| Self(value.clone()))
+        let bytes = value.as_bytes();
+        // Validated ASCII, so the text conversion cannot fail.
+        is_valid_request_id(bytes)
+            .then(|| {
+                std::str::from_utf8(bytes)
+                    .ok()
+                    .map(|s| Self(InlineStr::new(s)))
+            })
+            .flatten()
     }
 
     /// A new random id (UUID v4 text).
     #[must_use]
     pub fn generate() -> Self {
-        let bits = fastrand::u128(..) & !(0xF000u128 << 64) & !(0xC000u128 << 48)
-            | (0x4000u128 << 64)
-            | (0x8000u128 << 48);
-        let mut buf = [0u8; 36];
-        let hex = b"0123456789abcdef";
-        let mut nibble = 32;
-        for (i, out) in buf.iter_mut().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *out = b'-';
-            } else {
-                nibble -= 1;
-                *out = hex[((bits >> (nibble * 4)) & 0xF) as usize];
-            }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        // 122 random bits; version 4 and variant 10 set as RFC 9562 asks.
+        let hi = (fastrand::u64(..) & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+        let lo = (fastrand::u64(..) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+        let mut hex = [0u8; 32];
+        for (i, byte) in hi
+            .to_be_bytes()
+            .into_iter()
+            .chain(lo.to_be_bytes())
+            .enumerate()
+        {
+            hex[2 * i] = HEX[usize::from(byte >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(byte & 0xF)];
         }
-        Self(HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("invalid")))
+        let mut buf = [b'-'; 36];
+        buf[..8].copy_from_slice(&hex[..8]);
+        buf[9..13].copy_from_slice(&hex[8..12]);
+        buf[14..18].copy_from_slice(&hex[12..16]);
+        buf[19..23].copy_from_slice(&hex[16..20]);
+        buf[24..].copy_from_slice(&hex[20..]);
+        Self(InlineStr::new(
+            std::str::from_utf8(&buf).unwrap_or_default(),
+        ))
+    }
+}
+
+tokio::task_local! {
+    static CURRENT_REQUEST_ID: RequestId;
+}
+
+impl RequestId {
+    /// The id of the request being handled on this task, if a [`MonitorLayer`] is polling it.
+    ///
+    /// [`MonitorLayer`]: crate::MonitorLayer
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        CURRENT_REQUEST_ID.try_with(|id| *id).ok()
+    }
+
+    /// Runs `f` with `id` as the current request id (what the layer does around each poll).
+    pub fn scope<R>(id: Self, f: impl FnOnce() -> R) -> R {
+        CURRENT_REQUEST_ID.sync_scope(id, f)
+    }
+}
+
+/// The extractor fails with 500 only when no monitor layer runs (a wiring error, not a client
+/// one).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = crate::Problem;
+
+    async fn from_request_parts(
+        _: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Self::current().ok_or_else(|| {
+            crate::Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR)
+                .with_detail("no request id: MonitorLayer (with request ids on) is not installed")
+        })
     }
 }
 

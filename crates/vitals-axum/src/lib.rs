@@ -30,6 +30,7 @@ pub mod monitor;
 pub mod problem;
 pub mod query;
 pub mod routes;
+pub mod runtime;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -10,7 +10,8 @@
 //!
 //! The route is axum's [`MatchedPath`] (the template) when there is one; a request without one
 //! is recorded under [`vitals::UNMATCHED`] when answered 404, else by its normalized path. See
-//! [`crate::context`] for the correlation id and the tenant.
+//! [`crate::context`] for the correlation id and the tenant. A generated id is not added to the
+//! request's headers; handlers read it with the [`RequestId`] extractor.
 //!
 //! # Example
 //!
@@ -41,7 +42,6 @@ use vitals::{Method, Monitor, RequestSample, RouteKey};
 use crate::context::{ORGANIZATION_HEADER, Organization, REQUEST_ID_HEADER, RequestId};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
-const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
 
 /// Path parameters that name the tenant.
 pub const ORGANIZATION_PARAMS: [&str; 2] = ["orgId", "organizationId"];
@@ -122,9 +122,10 @@ struct Pending {
     start: Instant,
     method: Method,
     route: Option<MatchedPath>,
-    path: InlineStr,
+    /// The raw path, kept only when there is no route template.
+    path: Option<Box<str>>,
     organization: InlineStr,
-    request_id: InlineStr,
+    request_id: Option<RequestId>,
     status: u16,
     response_org: Option<Organization>,
     response_started: bool,
@@ -148,7 +149,7 @@ impl Pending {
         let route = match &self.route {
             Some(matched) => RouteKey::Template(matched.as_str()),
             None if status == 404 => RouteKey::Unmatched,
-            None => RouteKey::Path(self.path.as_str()),
+            None => RouteKey::Path(self.path.as_deref().unwrap_or("/")),
         };
         let organization = match &self.response_org {
             Some(org) => Some(org.as_str()),
@@ -161,7 +162,7 @@ impl Pending {
             start: self.start,
             duration: self.start.elapsed(),
             organization,
-            correlation_id: self.request_id.as_str(),
+            correlation_id: self.request_id.as_ref().map_or("", RequestId::as_str),
             trace_id: None,
             aborted,
             panicked,
@@ -176,21 +177,37 @@ impl Drop for Pending {
     }
 }
 
-fn organization_of<B>(req: &Request<B>, route: Option<&MatchedPath>) -> InlineStr {
-    if let Some(route) = route {
+/// The tenant and the correlation-id header of a request, found in one pass over the headers
+/// (cheaper than two hashed lookups for the few headers a request carries).
+fn scan_request<'r, B>(
+    req: &'r Request<B>,
+    route: Option<&MatchedPath>,
+) -> (InlineStr, Option<&'r HeaderValue>) {
+    let mut organization = None;
+    if let Some(route) = route.filter(|r| r.as_str().contains('{')) {
         let template = route.as_str();
-        for name in ORGANIZATION_PARAMS {
-            if let Some(org) = vitals::normalize::path_param(template, req.uri().path(), name) {
-                return InlineStr::new(org);
-            }
+        organization = ORGANIZATION_PARAMS
+            .iter()
+            .find_map(|name| vitals::normalize::path_param(template, req.uri().path(), name))
+            .map(InlineStr::new);
+    }
+    let mut request_id = None;
+    for (name, value) in req.headers() {
+        let name = name.as_str();
+        if name.len() == REQUEST_ID_HEADER.len() && name == REQUEST_ID_HEADER {
+            request_id.get_or_insert(value);
+        } else if organization.is_none()
+            && name.len() == ORGANIZATION_HEADER.len()
+            && name == ORGANIZATION_HEADER
+        {
+            organization = value
+                .to_str()
+                .ok()
+                .filter(|v| vitals::monitor::is_valid_organization_id(v))
+                .map(InlineStr::new);
         }
     }
-    req.headers()
-        .get(X_ORGANIZATION_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| vitals::monitor::is_valid_organization_id(v))
-        .map(InlineStr::new)
-        .unwrap_or_default()
+    (organization.unwrap_or_default(), request_id)
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MonitorService<S>
@@ -206,59 +223,43 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = Method::from_bytes(req.method().as_str().as_bytes());
-        let organization = organization_of(&req, route.as_ref());
-        let incoming = req
-            .headers()
-            .get(X_REQUEST_ID)
-            .and_then(RequestId::from_header);
-        let request_id = match incoming {
-            None if self.request_id => {
-                let id = RequestId::generate();
-                req.headers_mut()
-                    .insert(X_REQUEST_ID, id.header_value().clone());
-                Some(id)
-            }
-            id => id,
+        let (organization, incoming) = scan_request(&req, route.as_ref());
+        let (request_id, echo) = match incoming.and_then(RequestId::from_header) {
+            // Echo the client's own header value: a reference-count bump, no copy.
+            Some(id) => (Some(id), incoming.filter(|_| self.request_id).cloned()),
+            None if self.request_id => (Some(RequestId::generate()), None),
+            None => (None, None),
         };
-        let id_text = request_id
-            .as_ref()
-            .map(|id| InlineStr::new(id.as_str()))
-            .unwrap_or_default();
-        let path = if route.is_none() {
-            InlineStr::new(req.uri().path())
-        } else {
-            InlineStr::default()
-        };
+        let path = route.is_none().then(|| Box::from(req.uri().path()));
         let span = tracing::info_span!(
             "request",
             method = method.as_str(),
             route = route
                 .as_ref()
                 .map_or(vitals::UNMATCHED, MatchedPath::as_str),
-            request_id = id_text.as_str(),
+            request_id = request_id.as_ref().map_or("", RequestId::as_str),
             organization = tracing::field::Empty,
         );
         if !organization.is_empty() {
             span.record("organization", organization.as_str());
         }
-        let mut echo_header = None;
-        if let Some(id) = request_id.filter(|_| self.request_id) {
-            echo_header = Some(id.header_value().clone());
-            req.extensions_mut().insert(id);
-        }
         self.monitor.request_started();
+        let scoped_id = request_id.filter(|_| self.request_id);
         let future = {
             let _enter = span.enter();
+            // The handler's code runs when the future is polled, where the id is in scope.
             self.inner.call(req)
         };
         ResponseFuture {
             inner: future,
             span,
-            echo: echo_header,
+            echo: self.request_id,
+            scoped_id,
+            incoming: echo,
             pending: Some(Pending {
                 monitor: self.monitor.clone(),
                 start,
@@ -266,7 +267,7 @@ where
                 route,
                 path,
                 organization,
-                request_id: id_text,
+                request_id,
                 status: 0,
                 response_org: None,
                 response_started: false,
@@ -282,7 +283,9 @@ pin_project! {
         #[pin]
         inner: F,
         span: tracing::Span,
-        echo: Option<HeaderValue>,
+        echo: bool,
+        scoped_id: Option<RequestId>,
+        incoming: Option<HeaderValue>,
         pending: Option<Pending>,
     }
 }
@@ -298,7 +301,11 @@ where
         let this = self.project();
         let result = {
             let _enter = this.span.enter();
-            ready!(this.inner.poll(cx))
+            let inner = this.inner;
+            ready!(match *this.scoped_id {
+                Some(id) => RequestId::scope(id, || inner.poll(cx)),
+                None => inner.poll(cx),
+            })
         };
         let mut pending = this.pending.take();
         match result {
@@ -308,8 +315,14 @@ where
                     p.response_started = true;
                     p.response_org = response.extensions().get::<Organization>().cloned();
                 }
-                if let Some(id) = this.echo.take() {
-                    response.headers_mut().insert(X_REQUEST_ID, id);
+                if *this.echo {
+                    let value = this.incoming.take().or_else(|| {
+                        let id = pending.as_ref()?.request_id?;
+                        Some(id.to_header_value())
+                    });
+                    if let Some(value) = value {
+                        response.headers_mut().insert(X_REQUEST_ID, value);
+                    }
                 }
                 if let Some(p) = pending.as_mut() {
                     if response.body().is_end_stream() {
@@ -357,19 +370,20 @@ where
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
+            // Finish in place: moving the pending record out would copy it.
             None => {
-                if let Some(mut p) = this.pending.take() {
+                if let Some(p) = this.pending.as_mut() {
                     p.finish(false);
                 }
             }
             Some(Err(_)) => {
-                if let Some(mut p) = this.pending.take() {
+                if let Some(p) = this.pending.as_mut() {
                     p.finish(true);
                 }
             }
             Some(Ok(_)) => {
                 if this.inner.is_end_stream() {
-                    if let Some(mut p) = this.pending.take() {
+                    if let Some(p) = this.pending.as_mut() {
                         p.finish(false);
                     }
                 }

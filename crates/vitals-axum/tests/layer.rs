@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Extension;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{Request, Response, StatusCode};
@@ -264,7 +263,7 @@ async fn correlation_id_is_taken_or_generated_echoed_and_reachable() {
     let app = Router::new()
         .route(
             "/id",
-            get(|Extension(id): Extension<RequestId>| async move { id.as_str().to_owned() }),
+            get(|id: RequestId| async move { id.as_str().to_owned() }),
         )
         .layer(MonitorLayer::new(monitor.clone()));
 

@@ -317,9 +317,9 @@ mod tests {
         for v in 0..5_000u64 {
             let value = v * 7_919 % 100_000_000 + 1_000;
             if v % 3 == 0 {
-                a.record(value)
+                a.record(value);
             } else {
-                b.record(value)
+                b.record(value);
             }
             both.record(value);
         }

@@ -25,12 +25,17 @@
 //! assert_eq!(&*routes[0].route, "/orders/{id}");
 //! ```
 
+pub mod alloc;
+pub mod heap;
+pub mod expose;
 pub mod histogram;
 pub mod method;
 pub mod monitor;
 pub mod normalize;
+pub mod process;
 pub mod ring;
 pub mod series;
+pub mod trend;
 
 pub use method::Method;
 pub use monitor::{

@@ -1,0 +1,29 @@
+//! Exposition of metrics in the Prometheus text formats.
+//!
+//! [`model`] is a small owned metric model ([`Family`], [`Sample`], [`HistogramValue`]);
+//! [`prometheus`] renders it into the Prometheus text format 0.0.4 ([`encode_text`]) or
+//! OpenMetrics 1.0 text ([`encode_openmetrics`]), and picks one from an `Accept` header
+//! ([`negotiate`]). Everything here is pure: the encoders append to a caller-provided `String`
+//! and never do I/O, so a web integration only has to serve the bytes with
+//! [`Format::content_type`].
+//!
+//! ```
+//! use vitals::expose::{Family, Format, negotiate};
+//!
+//! let mut up = Family::gauge("up", "Whether the service is up.");
+//! up.push(vec![], 1.0);
+//!
+//! let format = negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
+//! assert_eq!(format, Format::OpenMetrics);
+//! let mut body = String::new();
+//! format.encode(&[up], &mut body);
+//! assert_eq!(body, "# TYPE up gauge\n# HELP up Whether the service is up.\nup 1\n# EOF\n");
+//! ```
+
+pub mod model;
+pub mod prometheus;
+
+pub use model::{Family, HistogramValue, Labels, MetricKind, Sample, SampleValue};
+pub use prometheus::{
+    Format, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, encode_openmetrics, encode_text, negotiate,
+};

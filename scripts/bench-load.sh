@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Load benchmark of MonitorLayer's overhead: the `bench-app` server (crates/vitals-bench) with
+# and without the layer, under `wrk`, interleaved over several rounds.
+#
+# The server is pinned to one core and wrk to another; per run we record wrk's req/s and p99
+# and the server's CPU time per request (utime+stime from /proc/<pid>/stat sampled right
+# before and right after the wrk run, divided by the requests wrk completed). The variant
+# order alternates per round (bare, monitor / monitor, bare). The summary gives per-variant
+# medians, the throughput ratio monitor/bare and the added CPU per request, both from the
+# medians and as the median of the per-round paired values.
+#
+# Environment (defaults in brackets):
+#   ROUNDS [5]  DURATION [10] seconds per measured run  WARMUP [2] seconds
+#   CONNECTIONS [32]  THREADS [1] wrk threads  WORKERS [1] server tokio workers
+#   SERVER_CPU [0]  LOAD_CPU [1] cores for taskset  PATH_UNDER_TEST [/hello]
+#   TARGET_RPS_RATIO [0.97]  TARGET_CPU_DELTA_US [0.25] thresholds for the verdict line
+#
+# Output: tables on stdout and a markdown report in <target-dir>/bench-load.md (its last
+# line, `RESULT ...`, is machine-readable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+WORKERS=${WORKERS:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
+TARGET_RPS_RATIO=${TARGET_RPS_RATIO:-0.97}
+TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
+VARIANTS=(bare monitor)
+
+die() {
+    echo "bench-load: $*" >&2
+    exit 1
+}
+
+# --- prerequisites -------------------------------------------------------------------------
+command -v taskset >/dev/null 2>&1 ||
+    die "taskset not found; it is part of util-linux (Debian: apt-get install util-linux)"
+command -v python3 >/dev/null 2>&1 || die "python3 not found (needed for the arithmetic)"
+command -v getconf >/dev/null 2>&1 || die "getconf not found (needed for CLK_TCK)"
+[[ -r /proc/self/stat ]] || die "/proc is not mounted; server CPU time cannot be read"
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "bench-load: wrk not found, installing it with apt-get" >&2
+    if [[ $(id -u) -eq 0 ]]; then
+        SUDO=()
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        die "wrk is missing and we are neither root nor have sudo; install wrk (apt-get install wrk)"
+    fi
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+        die "apt-get update failed"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
+        die "apt-get install wrk failed"
+    command -v wrk >/dev/null 2>&1 || die "wrk still not found after installing it"
+fi
+
+CLK_TCK=$(getconf CLK_TCK)
+[[ $CLK_TCK =~ ^[0-9]+$ && $CLK_TCK -gt 0 ]] || die "bad CLK_TCK: $CLK_TCK"
+ncpu=$(nproc)
+for cpu in "$SERVER_CPU" "$LOAD_CPU"; do
+    [[ $cpu =~ ^[0-9]+$ && $cpu -lt $ncpu ]] || die "CPU $cpu does not exist (nproc = $ncpu)"
+done
+[[ $SERVER_CPU != "$LOAD_CPU" ]] || echo "bench-load: warning: server and wrk share CPU $SERVER_CPU" >&2
+
+# --- build -----------------------------------------------------------------------------------
+echo "bench-load: building bench-app (release)" >&2
+cargo build --release -p vitals-bench --bin bench-app
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/release/bench-app"
+[[ -x $BIN ]] || die "built binary not found at $BIN"
+REPORT="$TARGET_DIR/bench-load.md"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-load.XXXXXX")
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+SERVER_PID=""
+
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+cleanup() {
+    stop_server
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# CPU ticks (utime + stime, fields 14 and 15) of a process, all its threads included.
+cpu_ticks() {
+    local stat rest
+    stat=$(<"/proc/$1/stat") || die "cannot read /proc/$1/stat (server gone?)"
+    rest=${stat##*) } # the command name may hold spaces and parentheses; fields 3.. follow it
+    local -a f
+    read -r -a f <<<"$rest"
+    echo $((f[11] + f[12]))
+}
+
+# Starts the server pinned to SERVER_CPU; sets SERVER_PID and URL once it answers.
+start_server() {
+    local variant=$1 log="$WORK/server-$1.log" addr="" i
+    WORKERS=$WORKERS taskset -c "$SERVER_CPU" "$BIN" "$variant" 0 >"$log" 2>&1 &
+    SERVER_PID=$!
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$SERVER_PID" 2>/dev/null || die "server ($variant) exited: $(cat "$log")"
+        addr=$(sed -n 's/^listening on //p' "$log" | head -n1)
+        [[ -n $addr ]] && break
+        sleep 0.05
+    done
+    [[ -n $addr ]] || die "server ($variant) did not print 'listening on' within 10 s"
+    URL="http://$addr"
+    for ((i = 0; i < 200; i++)); do
+        if python3 - "$URL$PATH_UNDER_TEST" <<'EOF' 2>/dev/null; then
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
+            return 0
+        fi
+        sleep 0.05
+    done
+    die "server ($variant) at $URL does not answer $PATH_UNDER_TEST"
+}
+
+# Parses wrk output; prints: requests req_per_s p99_ms errors
+parse_wrk() {
+    python3 - "$1" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+def grab(pattern):
+    m = re.search(pattern, text, re.M)
+    if not m:
+        sys.exit(f"cannot find {pattern!r} in wrk output:\n{text}")
+    return m
+requests = int(grab(r"^\s*(\d+) requests in ").group(1))
+rps = float(grab(r"^Requests/sec:\s*([\d.]+)").group(1))
+value, unit = grab(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$").groups()
+p99_ms = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+errors = 0
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+if m:
+    errors += sum(int(x) for x in m.groups())
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+if m:
+    errors += int(m.group(1))
+print(requests, rps, p99_ms, errors)
+EOF
+}
+
+run_one() {
+    local round=$1 variant=$2 out="$WORK/wrk-$1-$2.txt"
+    start_server "$variant"
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$URL$PATH_UNDER_TEST" \
+        >/dev/null
+    local before after
+    before=$(cpu_ticks "$SERVER_PID")
+    taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+        "$URL$PATH_UNDER_TEST" >"$out"
+    after=$(cpu_ticks "$SERVER_PID")
+    stop_server
+    local requests rps p99 errors
+    read -r requests rps p99 errors < <(parse_wrk "$out")
+    [[ $requests -gt 0 ]] || die "wrk completed no requests ($variant, round $round)"
+    [[ $errors -eq 0 ]] || echo "bench-load: warning: $errors errors in round $round ($variant)" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$requests" "$rps" "$p99" \
+        "$((after - before))" "$errors" >>"$RESULTS"
+}
+
+# --- run -------------------------------------------------------------------------------------
+echo "bench-load: $ROUNDS rounds x ${#VARIANTS[@]} variants, ${DURATION}s each (+${WARMUP}s warm-up);" \
+    "server on CPU $SERVER_CPU ($WORKERS worker(s)), wrk -t$THREADS -c$CONNECTIONS on CPU $LOAD_CPU;" \
+    "GET $PATH_UNDER_TEST; CLK_TCK=$CLK_TCK" >&2
+for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2 == 1)); then order=(bare monitor); else order=(monitor bare); fi
+    for variant in "${order[@]}"; do
+        run_one "$round" "$variant"
+    done
+    python3 - "$RESULTS" "$round" "$CLK_TCK" <<'EOF'
+import sys
+path, round_, tck = sys.argv[1], sys.argv[2], int(sys.argv[3])
+print(f"\nround {round_}")
+print(f"{'variant':<8} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
+for line in open(path):
+    r, variant, requests, rps, p99, ticks, errors = line.split("\t")
+    if r != round_:
+        continue
+    cpu = int(ticks) / tck
+    print(f"{variant:<8} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
+          f" {cpu / int(requests) * 1e6:>10.3f} {int(errors):>6}")
+EOF
+done
+
+# --- summary ---------------------------------------------------------------------------------
+CONFIG="rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s wrk=-t$THREADS/-c$CONNECTIONS"
+CONFIG+=" workers=$WORKERS server_cpu=$SERVER_CPU load_cpu=$LOAD_CPU path=$PATH_UNDER_TEST"
+CONFIG+=" clk_tck=$CLK_TCK nproc=$ncpu"
+python3 - "$RESULTS" "$CLK_TCK" "$REPORT" "$TARGET_RPS_RATIO" "$TARGET_CPU_DELTA_US" "$CONFIG" \
+    <<'EOF'
+import statistics, sys
+path, tck, report = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+target_ratio, target_delta = float(sys.argv[4]), float(sys.argv[5])
+config = sys.argv[6]
+runs = {}
+for line in open(path):
+    r, variant, requests, rps, p99, ticks, errors = line.rstrip("\n").split("\t")
+    cpu_s = int(ticks) / tck
+    runs.setdefault(variant, {})[int(r)] = dict(
+        requests=int(requests), rps=float(rps), p99=float(p99), cpu_s=cpu_s,
+        cpu_us=cpu_s / int(requests) * 1e6, errors=int(errors))
+med = {v: {k: statistics.median(run[k] for run in rs.values())
+           for k in ("rps", "p99", "cpu_us")} for v, rs in runs.items()}
+rounds = sorted(set(runs["bare"]) & set(runs["monitor"]))
+paired_ratio = [runs["monitor"][r]["rps"] / runs["bare"][r]["rps"] for r in rounds]
+paired_delta = [runs["monitor"][r]["cpu_us"] - runs["bare"][r]["cpu_us"] for r in rounds]
+ratio = med["monitor"]["rps"] / med["bare"]["rps"]
+delta = med["monitor"]["cpu_us"] - med["bare"]["cpu_us"]
+errors = sum(run["errors"] for rs in runs.values() for run in rs.values())
+
+lines = []
+out = lines.append
+out("# bench-load: MonitorLayer overhead")
+out("")
+out(f"Config: {config}")
+out("")
+out("| round | variant | requests | req/s | p99 ms | CPU s | CPU µs/req | errors |")
+out("|---:|---|---:|---:|---:|---:|---:|---:|")
+for r in sorted({r for rs in runs.values() for r in rs}):
+    for v in ("bare", "monitor"):
+        if r in runs.get(v, {}):
+            x = runs[v][r]
+            out(f"| {r} | {v} | {x['requests']} | {x['rps']:.0f} | {x['p99']:.3f} |"
+                f" {x['cpu_s']:.2f} | {x['cpu_us']:.3f} | {x['errors']} |")
+out("")
+out("| variant | median req/s | median p99 ms | median CPU µs/req |")
+out("|---|---:|---:|---:|")
+for v in ("bare", "monitor"):
+    out(f"| {v} | {med[v]['rps']:.0f} | {med[v]['p99']:.3f} | {med[v]['cpu_us']:.3f} |")
+out("")
+out("| monitor vs bare | from medians | median of per-round pairs | target |")
+out("|---|---:|---:|---:|")
+out(f"| throughput ratio | {ratio:.4f} | {statistics.median(paired_ratio):.4f} | >= {target_ratio} |")
+out(f"| CPU delta µs/req | {delta:+.3f} | {statistics.median(paired_delta):+.3f} | <= {target_delta} |")
+out("")
+ok_ratio = ratio >= target_ratio
+ok_delta = delta <= target_delta
+verdict = "PASS" if ok_ratio and ok_delta else "FAIL"
+out(f"Verdict (from medians): throughput {'ok' if ok_ratio else 'MISSED'},"
+    f" CPU {'ok' if ok_delta else 'MISSED'} -> {verdict}"
+    + (f"; WARNING: {errors} wrk errors" if errors else ""))
+out("")
+out(f"RESULT bare_rps={med['bare']['rps']:.0f} monitor_rps={med['monitor']['rps']:.0f}"
+    f" bare_p99_ms={med['bare']['p99']:.3f} monitor_p99_ms={med['monitor']['p99']:.3f}"
+    f" bare_cpu_us={med['bare']['cpu_us']:.3f} monitor_cpu_us={med['monitor']['cpu_us']:.3f}"
+    f" throughput_ratio={ratio:.4f} paired_throughput_ratio={statistics.median(paired_ratio):.4f}"
+    f" cpu_delta_us={delta:+.3f} paired_cpu_delta_us={statistics.median(paired_delta):+.3f}"
+    f" errors={errors} verdict={verdict}")
+text = "\n".join(lines) + "\n"
+open(report, "w").write(text)
+print("\nsummary")
+print(f"{'variant':<8} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18}")
+for v in ("bare", "monitor"):
+    print(f"{v:<8} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}")
+print(f"throughput ratio monitor/bare: {ratio:.4f} (medians), "
+      f"{statistics.median(paired_ratio):.4f} (median of per-round pairs); target >= {target_ratio}")
+print(f"CPU delta monitor-bare: {delta:+.3f} us/req (medians), "
+      f"{statistics.median(paired_delta):+.3f} (median of per-round pairs); target <= {target_delta}")
+print(f"verdict: {verdict}" + (f" (WARNING: {errors} wrk errors)" if errors else ""))
+print(f"report: {report}")
+EOF
