@@ -31,6 +31,7 @@ pub mod problem;
 pub mod query;
 pub mod routes;
 pub mod runtime;
+pub mod sampler;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,6 +72,35 @@ pub(crate) struct Shared {
     pub(crate) check_timeout: Duration,
     pub(crate) version: String,
     pub(crate) service: String,
+    pub(crate) sampler: sampler::Sampler,
+    pub(crate) memory: MemorySettings,
+    pub(crate) last_reclaim: std::sync::Mutex<Option<(std::time::Instant, std::time::SystemTime)>>,
+}
+
+/// Memory monitoring settings.
+#[derive(Debug, Clone)]
+pub struct MemorySettings {
+    /// The memory limit (default: `MEMORY_LIMIT_MB`, else the cgroup's, else 1 GiB).
+    pub limit: vitals::process::MemoryLimit,
+    /// Heap and RSS levels (default: the seed's 512/1024 MiB heap, 1100/1300 MiB RSS).
+    pub thresholds: vitals::memory::MemoryThresholds,
+    /// Leak detection (default: growth above 20 MiB/min sustained over 30 minutes).
+    pub leak: vitals::trend::LeakDetector,
+    /// Minimum time between two reclaims (default 10 s).
+    pub reclaim_interval: Duration,
+}
+
+impl Default for MemorySettings {
+    fn default() -> Self {
+        Self {
+            limit: vitals::process::detect_memory_limit_from_env(
+                vitals::memory::DEFAULT_LIMIT_BYTES,
+            ),
+            thresholds: vitals::memory::MemoryThresholds::default(),
+            leak: vitals::trend::LeakDetector::default(),
+            reclaim_interval: Duration::from_secs(10),
+        }
+    }
 }
 
 /// vitals for one service: the monitor, its layer and its router. Cheap to clone.
@@ -89,6 +119,8 @@ pub struct VitalsBuilder {
     check_timeout: Duration,
     version: String,
     service: String,
+    sample_interval: Duration,
+    memory: MemorySettings,
 }
 
 impl Default for VitalsBuilder {
@@ -100,6 +132,8 @@ impl Default for VitalsBuilder {
             check_timeout: Duration::from_secs(2),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             service: "vitals".to_owned(),
+            sample_interval: Duration::from_secs(5),
+            memory: MemorySettings::default(),
         }
     }
 }
@@ -149,21 +183,43 @@ impl VitalsBuilder {
         self
     }
 
-    /// Builds. Inside a tokio runtime, also starts the once-a-second maintenance task (it
-    /// stops when the last [`Vitals`] clone is dropped).
+    /// How often the process, heap and runtime are sampled (default 5 s).
+    pub fn sample_interval(mut self, interval: Duration) -> Self {
+        self.sample_interval = interval.max(Duration::from_millis(100));
+        self
+    }
+
+    /// Memory limit, thresholds, leak detection and reclaim settings.
+    pub fn memory(mut self, memory: MemorySettings) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
+    /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
     pub fn build(self) -> Vitals {
+        let monitor = Monitor::new(self.config);
+        let sampler = sampler::Sampler::new(monitor.clone(), self.sample_interval);
         let vitals = Vitals {
             shared: Arc::new(Shared {
-                monitor: Monitor::new(self.config),
+                monitor,
                 auth: self.auth,
                 checks: self.checks,
                 check_timeout: self.check_timeout,
                 version: self.version,
                 service: self.service,
+                sampler,
+                memory: self.memory,
+                last_reclaim: std::sync::Mutex::new(None),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
+            vitals.shared.sampler.sample_now();
+            vitals
+                .shared
+                .sampler
+                .spawn_weak(Arc::downgrade(&vitals.shared));
             let weak = Arc::downgrade(&vitals.shared);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -189,6 +245,12 @@ impl Vitals {
     #[must_use]
     pub fn monitor(&self) -> &Monitor {
         &self.shared.monitor
+    }
+
+    /// The system sampler and its history.
+    #[must_use]
+    pub fn sampler(&self) -> &sampler::Sampler {
+        &self.shared.sampler
     }
 
     /// The layer that records requests into [`Vitals::monitor`].

@@ -161,6 +161,20 @@ impl RuntimeProbe {
     }
 }
 
+impl From<RuntimeSample> for vitals::system::RuntimeFigures {
+    fn from(s: RuntimeSample) -> Self {
+        Self {
+            workers: s.workers,
+            busy_ratio: s.busy_ratio,
+            scheduling_delay_p50_ms: vitals::monitor::as_ms(s.scheduling_delay_p50),
+            scheduling_delay_p99_ms: vitals::monitor::as_ms(s.scheduling_delay_p99),
+            scheduling_delay_max_ms: vitals::monitor::as_ms(s.scheduling_delay_max),
+            live_tasks: s.live_tasks,
+            global_queue_depth: s.global_queue_depth,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

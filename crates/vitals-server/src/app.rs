@@ -8,7 +8,7 @@ use http::{StatusCode, Uri};
 use tower_http::catch_panic::CatchPanicLayer;
 use vitals_axum::{Problem, Vitals};
 
-use crate::{api, db::Db};
+use crate::{api, db::Db, demo};
 
 /// Unknown paths: 404 problem+json (recorded by the monitor under `(unmatched)`).
 async fn not_found(uri: Uri) -> Response {
@@ -43,6 +43,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Builds the whole app.
 pub(crate) fn build(db: Db, vitals: &Vitals) -> Router {
     api::router(db)
+        .merge(demo::router())
         .merge(vitals.router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,12 +13,18 @@
 mod api;
 mod app;
 mod db;
+mod demo;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
+
+/// jemalloc with statistics: vitals reads live heap bytes from it and purges its arenas on
+/// `POST /metrics/memory/gc`.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use vitals_axum::{OperatorAuth, Vitals};
 
 fn env_or(name: &str, default: &str) -> String {

@@ -25,16 +25,21 @@
 //! assert_eq!(&*routes[0].route, "/orders/{id}");
 //! ```
 
+pub mod advice;
+pub mod alerts;
 pub mod alloc;
-pub mod heap;
 pub mod expose;
+pub mod health;
+pub mod heap;
 pub mod histogram;
+pub mod memory;
 pub mod method;
 pub mod monitor;
 pub mod normalize;
 pub mod process;
 pub mod ring;
 pub mod series;
+pub mod system;
 pub mod trend;
 
 pub use method::Method;

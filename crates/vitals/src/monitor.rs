@@ -841,6 +841,21 @@ impl Monitor {
         agg
     }
 
+    /// All requests of the last complete minute (minutes count from the monitor's start).
+    #[must_use]
+    pub fn last_full_minute(&self) -> WindowStats {
+        let Some(minute) = self.now_minute().checked_sub(1) else {
+            return WindowStats::default();
+        };
+        let mut agg = Aggregate::default();
+        for entry in self.all_routes() {
+            for (_, _, series) in entry.each_series() {
+                series.add_minute_to(minute, &mut agg);
+            }
+        }
+        WindowStats::from_aggregate(&agg)
+    }
+
     /// Requests per status class over `window`.
     #[must_use]
     pub fn status_counts(&self, window: Window) -> StatusCounts {

@@ -263,6 +263,15 @@ impl Series {
         }
     }
 
+    /// Adds exactly one minute (if the ring still holds it) into `agg`.
+    pub fn add_minute_to(&self, minute: u64, agg: &mut Aggregate) {
+        for slot in &self.slots {
+            if slot.epoch.load(Acquire) == minute + 1 {
+                slot.cell.add_to(agg);
+            }
+        }
+    }
+
     /// Requests recorded since start.
     #[must_use]
     pub fn total_count(&self) -> u64 {

@@ -4,7 +4,9 @@
 //! Operator-only (see [`crate::auth`]): `GET /health/debug`, `/health/performance/stats`,
 //! `/health/performance/summary`, `/health/performance/slow?limit=10`,
 //! `/health/performance/v2/stats`, `/health/performance/v2/by-organization?organizationId=…`,
-//! `/health/performance/v2/slow-paths?limit=5`.
+//! `/health/performance/v2/slow-paths?limit=5`, `/health/performance/v2/system`, `/metrics`
+//! (Prometheus text or OpenMetrics), `/metrics/json`, `/metrics/memory`, and
+//! `POST /metrics/memory/gc` (a `GET` answers 405 with `Allow: POST`).
 //!
 //! Every JSON field is camelCase; durations are fractional milliseconds (`…Ms`); every error is
 //! RFC 9457 problem+json.
@@ -29,6 +31,8 @@
 //! ```
 
 mod health;
+mod memory;
+mod metrics;
 mod performance;
 
 use std::sync::Arc;
@@ -73,6 +77,14 @@ where
         .route(
             "/health/performance/v2/slow-paths",
             get(performance::slow_paths),
+        )
+        .route("/health/performance/v2/system", get(memory::system))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/metrics/json", get(metrics::json))
+        .route("/metrics/memory", get(memory::memory))
+        .route(
+            "/metrics/memory/gc",
+            get(memory::gc_get).post(memory::gc_post),
         )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),

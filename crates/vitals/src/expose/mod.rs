@@ -20,6 +20,7 @@
 //! assert_eq!(body, "# TYPE up gauge\n# HELP up Whether the service is up.\nup 1\n# EOF\n");
 //! ```
 
+pub mod collect;
 pub mod model;
 pub mod prometheus;
 

@@ -1,0 +1,89 @@
+//! `/metrics` (Prometheus text 0.0.4 or OpenMetrics 1.0) and `/metrics/json`.
+//!
+//! Families are built from the monitor and the latest system snapshot and rendered on a
+//! blocking thread (`spawn_blocking`), so a large exposition never stalls a runtime worker.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use vitals::expose::{Family, SampleValue, collect, negotiate};
+
+use super::AppState;
+use crate::Problem;
+
+fn build(state: &AppState) -> Vec<Family> {
+    let latest = state.sampler.history().latest();
+    collect::families(&state.monitor, latest.as_ref())
+}
+
+/// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4.
+pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let rendered = tokio::task::spawn_blocking(move || {
+        let format = negotiate(accept.as_deref());
+        let mut body = String::with_capacity(64 * 1024);
+        format.encode(&build(&state), &mut body);
+        (format, body)
+    })
+    .await;
+    match rendered {
+        Ok((format, body)) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_detail("rendering the metrics failed")
+            .into_response(),
+    }
+}
+
+fn family_json(f: &Family) -> Value {
+    let values: Vec<Value> = f
+        .samples
+        .iter()
+        .map(|s| {
+            let labels: serde_json::Map<String, Value> =
+                s.labels.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+            match &s.value {
+                SampleValue::Number(v) => json!({ "labels": labels, "value": v }),
+                SampleValue::Histogram(h) => json!({
+                    "labels": labels,
+                    "buckets": h.buckets.iter().map(|(le, n)| json!({ "le": le, "count": n })).collect::<Vec<_>>(),
+                    "sum": h.sum,
+                    "count": h.count,
+                }),
+            }
+        })
+        .collect();
+    let name = match f.kind {
+        vitals::expose::MetricKind::Counter => format!("{}_total", f.name),
+        _ => f.name.clone(),
+    };
+    json!({
+        "name": name,
+        "help": f.help,
+        "type": f.kind.as_str(),
+        "unit": f.unit,
+        "values": values,
+    })
+}
+
+/// `GET /metrics/json`: the same families, structured.
+pub(crate) async fn json(State(state): State<AppState>) -> Response {
+    let families = tokio::task::spawn_blocking(move || build(&state))
+        .await
+        .unwrap_or_default();
+    Json(json!({
+        "metrics": families.iter().map(family_json).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}

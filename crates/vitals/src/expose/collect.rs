@@ -1,0 +1,239 @@
+//! What vitals exposes: the metric families built from a [`Monitor`] and the latest
+//! [`SystemSnapshot`].
+//!
+//! | family | type | labels |
+//! | --- | --- | --- |
+//! | `http_server_request_duration_seconds` | histogram | `route`, `method`, `status` (class) |
+//! | `http_server_requests_total` | counter | `route`, `method`, `status` |
+//! | `http_server_errors_total` | counter | `route`, `method`, `status` (4xx, 5xx) |
+//! | `http_server_active_requests` | gauge | |
+//! | `vitals_organization_requests_total` | counter | `organization` (capped, `(overflow)`) |
+//! | `vitals_organization_request_duration_seconds` | histogram | `organization` |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, `process_threads` | standard | |
+//! | `vitals_heap_allocated_bytes`, `vitals_heap_resident_bytes`, `vitals_heap_fragmentation_ratio` | gauge | when an allocator reports them |
+//! | `vitals_runtime_workers`, `vitals_runtime_busy_ratio`, `vitals_runtime_scheduling_delay_{p50,p99,max}_seconds` | gauge | |
+//!
+//! Route labels are templates (plus `(unmatched)` and `(overflow)`), so the number of series
+//! is bounded. Durations are in seconds, sizes in bytes (Prometheus base units). Buckets are
+//! [`PROMETHEUS_BUCKETS`](crate::series::PROMETHEUS_BUCKETS), counted exactly (`value <= le`).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use vitals::expose::{collect::families, encode_text};
+//! use vitals::{Method, Monitor, RequestSample, RouteKey};
+//!
+//! let monitor = Monitor::default();
+//! monitor.record(&RequestSample {
+//!     method: Method::Get,
+//!     route: RouteKey::Template("/hello"),
+//!     status: 200,
+//!     start: Instant::now(),
+//!     duration: Duration::from_millis(3),
+//!     ..RequestSample::default()
+//! });
+//! let mut text = String::new();
+//! encode_text(&families(&monitor, None), &mut text);
+//! assert!(text.contains(r#"http_server_requests_total{route="/hello",method="GET",status="2xx"} 1"#));
+//! assert!(text.contains(r#"http_server_request_duration_seconds_bucket{route="/hello",method="GET",status="2xx",le="0.005"} 1"#));
+//! ```
+
+use crate::Monitor;
+use crate::expose::model::{Family, HistogramValue, Labels};
+use crate::monitor::status_class_label;
+use crate::series::{PROMETHEUS_BUCKETS, PrometheusCounts};
+use crate::system::SystemSnapshot;
+
+fn histogram(counts: &PrometheusCounts) -> HistogramValue {
+    HistogramValue {
+        buckets: PROMETHEUS_BUCKETS
+            .iter()
+            .copied()
+            .zip(counts.cumulative)
+            .collect(),
+        sum: counts.sum_ns as f64 / 1e9,
+        count: counts.count,
+    }
+}
+
+/// Builds every family; `system` adds the process, heap and runtime ones.
+#[must_use]
+pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Family> {
+    let mut duration = Family::histogram(
+        "http_server_request_duration_seconds",
+        "Time from the request to the end of its response body, by route template, method and status class.",
+    )
+    .unit("seconds");
+    let mut requests = Family::counter(
+        "http_server_requests",
+        "Requests finished, by route template, method and status class.",
+    );
+    let mut errors = Family::counter(
+        "http_server_errors",
+        "Requests answered with status 400 or above (client aborts count as 499), by route template, method and status class.",
+    );
+    for s in monitor.series() {
+        let labels: Labels = vec![
+            ("route", s.route.to_string()),
+            ("method", s.method.as_str().to_owned()),
+            ("status", status_class_label(s.status_class).to_owned()),
+        ];
+        requests.push(labels.clone(), s.counts.count as f64);
+        if s.counts.errors > 0 {
+            errors.push(labels.clone(), s.counts.errors as f64);
+        }
+        duration.push_histogram(labels, histogram(&s.counts));
+    }
+    let mut active = Family::gauge(
+        "http_server_active_requests",
+        "Requests started and not yet finished.",
+    );
+    active.push(vec![], monitor.in_flight() as f64);
+
+    let mut org_requests = Family::counter(
+        "vitals_organization_requests",
+        "Requests finished per organization (capped; the rest count under (overflow)).",
+    );
+    let mut org_duration = Family::histogram(
+        "vitals_organization_request_duration_seconds",
+        "Time from the request to the end of its response body, per organization.",
+    )
+    .unit("seconds");
+    for (org, counts) in monitor.organization_counts() {
+        let labels: Labels = vec![("organization", org.to_string())];
+        org_requests.push(labels.clone(), counts.count as f64);
+        org_duration.push_histogram(labels, histogram(&counts));
+    }
+
+    let mut out = vec![
+        duration,
+        requests,
+        errors,
+        active,
+        org_requests,
+        org_duration,
+    ];
+    if let Some(system) = system {
+        out.extend(system_families(system));
+    }
+    out.retain(|f| !f.samples.is_empty());
+    out
+}
+
+fn gauge(name: &str, help: &str, unit: Option<&'static str>, value: Option<f64>) -> Family {
+    let mut f = Family::gauge(name, help);
+    if let Some(unit) = unit {
+        f = f.unit(unit);
+    }
+    if let Some(v) = value {
+        f.push(vec![], v);
+    }
+    f
+}
+
+fn system_families(s: &SystemSnapshot) -> Vec<Family> {
+    let p = &s.process;
+    let mut cpu = Family::counter(
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds.",
+    )
+    .unit("seconds");
+    if let Some(total) = p.cpu_total() {
+        cpu.push(vec![], total.as_secs_f64());
+    }
+    let as_f = |v: Option<u64>| v.map(|v| v as f64);
+    let mut out = vec![
+        cpu,
+        gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            Some("bytes"),
+            as_f(p.rss_bytes),
+        ),
+        gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            Some("bytes"),
+            as_f(p.virtual_bytes),
+        ),
+        gauge(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            None,
+            as_f(p.open_fds),
+        ),
+        gauge(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            None,
+            as_f(p.max_fds),
+        ),
+        gauge(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            Some("seconds"),
+            p.start_time_unix_secs,
+        ),
+        gauge(
+            "process_threads",
+            "Number of OS threads in the process.",
+            None,
+            as_f(p.threads),
+        ),
+    ];
+    if let Some(heap) = s.heap {
+        out.push(gauge(
+            "vitals_heap_allocated_bytes",
+            "Bytes allocated by the application and not yet freed, from the allocator.",
+            Some("bytes"),
+            Some(heap.allocated_bytes as f64),
+        ));
+        out.push(gauge(
+            "vitals_heap_resident_bytes",
+            "Bytes the allocator holds in physical memory.",
+            Some("bytes"),
+            as_f(heap.resident_bytes),
+        ));
+        out.push(gauge(
+            "vitals_heap_fragmentation_ratio",
+            "Memory held beyond what is allocated, as a fraction of what is allocated.",
+            Some("ratio"),
+            s.fragmentation(),
+        ));
+    }
+    if let Some(rt) = s.runtime {
+        out.push(gauge(
+            "vitals_runtime_workers",
+            "Async runtime worker threads.",
+            None,
+            Some(rt.workers as f64),
+        ));
+        out.push(gauge(
+            "vitals_runtime_busy_ratio",
+            "Runtime workers' busy time over wall time per worker, over the last sampling interval.",
+            Some("ratio"),
+            Some(rt.busy_ratio),
+        ));
+        for (name, help, ms) in [
+            (
+                "vitals_runtime_scheduling_delay_p50_seconds",
+                "Median lateness of the scheduling probe over the last interval.",
+                rt.scheduling_delay_p50_ms,
+            ),
+            (
+                "vitals_runtime_scheduling_delay_p99_seconds",
+                "99th percentile lateness of the scheduling probe over the last interval.",
+                rt.scheduling_delay_p99_ms,
+            ),
+            (
+                "vitals_runtime_scheduling_delay_max_seconds",
+                "Worst lateness of the scheduling probe over the last interval.",
+                rt.scheduling_delay_max_ms,
+            ),
+        ] {
+            out.push(gauge(name, help, Some("seconds"), Some(ms / 1e3)));
+        }
+    }
+    out
+}
