@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) sampler: sampler::Sampler,
     pub(crate) memory: MemorySettings,
     pub(crate) last_reclaim: std::sync::Mutex<Option<(std::time::Instant, std::time::SystemTime)>>,
+    pub(crate) thresholds: vitals::alerts::Thresholds,
+    pub(crate) alerts: std::sync::Mutex<vitals::alerts::AlertEngine>,
 }
 
 /// Memory monitoring settings.
@@ -121,6 +123,7 @@ pub struct VitalsBuilder {
     service: String,
     sample_interval: Duration,
     memory: MemorySettings,
+    thresholds: vitals::alerts::Thresholds,
 }
 
 impl Default for VitalsBuilder {
@@ -134,6 +137,7 @@ impl Default for VitalsBuilder {
             service: "vitals".to_owned(),
             sample_interval: Duration::from_secs(5),
             memory: MemorySettings::default(),
+            thresholds: vitals::alerts::Thresholds::default(),
         }
     }
 }
@@ -195,12 +199,31 @@ impl VitalsBuilder {
         self
     }
 
+    /// Alert, health and recommendation thresholds (default: the seed's; see
+    /// [`vitals::alerts::Thresholds`]). Heap and RSS levels come from [`MemorySettings`].
+    pub fn thresholds(mut self, thresholds: vitals::alerts::Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
     pub fn build(self) -> Vitals {
         let monitor = Monitor::new(self.config);
         let sampler = sampler::Sampler::new(monitor.clone(), self.sample_interval);
+        let memory = self.memory.thresholds.resolve(self.memory.limit.bytes);
+        let thresholds = self
+            .thresholds
+            .heap(vitals::alerts::Level::new(
+                memory.heap_warning_bytes,
+                memory.heap_critical_bytes,
+            ))
+            .rss(vitals::alerts::Level::new(
+                memory.rss_warning_bytes,
+                memory.rss_critical_bytes,
+            ));
+        let alerts = std::sync::Mutex::new(vitals::alerts::AlertEngine::new(thresholds.clone()));
         let vitals = Vitals {
             shared: Arc::new(Shared {
                 monitor,
@@ -212,6 +235,8 @@ impl VitalsBuilder {
                 sampler,
                 memory: self.memory,
                 last_reclaim: std::sync::Mutex::new(None),
+                thresholds,
+                alerts,
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -220,6 +245,7 @@ impl VitalsBuilder {
                 .shared
                 .sampler
                 .spawn_weak(Arc::downgrade(&vitals.shared));
+            routes::spawn_alert_evaluation(Arc::downgrade(&vitals.shared));
             let weak = Arc::downgrade(&vitals.shared);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -85,6 +85,7 @@ impl Sampler {
         snapshot.heap = vitals::heap::heap_stats();
         snapshot.runtime = inner.probe.as_ref().map(|p| p.sample().into());
         snapshot.in_flight = inner.monitor.in_flight();
+        snapshot.requests_total = inner.monitor.recorded();
         {
             let mut previous = inner
                 .previous

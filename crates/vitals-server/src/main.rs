@@ -5,7 +5,8 @@
 //! Environment: `HOST` (default `127.0.0.1`), `PORT` (default `4600`; `0` picks a free port),
 //! `DATABASE_URL` (default `./data/vitals.db`; a path, `sqlite://path` or `:memory:`),
 //! `VITALS_ADMIN_TOKEN` (operator bearer token; unset: operator endpoints answer loopback
-//! only), `RUST_LOG` (default `info`).
+//! only), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
+//! `MEMORY_LIMIT_MB` (else the cgroup limit, else 1024), `RUST_LOG` (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
@@ -53,12 +54,16 @@ async fn main() -> anyhow::Result<()> {
         |_| OperatorAuth::loopback_only(),
         |t| OperatorAuth::token(&t),
     );
+    let sample_ms: u64 = env_or("VITALS_SAMPLE_INTERVAL_MS", "5000")
+        .parse()
+        .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
     let check_db = db.clone();
     let vitals = Vitals::builder()
         .service("vitals-server")
         .version(env!("CARGO_PKG_VERSION"))
         .operator_auth(auth)
         .check_timeout(Duration::from_secs(2))
+        .sample_interval(Duration::from_millis(sample_ms))
         .health_check("database", move || {
             let db = check_db.clone();
             async move { db.ping().await.map_err(|e| e.to_string()) }

@@ -64,6 +64,8 @@ pub struct SystemSnapshot {
     pub runtime: Option<RuntimeFigures>,
     /// Requests in flight at the instant.
     pub in_flight: u64,
+    /// Requests recorded since start, at the instant (request rates are differences of it).
+    pub requests_total: u64,
 }
 
 impl SystemSnapshot {
@@ -77,6 +79,7 @@ impl SystemSnapshot {
             heap: None,
             runtime: None,
             in_flight: 0,
+            requests_total: 0,
         }
     }
 

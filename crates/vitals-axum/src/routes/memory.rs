@@ -143,7 +143,9 @@ pub(crate) fn memory_report(state: &AppState) -> Value {
 
 /// `GET /metrics/memory`.
 pub(crate) async fn memory(State(state): State<AppState>) -> Response {
-    Json(memory_report(&state)).into_response()
+    let mut report = memory_report(&state);
+    report["recommendations"] = json!(super::insight::recommendations(&state));
+    Json(report).into_response()
 }
 
 /// `GET /metrics/memory/gc`: reclaim is an action.

@@ -31,6 +31,7 @@
 //! ```
 
 mod health;
+mod insight;
 mod memory;
 mod metrics;
 mod performance;
@@ -46,6 +47,8 @@ use axum::routing::get;
 use crate::Shared;
 
 pub(crate) type AppState = Arc<Shared>;
+
+pub(crate) use insight::spawn_alert_evaluation;
 
 /// Maximum `limit` of `/health/performance/slow`.
 pub const MAX_SLOW_LIMIT: usize = 500;
@@ -86,6 +89,8 @@ where
             "/metrics/memory/gc",
             get(memory::gc_get).post(memory::gc_post),
         )
+        .route("/metrics/dashboard", get(insight::dashboard))
+        .route("/health/performance/v2/health", get(insight::health_score))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             operator_only,
@@ -93,6 +98,7 @@ where
     Router::new()
         .route("/health/ping", get(health::ping))
         .route("/health", get(health::health))
+        .route("/metrics/health", get(insight::health_check_format))
         .merge(operator)
         .with_state(state)
 }

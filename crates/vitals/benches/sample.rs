@@ -1,0 +1,45 @@
+//! Cost of one sample of the process's vitals: [`vitals::process::sample_process`] (reads
+//! `/proc/self/stat`, `/proc/self/status` and counts `/proc/self/fd` on Linux),
+//! [`vitals::heap::heap_stats`], and both together (what the sampler does every interval).
+//!
+//! Budget: sampling must cost under 1% of one core at the default interval of 5 s, i.e.
+//! 1% × 5 s = 50 ms of CPU per sample. (Wall time measured here bounds CPU time from above.)
+//!
+//! This binary installs [`CountingAllocator`] as its global allocator, so `heap_stats` takes
+//! its counting-allocator path (as in a service without jemalloc) and returns `Some`. The
+//! jemalloc path (`--features jemalloc` with `tikv-jemallocator` as the global allocator) is
+//! not measured here.
+//!
+//! `cargo bench -p vitals --bench sample -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use vitals::alloc::CountingAllocator;
+use vitals::heap::heap_stats;
+use vitals::process::sample_process;
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator::new(std::alloc::System);
+
+fn sample(c: &mut Criterion) {
+    eprintln!(
+        "sample: process = {:?}, heap = {:?}",
+        sample_process().map(|p| (p.rss_bytes, p.threads, p.open_fds)),
+        heap_stats().map(|h| h.source)
+    );
+    let mut group = c.benchmark_group("sample");
+    group.bench_function("sample_process", |b| {
+        b.iter(|| black_box(sample_process()));
+    });
+    group.bench_function("heap_stats", |b| {
+        b.iter(|| black_box(heap_stats()));
+    });
+    group.bench_function("process_and_heap", |b| {
+        b.iter(|| black_box((sample_process(), heap_stats())));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sample);
+criterion_main!(benches);
