@@ -97,7 +97,7 @@ impl RequestId {
 }
 
 tokio::task_local! {
-    static CURRENT_REQUEST_ID: RequestId;
+    static CURRENT: RequestContext;
 }
 
 impl RequestId {
@@ -106,12 +106,160 @@ impl RequestId {
     /// [`MonitorLayer`]: crate::MonitorLayer
     #[must_use]
     pub fn current() -> Option<Self> {
-        CURRENT_REQUEST_ID.try_with(|id| *id).ok()
+        CURRENT.try_with(|c| c.request_id).ok().flatten()
+    }
+}
+
+/// A W3C trace context (`traceparent`): the trace this request belongs to and the span the
+/// service gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    /// Trace id (16 bytes, never all zero).
+    pub trace_id: [u8; 16],
+    /// The caller's span (the incoming parent id), if the request carried a valid
+    /// `traceparent`.
+    pub parent_id: Option<[u8; 8]>,
+    /// This service's span id for the request (8 bytes, never all zero).
+    pub span_id: [u8; 8],
+    /// Trace flags (bit 0: sampled).
+    pub flags: u8,
+}
+
+fn hex_decode<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None, // the spec requires lowercase
+    };
+    let mut out = [0u8; N];
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
+fn hex_encode(bytes: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xF)]);
+    }
+}
+
+fn random_nonzero<const N: usize>() -> [u8; N] {
+    loop {
+        let mut out = [0u8; N];
+        for chunk in out.chunks_mut(8) {
+            let r = fastrand::u64(..).to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+        if out != [0; N] {
+            return out;
+        }
+    }
+}
+
+impl TraceContext {
+    /// Parses a `traceparent` header per W3C Trace Context: `version-traceid-parentid-flags`,
+    /// lowercase hex, version not `ff`, ids not all zero; version `00` must have exactly four
+    /// fields, later versions may append more (ignored). Returns the context with a fresh span id.
+    #[must_use]
+    pub fn from_traceparent(value: &[u8]) -> Option<Self> {
+        if value.len() < 55 {
+            return None;
+        }
+        let version = hex_decode::<1>(&value[0..2])?[0];
+        if version == 0xff || value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
+            return None;
+        }
+        if version == 0 && value.len() != 55 {
+            return None;
+        }
+        if version != 0 && value.len() > 55 && value[55] != b'-' {
+            return None;
+        }
+        let trace_id = hex_decode::<16>(&value[3..35])?;
+        let parent_id = hex_decode::<8>(&value[36..52])?;
+        let flags = hex_decode::<1>(&value[53..55])?[0];
+        if trace_id == [0; 16] || parent_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            parent_id: Some(parent_id),
+            span_id: random_nonzero(),
+            flags,
+        })
     }
 
-    /// Runs `f` with `id` as the current request id (what the layer does around each poll).
-    pub fn scope<R>(id: Self, f: impl FnOnce() -> R) -> R {
-        CURRENT_REQUEST_ID.sync_scope(id, f)
+    /// A new trace (random ids), sampled.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self {
+            trace_id: random_nonzero(),
+            parent_id: None,
+            span_id: random_nonzero(),
+            flags: 1,
+        }
+    }
+
+    /// The trace id as 32 lowercase hex characters.
+    #[must_use]
+    pub fn trace_id_hex(&self) -> String {
+        let mut out = Vec::with_capacity(32);
+        hex_encode(&self.trace_id, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// The `traceparent` to send on: this trace, this service's span.
+    #[must_use]
+    pub fn to_header_value(&self) -> HeaderValue {
+        let mut out = Vec::with_capacity(55);
+        out.extend_from_slice(b"00-");
+        hex_encode(&self.trace_id, &mut out);
+        out.push(b'-');
+        hex_encode(&self.span_id, &mut out);
+        out.push(b'-');
+        hex_encode(&[self.flags], &mut out);
+        HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("invalid"))
+    }
+}
+
+/// What application code can know about the request it is serving: set by [`MonitorLayer`]
+/// while it polls the handler (a task-local, so any code the handler calls on the same task
+/// sees it; tasks the handler spawns do not inherit it).
+///
+/// [`MonitorLayer`]: crate::MonitorLayer
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// Correlation id.
+    pub request_id: Option<RequestId>,
+    /// W3C trace context, when trace propagation is on.
+    pub trace: Option<TraceContext>,
+    /// Tenant, when known from the path or the header.
+    pub organization: Option<InlineStr>,
+    /// Route template.
+    pub route: Option<axum::extract::MatchedPath>,
+    /// When the request arrived.
+    pub start: std::time::Instant,
+}
+
+impl RequestContext {
+    /// The context of the request being handled on this task.
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// Wraps `future` so that it runs with `context` as the current one.
+    pub fn scope<F: std::future::Future>(
+        context: Self,
+        future: F,
+    ) -> tokio::task::futures::TaskLocalFuture<Self, F> {
+        CURRENT.scope(context, future)
     }
 }
 

@@ -25,8 +25,10 @@
 //! - Errors are RFC 9457 [`Problem`]s.
 
 pub mod auth;
+pub mod breaker;
 pub mod context;
 pub mod monitor;
+pub mod pressure;
 pub mod problem;
 pub mod query;
 pub mod routes;
@@ -38,7 +40,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::OperatorAuth;
-pub use context::{Organization, RequestId};
+pub use breaker::{BreakerState, CircuitBreaker, CircuitBreakerLayer};
+pub use context::{Organization, RequestContext, RequestId, TraceContext};
 use futures_util::future::BoxFuture;
 pub use monitor::{MonitorLayer, MonitorService};
 pub use problem::Problem;
@@ -77,6 +80,7 @@ pub(crate) struct Shared {
     pub(crate) last_reclaim: std::sync::Mutex<Option<(std::time::Instant, std::time::SystemTime)>>,
     pub(crate) thresholds: vitals::alerts::Thresholds,
     pub(crate) alerts: std::sync::Mutex<vitals::alerts::AlertEngine>,
+    pub(crate) pressure: pressure::Pressure,
 }
 
 /// Memory monitoring settings.
@@ -124,6 +128,7 @@ pub struct VitalsBuilder {
     sample_interval: Duration,
     memory: MemorySettings,
     thresholds: vitals::alerts::Thresholds,
+    pressure: pressure::PressureBuilder,
 }
 
 impl Default for VitalsBuilder {
@@ -138,6 +143,7 @@ impl Default for VitalsBuilder {
             sample_interval: Duration::from_secs(5),
             memory: MemorySettings::default(),
             thresholds: vitals::alerts::Thresholds::default(),
+            pressure: pressure::PressureBuilder::default(),
         }
     }
 }
@@ -206,6 +212,13 @@ impl VitalsBuilder {
         self
     }
 
+    /// Load-shedding thresholds for [`Vitals::pressure_layer`] (default: heap 1 GiB, RSS
+    /// 1.25 GiB, busy ratio 0.98), evaluated after every sample.
+    pub fn pressure(mut self, pressure: pressure::PressureBuilder) -> Self {
+        self.pressure = pressure;
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -237,15 +250,13 @@ impl VitalsBuilder {
                 last_reclaim: std::sync::Mutex::new(None),
                 thresholds,
                 alerts,
+                pressure: self.pressure.build(),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
-            vitals.shared.sampler.sample_now();
-            vitals
-                .shared
-                .sampler
-                .spawn_weak(Arc::downgrade(&vitals.shared));
-            routes::spawn_alert_evaluation(Arc::downgrade(&vitals.shared));
+            let first = vitals.shared.sampler.sample_now();
+            vitals.shared.pressure.evaluate(&first);
+            routes::spawn_sampling(Arc::downgrade(&vitals.shared));
             let weak = Arc::downgrade(&vitals.shared);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -279,10 +290,23 @@ impl Vitals {
         &self.shared.sampler
     }
 
+    /// The load-shedding state, evaluated after every sample.
+    #[must_use]
+    pub fn pressure(&self) -> &pressure::Pressure {
+        &self.shared.pressure
+    }
+
+    /// The layer that sheds load under pressure; put it inside [`Vitals::layer`] so shed
+    /// requests are recorded.
+    #[must_use]
+    pub fn pressure_layer(&self) -> pressure::PressureLayer {
+        pressure::PressureLayer::new(self.shared.pressure.clone())
+    }
+
     /// The layer that records requests into [`Vitals::monitor`].
     #[must_use]
     pub fn layer(&self) -> MonitorLayer {
-        MonitorLayer::new(self.shared.monitor.clone())
+        MonitorLayer::new(self.shared.monitor.clone()).trace_context(true)
     }
 
     /// The health and performance endpoints, ready to merge into the app's router.

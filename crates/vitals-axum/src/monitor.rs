@@ -39,9 +39,12 @@ use tower::{Layer, Service};
 use vitals::ring::InlineStr;
 use vitals::{Method, Monitor, RequestSample, RouteKey};
 
-use crate::context::{ORGANIZATION_HEADER, Organization, REQUEST_ID_HEADER, RequestId};
+use crate::context::{
+    ORGANIZATION_HEADER, Organization, REQUEST_ID_HEADER, RequestContext, RequestId, TraceContext,
+};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+const TRACEPARENT: &str = "traceparent";
 
 /// Path parameters that name the tenant.
 pub const ORGANIZATION_PARAMS: [&str; 2] = ["orgId", "organizationId"];
@@ -51,6 +54,7 @@ pub const ORGANIZATION_PARAMS: [&str; 2] = ["orgId", "organizationId"];
 pub struct MonitorLayer {
     monitor: Monitor,
     request_id: bool,
+    trace_context: bool,
 }
 
 impl MonitorLayer {
@@ -60,7 +64,18 @@ impl MonitorLayer {
         Self {
             monitor,
             request_id: true,
+            trace_context: false,
         }
+    }
+
+    /// Whether to take W3C `traceparent` (validated; invalid or missing: a new trace), give the
+    /// request its own span id, send `traceparent` on the response, record the trace id with
+    /// the request and put it on the span (default `false`; [`crate::Vitals::layer`] turns it
+    /// on).
+    #[must_use]
+    pub fn trace_context(mut self, enabled: bool) -> Self {
+        self.trace_context = enabled;
+        self
     }
 
     /// Whether to take or generate `x-request-id` and echo it (default `true`). Off, the layer
@@ -81,6 +96,7 @@ impl<S> Layer<S> for MonitorLayer {
             inner,
             monitor: self.monitor.clone(),
             request_id: self.request_id,
+            trace_context: self.trace_context,
         }
     }
 }
@@ -91,6 +107,7 @@ pub struct MonitorService<S> {
     inner: S,
     monitor: Monitor,
     request_id: bool,
+    trace_context: bool,
 }
 
 impl<S> MonitorService<S> {
@@ -126,6 +143,7 @@ struct Pending {
     path: Option<Box<str>>,
     organization: InlineStr,
     request_id: Option<RequestId>,
+    trace_id: Option<[u8; 16]>,
     status: u16,
     response_org: Option<Organization>,
     response_started: bool,
@@ -163,7 +181,7 @@ impl Pending {
             duration: self.start.elapsed(),
             organization,
             correlation_id: self.request_id.as_ref().map_or("", RequestId::as_str),
-            trace_id: None,
+            trace_id: self.trace_id,
             aborted,
             panicked,
         });
@@ -179,10 +197,13 @@ impl Drop for Pending {
 
 /// The tenant and the correlation-id header of a request, found in one pass over the headers
 /// (cheaper than two hashed lookups for the few headers a request carries).
-fn scan_request<'r, B>(
-    req: &'r Request<B>,
-    route: Option<&MatchedPath>,
-) -> (InlineStr, Option<&'r HeaderValue>) {
+struct Scanned<'r> {
+    organization: InlineStr,
+    request_id: Option<&'r HeaderValue>,
+    traceparent: Option<&'r HeaderValue>,
+}
+
+fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scanned<'r> {
     let mut organization = None;
     if let Some(route) = route.filter(|r| r.as_str().contains('{')) {
         let template = route.as_str();
@@ -192,10 +213,13 @@ fn scan_request<'r, B>(
             .map(InlineStr::new);
     }
     let mut request_id = None;
+    let mut traceparent = None;
     for (name, value) in req.headers() {
         let name = name.as_str();
         if name.len() == REQUEST_ID_HEADER.len() && name == REQUEST_ID_HEADER {
             request_id.get_or_insert(value);
+        } else if name.len() == TRACEPARENT.len() && name == TRACEPARENT {
+            traceparent.get_or_insert(value);
         } else if organization.is_none()
             && name.len() == ORGANIZATION_HEADER.len()
             && name == ORGANIZATION_HEADER
@@ -207,7 +231,11 @@ fn scan_request<'r, B>(
                 .map(InlineStr::new);
         }
     }
-    (organization.unwrap_or_default(), request_id)
+    Scanned {
+        organization: organization.unwrap_or_default(),
+        request_id,
+        traceparent,
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MonitorService<S>
@@ -227,13 +255,21 @@ where
         let start = Instant::now();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = Method::from_bytes(req.method().as_str().as_bytes());
-        let (organization, incoming) = scan_request(&req, route.as_ref());
+        let scanned = scan_request(&req, route.as_ref());
+        let organization = scanned.organization;
+        let incoming = scanned.request_id;
         let (request_id, echo) = match incoming.and_then(RequestId::from_header) {
             // Echo the client's own header value: a reference-count bump, no copy.
             Some(id) => (Some(id), incoming.filter(|_| self.request_id).cloned()),
             None if self.request_id => (Some(RequestId::generate()), None),
             None => (None, None),
         };
+        let trace = self.trace_context.then(|| {
+            scanned
+                .traceparent
+                .and_then(|v| TraceContext::from_traceparent(v.as_bytes()))
+                .unwrap_or_else(TraceContext::generate)
+        });
         let path = route.is_none().then(|| Box::from(req.uri().path()));
         let span = tracing::info_span!(
             "request",
@@ -243,23 +279,35 @@ where
                 .map_or(vitals::UNMATCHED, MatchedPath::as_str),
             request_id = request_id.as_ref().map_or("", RequestId::as_str),
             organization = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         if !organization.is_empty() {
             span.record("organization", organization.as_str());
         }
+        if let Some(trace) = &trace {
+            if !span.is_disabled() {
+                span.record("trace_id", trace.trace_id_hex());
+            }
+        }
         self.monitor.request_started();
-        let scoped_id = request_id.filter(|_| self.request_id);
+        let context = RequestContext {
+            request_id: request_id.filter(|_| self.request_id),
+            trace,
+            organization: (!organization.is_empty()).then_some(organization),
+            route: route.clone(),
+            start,
+        };
         let future = {
             let _enter = span.enter();
-            // The handler's code runs when the future is polled, where the id is in scope.
-            self.inner.call(req)
+            // The handler's code runs when the future is polled, inside the context's scope.
+            RequestContext::scope(context, self.inner.call(req))
         };
         ResponseFuture {
             inner: future,
             span,
             echo: self.request_id,
-            scoped_id,
             incoming: echo,
+            traceparent: trace.map(|t| t.to_header_value()),
             pending: Some(Pending {
                 monitor: self.monitor.clone(),
                 start,
@@ -268,6 +316,7 @@ where
                 path,
                 organization,
                 request_id,
+                trace_id: trace.map(|t| t.trace_id),
                 status: 0,
                 response_org: None,
                 response_started: false,
@@ -281,11 +330,11 @@ pin_project! {
     /// Response future of [`MonitorService`].
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: F,
+        inner: tokio::task::futures::TaskLocalFuture<RequestContext, F>,
         span: tracing::Span,
         echo: bool,
-        scoped_id: Option<RequestId>,
         incoming: Option<HeaderValue>,
+        traceparent: Option<HeaderValue>,
         pending: Option<Pending>,
     }
 }
@@ -301,11 +350,7 @@ where
         let this = self.project();
         let result = {
             let _enter = this.span.enter();
-            let inner = this.inner;
-            ready!(match *this.scoped_id {
-                Some(id) => RequestId::scope(id, || inner.poll(cx)),
-                None => inner.poll(cx),
-            })
+            ready!(this.inner.poll(cx))
         };
         let mut pending = this.pending.take();
         match result {
@@ -323,6 +368,11 @@ where
                     if let Some(value) = value {
                         response.headers_mut().insert(X_REQUEST_ID, value);
                     }
+                }
+                if let Some(value) = this.traceparent.take() {
+                    response
+                        .headers_mut()
+                        .insert(http::header::HeaderName::from_static(TRACEPARENT), value);
                 }
                 if let Some(p) = pending.as_mut() {
                     if response.body().is_end_stream() {

@@ -137,26 +137,4 @@ impl Sampler {
             acc.busy.push(r.busy_ratio);
         }
     }
-
-    /// Starts sampling every interval on the current runtime; stops when `owner` is dropped
-    /// (the sampler is held by the owner, so a strong handle here would keep it alive).
-    pub fn spawn_weak<T: Send + Sync + 'static>(&self, owner: std::sync::Weak<T>) {
-        let sampler = Arc::downgrade(&self.inner);
-        let interval = self.inner.history.interval();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await; // the first tick is immediate; build() already sampled
-            loop {
-                tick.tick().await;
-                if owner.strong_count() == 0 {
-                    break;
-                }
-                let Some(inner) = sampler.upgrade() else {
-                    break;
-                };
-                Sampler { inner }.sample_now();
-            }
-        });
-    }
 }

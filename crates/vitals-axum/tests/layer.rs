@@ -355,3 +355,86 @@ async fn empty_bodies_are_recorded_as_complete() {
     assert_eq!(r.status_code, 204);
     assert!(!r.client_aborted);
 }
+
+#[tokio::test]
+async fn traceparent_is_validated_propagated_and_recorded() {
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/orgs/{orgId}/t",
+            get(|| async {
+                let ctx = vitals_axum::RequestContext::current().expect("context in scope");
+                format!(
+                    "{}|{}|{}",
+                    ctx.route
+                        .as_ref()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
+                    ctx.organization
+                        .map(|o| o.as_str().to_owned())
+                        .unwrap_or_default(),
+                    ctx.trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
+                )
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()).trace_context(true));
+
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let req = Request::get("/orgs/acme/t")
+        .header("traceparent", incoming)
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let out = res.headers()["traceparent"].to_str().unwrap().to_owned();
+    assert!(
+        out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{out}"
+    );
+    assert!(!out.contains("00f067aa0ba902b7"), "a new span id: {out}");
+    assert!(out.ends_with("-01"));
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        &body[..],
+        b"/orgs/{orgId}/t|acme|4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    let r = monitor.recent().pop().unwrap();
+    assert_eq!(
+        r.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+
+    for invalid in [
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero parent id
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // uppercase
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", // v00 with extra
+        "garbage",
+    ] {
+        let req = Request::get("/orgs/acme/t")
+            .header("traceparent", invalid)
+            .body(Body::empty())
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let out = res.headers()["traceparent"].to_str().unwrap().to_owned();
+        assert_eq!(out.len(), 55, "{out}");
+        assert!(
+            !out.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "replaced: {invalid} -> {out}"
+        );
+        let _ = res.into_body().collect().await.unwrap();
+    }
+    // A future version with extra fields is accepted.
+    let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-abcd";
+    let req = Request::get("/orgs/acme/t")
+        .header("traceparent", future)
+        .body(Body::empty())
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert!(
+        res.headers()["traceparent"]
+            .to_str()
+            .unwrap()
+            .contains("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+}

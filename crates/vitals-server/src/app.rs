@@ -48,5 +48,6 @@ pub(crate) fn build(db: Db, vitals: &Vitals) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(vitals.pressure_layer())
         .layer(vitals.layer())
 }

@@ -57,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
     let sample_ms: u64 = env_or("VITALS_SAMPLE_INTERVAL_MS", "5000")
         .parse()
         .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
+    let pressure = pressure_from_env()?;
     let check_db = db.clone();
     let vitals = Vitals::builder()
         .service("vitals-server")
@@ -64,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         .operator_auth(auth)
         .check_timeout(Duration::from_secs(2))
         .sample_interval(Duration::from_millis(sample_ms))
+        .pressure(pressure)
         .health_check("database", move || {
             let db = check_db.clone();
             async move { db.ping().await.map_err(|e| e.to_string()) }
@@ -85,6 +87,43 @@ async fn main() -> anyhow::Result<()> {
     .context("serving")?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Load-shedding thresholds from `VITALS_PRESSURE_MAX_HEAP_MB`, `VITALS_PRESSURE_MAX_RSS_MB`,
+/// `VITALS_PRESSURE_MAX_BUSY_RATIO` and `VITALS_PRESSURE_MAX_DELAY_MS` (`0` switches one off);
+/// unset ones keep the defaults (heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98, delay off).
+fn pressure_from_env() -> anyhow::Result<vitals_axum::pressure::PressureBuilder> {
+    fn var(name: &str) -> anyhow::Result<Option<f64>> {
+        match std::env::var(name) {
+            Ok(v) if !v.trim().is_empty() => {
+                let n: f64 = v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{name} must be a number"))?;
+                anyhow::ensure!(
+                    n >= 0.0 && n.is_finite(),
+                    "{name} must be a non-negative number"
+                );
+                Ok(Some(n))
+            }
+            _ => Ok(None),
+        }
+    }
+    let mut p = vitals_axum::pressure::Pressure::builder();
+    let mib = |v: f64| (v > 0.0).then_some((v * 1024.0 * 1024.0) as u64);
+    if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB")? {
+        p = p.max_heap_bytes(mib(v));
+    }
+    if let Some(v) = var("VITALS_PRESSURE_MAX_RSS_MB")? {
+        p = p.max_rss_bytes(mib(v));
+    }
+    if let Some(v) = var("VITALS_PRESSURE_MAX_BUSY_RATIO")? {
+        p = p.max_busy_ratio((v > 0.0).then_some(v));
+    }
+    if let Some(v) = var("VITALS_PRESSURE_MAX_DELAY_MS")? {
+        p = p.max_scheduling_delay((v > 0.0).then(|| Duration::from_secs_f64(v / 1e3)));
+    }
+    Ok(p)
 }
 
 async fn shutdown_signal() {

@@ -111,3 +111,18 @@ pub(crate) async fn debug(State(state): State<AppState>) -> Response {
     }))
     .into_response()
 }
+
+/// `GET /health/pressure`: current values, thresholds, which one tripped and since when. 503
+/// while under pressure (so a load balancer takes the instance out), 200 otherwise.
+pub(crate) async fn pressure(State(state): State<AppState>) -> Response {
+    let status = state.pressure.status();
+    let code = if status.under_pressure {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut res = (code, Json(status)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

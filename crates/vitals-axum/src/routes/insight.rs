@@ -99,17 +99,21 @@ pub(crate) fn signals(state: &Shared) -> Signals {
     s
 }
 
-/// Evaluates the alert rules every sample interval until `shared` is dropped.
-pub(crate) fn spawn_alert_evaluation(shared: Weak<Shared>) {
+/// Every sample interval until `shared` is dropped: samples the system, re-evaluates the
+/// pressure (so shedding starts and stops within one interval of a crossing), then the alerts.
+pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
     let Some(interval) = shared.upgrade().map(|s| s.sampler.history().interval()) else {
         return;
     };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // immediate; build() took the first sample
         loop {
             tick.tick().await;
             let Some(state) = shared.upgrade() else { break };
+            let snapshot = state.sampler.sample_now();
+            state.pressure.evaluate(&snapshot);
             let signals = signals(&state);
             state
                 .alerts
@@ -284,6 +288,9 @@ pub(crate) async fn dashboard(State(state): State<AppState>) -> Response {
             "errorRate": r.stats.error_rate(),
         })).collect::<Vec<_>>(),
         "trends": { "resolution": "1m", "points": trends },
+        "protection": {
+            "pressure": state.pressure.status(),
+        },
     }))
     .into_response()
 }

@@ -15,7 +15,27 @@ use crate::Problem;
 
 fn build(state: &AppState) -> Vec<Family> {
     let latest = state.sampler.history().latest();
-    collect::families(&state.monitor, latest.as_ref())
+    let mut families = collect::families(&state.monitor, latest.as_ref());
+    families.extend(protection_families(state));
+    families
+}
+
+/// The protection layers' state.
+fn protection_families(state: &AppState) -> Vec<Family> {
+    let status = state.pressure.status();
+    let mut under = Family::gauge(
+        "vitals_under_pressure",
+        "1 while requests are shed under pressure, else 0.",
+    );
+    under.push(vec![], f64::from(u8::from(status.under_pressure)));
+    let mut shed = Family::counter(
+        "vitals_pressure_shed_requests",
+        "Requests answered 503 without reaching the service, by the threshold that tripped.",
+    );
+    for (reason, n) in &status.shed {
+        shed.push(vec![("reason", (*reason).to_owned())], *n as f64);
+    }
+    vec![under, shed]
 }
 
 /// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4.

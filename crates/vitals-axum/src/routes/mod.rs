@@ -48,7 +48,7 @@ use crate::Shared;
 
 pub(crate) type AppState = Arc<Shared>;
 
-pub(crate) use insight::spawn_alert_evaluation;
+pub(crate) use insight::spawn_sampling;
 
 /// Maximum `limit` of `/health/performance/slow`.
 pub const MAX_SLOW_LIMIT: usize = 500;
@@ -99,6 +99,7 @@ where
         .route("/health/ping", get(health::ping))
         .route("/health", get(health::health))
         .route("/metrics/health", get(insight::health_check_format))
+        .route("/health/pressure", get(health::pressure))
         .merge(operator)
         .with_state(state)
 }
