@@ -31,7 +31,9 @@ LOAD_CPU=${LOAD_CPU:-1}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
 TARGET_RPS_RATIO=${TARGET_RPS_RATIO:-0.97}
 TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
-VARIANTS=(bare monitor)
+# Variants of bench-app to compare (first is the baseline); `passthrough` wraps the body and
+# does nothing else (the floor of any body-timing axum layer), `monitor-noid` skips request ids.
+read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"
 
 die() {
     echo "bench-load: $*" >&2
@@ -182,7 +184,12 @@ echo "bench-load: $ROUNDS rounds x ${#VARIANTS[@]} variants, ${DURATION}s each (
     "server on CPU $SERVER_CPU ($WORKERS worker(s)), wrk -t$THREADS -c$CONNECTIONS on CPU $LOAD_CPU;" \
     "GET $PATH_UNDER_TEST; CLK_TCK=$CLK_TCK" >&2
 for ((round = 1; round <= ROUNDS; round++)); do
-    if ((round % 2 == 1)); then order=(bare monitor); else order=(monitor bare); fi
+    # Interleave: forward on odd rounds, reversed on even ones.
+    order=("${VARIANTS[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do order+=("${VARIANTS[$i]}"); done
+    fi
     for variant in "${order[@]}"; do
         run_one "$round" "$variant"
     done
@@ -190,13 +197,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 import sys
 path, round_, tck = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print(f"\nround {round_}")
-print(f"{'variant':<8} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
+print(f"{'variant':<13} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
 for line in open(path):
     r, variant, requests, rps, p99, ticks, errors = line.split("\t")
     if r != round_:
         continue
     cpu = int(ticks) / tck
-    print(f"{variant:<8} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
+    print(f"{variant:<13} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
           f" {cpu / int(requests) * 1e6:>10.3f} {int(errors):>6}")
 EOF
 done
@@ -206,11 +213,12 @@ CONFIG="rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s wrk=-t$THREADS/-c
 CONFIG+=" workers=$WORKERS server_cpu=$SERVER_CPU load_cpu=$LOAD_CPU path=$PATH_UNDER_TEST"
 CONFIG+=" clk_tck=$CLK_TCK nproc=$ncpu"
 python3 - "$RESULTS" "$CLK_TCK" "$REPORT" "$TARGET_RPS_RATIO" "$TARGET_CPU_DELTA_US" "$CONFIG" \
-    <<'EOF'
+    "${VARIANTS[*]}" <<'EOF'
 import statistics, sys
 path, tck, report = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 target_ratio, target_delta = float(sys.argv[4]), float(sys.argv[5])
 config = sys.argv[6]
+variants = sys.argv[7].split()
 runs = {}
 for line in open(path):
     r, variant, requests, rps, p99, ticks, errors = line.rstrip("\n").split("\t")
@@ -236,16 +244,17 @@ out("")
 out("| round | variant | requests | req/s | p99 ms | CPU s | CPU µs/req | errors |")
 out("|---:|---|---:|---:|---:|---:|---:|---:|")
 for r in sorted({r for rs in runs.values() for r in rs}):
-    for v in ("bare", "monitor"):
+    for v in variants:
         if r in runs.get(v, {}):
             x = runs[v][r]
             out(f"| {r} | {v} | {x['requests']} | {x['rps']:.0f} | {x['p99']:.3f} |"
                 f" {x['cpu_s']:.2f} | {x['cpu_us']:.3f} | {x['errors']} |")
 out("")
-out("| variant | median req/s | median p99 ms | median CPU µs/req |")
-out("|---|---:|---:|---:|")
-for v in ("bare", "monitor"):
-    out(f"| {v} | {med[v]['rps']:.0f} | {med[v]['p99']:.3f} | {med[v]['cpu_us']:.3f} |")
+out("| variant | median req/s | median p99 ms | median CPU µs/req | req/s vs bare | CPU µs/req vs bare |")
+out("|---|---:|---:|---:|---:|---:|")
+for v in variants:
+    out(f"| {v} | {med[v]['rps']:.0f} | {med[v]['p99']:.3f} | {med[v]['cpu_us']:.3f} |"
+        f" {med[v]['rps'] / med['bare']['rps']:.3f} | {med[v]['cpu_us'] - med['bare']['cpu_us']:+.3f} |")
 out("")
 out("| monitor vs bare | from medians | median of per-round pairs | target |")
 out("|---|---:|---:|---:|")
@@ -268,9 +277,10 @@ out(f"RESULT bare_rps={med['bare']['rps']:.0f} monitor_rps={med['monitor']['rps'
 text = "\n".join(lines) + "\n"
 open(report, "w").write(text)
 print("\nsummary")
-print(f"{'variant':<8} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18}")
-for v in ("bare", "monitor"):
-    print(f"{v:<8} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}")
+print(f"{'variant':<13} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8}")
+for v in variants:
+    print(f"{v:<13} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
+          f" {med[v]['rps'] / med['bare']['rps']:>8.3f}")
 print(f"throughput ratio monitor/bare: {ratio:.4f} (medians), "
       f"{statistics.median(paired_ratio):.4f} (median of per-round pairs); target >= {target_ratio}")
 print(f"CPU delta monitor-bare: {delta:+.3f} us/req (medians), "

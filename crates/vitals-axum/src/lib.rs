@@ -31,6 +31,7 @@ pub mod monitor;
 pub mod pressure;
 pub mod problem;
 pub mod query;
+pub mod rate_limit;
 pub mod routes;
 pub mod runtime;
 pub mod sampler;
@@ -45,6 +46,7 @@ pub use context::{Organization, RequestContext, RequestId, TraceContext};
 use futures_util::future::BoxFuture;
 pub use monitor::{MonitorLayer, MonitorService};
 pub use problem::Problem;
+pub use rate_limit::{RateLimit, RateLimitLayer};
 use vitals::{Monitor, MonitorConfig};
 
 /// An async health check: `Ok(())` healthy, `Err(reason)` not.

@@ -277,12 +277,13 @@ async fn layer_opens_on_server_errors_rejects_without_calling_and_recovers() {
     };
     let app = Router::new()
         .route("/flaky", get(handler))
-        .route("/other", get(|| async { "other" }))
+        .route("/bad", get(|| async { StatusCode::BAD_REQUEST }))
         .route_layer(CircuitBreakerLayer::new(breaker.clone()));
 
     // 4xx are successes.
-    let other = app.clone().oneshot(get_req("/nope")).await.unwrap();
-    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let bad = app.clone().oneshot(get_req("/bad")).await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(breaker.state().successes_total, 1);
     for _ in 0..3 {
         let res = app.clone().oneshot(get_req("/flaky")).await.unwrap();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -109,7 +109,13 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::pressure::PressureBuilder>
             _ => Ok(None),
         }
     }
-    let mut p = vitals_axum::pressure::Pressure::builder();
+    // The demo routes stay reachable under pressure, so a demo (or a test) can release what it
+    // holds; health and metrics endpoints are exempt by default.
+    let mut p = vitals_axum::pressure::Pressure::builder().exempt_prefixes(vec![
+        "/health".to_owned(),
+        "/metrics".to_owned(),
+        "/api/demo".to_owned(),
+    ]);
     let mib = |v: f64| (v > 0.0).then_some((v * 1024.0 * 1024.0) as u64);
     if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB")? {
         p = p.max_heap_bytes(mib(v));

@@ -8,7 +8,10 @@
 //!   dropping it;
 //! - `encode_text`: rendering prebuilt families in the Prometheus text format 0.0.4;
 //! - `families_and_encode_text`: both, into a `String` whose capacity is reused (one scrape);
-//! - `families_and_encode_openmetrics`: the same in OpenMetrics 1.0 text.
+//! - `families_and_encode_openmetrics`: the same in OpenMetrics 1.0 text;
+//! - `render_text`, `render_openmetrics`: the direct renderer
+//!   ([`vitals::expose::collect::render`]), which writes the same bytes as the two above, into
+//!   a `String` whose capacity is reused.
 //!
 //! `cargo bench -p vitals --bench expose -- --warm-up-time 1 --measurement-time 5`
 
@@ -16,8 +19,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use vitals::expose::collect::families;
-use vitals::expose::{encode_openmetrics, encode_text};
+use vitals::expose::collect::{families, render};
+use vitals::expose::{Format, encode_openmetrics, encode_text};
 use vitals::{Method, Monitor, MonitorConfig, RequestSample, RouteKey};
 
 const ROUTES: usize = 500;
@@ -84,6 +87,16 @@ fn expose(c: &mut Criterion) {
         body.lines().count(),
         body.len()
     );
+    for format in [Format::Text, Format::OpenMetrics] {
+        let mut expected = String::new();
+        format.encode(&prebuilt, &mut expected);
+        let mut rendered = String::new();
+        render(&monitor, None, format, &mut rendered);
+        assert!(
+            rendered == expected,
+            "render differs from families + encode ({format:?})"
+        );
+    }
 
     let mut group = c.benchmark_group("expose");
     group.sample_size(20);
@@ -108,6 +121,20 @@ fn expose(c: &mut Criterion) {
         b.iter(|| {
             body.clear();
             encode_openmetrics(&families(black_box(&monitor), None), &mut body);
+            black_box(body.len())
+        });
+    });
+    group.bench_function("render_text", |b| {
+        b.iter(|| {
+            body.clear();
+            render(black_box(&monitor), None, Format::Text, &mut body);
+            black_box(body.len())
+        });
+    });
+    group.bench_function("render_openmetrics", |b| {
+        b.iter(|| {
+            body.clear();
+            render(black_box(&monitor), None, Format::OpenMetrics, &mut body);
             black_box(body.len())
         });
     });

@@ -888,6 +888,23 @@ impl Monitor {
         out
     }
 
+    /// Calls `f` with the route, method, status class index ([`status_class_label`]) and
+    /// cumulative figures of every (route, method, status class) series: the same series, in
+    /// the same order, as [`Monitor::series`], without building snapshots (no `Arc` clone or
+    /// `Vec` per series). Each series is read once.
+    pub fn for_each_series(&self, mut f: impl FnMut(&str, Method, usize, &PrometheusCounts)) {
+        for entry in self.all_routes() {
+            for (method, status_class, series) in entry.each_series() {
+                f(
+                    &entry.name,
+                    method,
+                    status_class,
+                    &series.prometheus_counts(),
+                );
+            }
+        }
+    }
+
     fn org_stats(&self, entry: &OrgEntry) -> OrganizationStats {
         let now = self.now_minute();
         let window = |w: Window| {

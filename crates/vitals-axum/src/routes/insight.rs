@@ -55,11 +55,15 @@ pub(crate) async fn run_checks(state: &AppState) -> Vec<(DependencySignal, Optio
 pub(crate) fn signals(state: &Shared) -> Signals {
     let monitor = &state.monitor;
     let mut s = Signals::new(SystemTime::now());
+    // Health, alerts and advice judge *server* errors (5xx, panics): a client's 4xx, a
+    // scanner's 404 or a refused operator call must not take the instance out of rotation.
+    // Per-request records and the route figures keep the seed's `isErrorResponse` (>= 400).
     let five = monitor.overall(Window::LastFiveMinutes);
+    let classes = monitor.status_counts(Window::LastFiveMinutes);
     s.requests_last_5m = five.count;
     if five.count > 0 {
         s.p95 = Some(five.p95);
-        s.error_rate = Some(five.error_rate());
+        s.error_rate = Some(classes.server_error as f64 / five.count as f64);
     }
     s.routes = monitor
         .route_stats(Window::LastFiveMinutes)
@@ -69,7 +73,11 @@ pub(crate) fn signals(state: &Shared) -> Signals {
             method: r.method.as_str().to_owned(),
             count: r.stats.count,
             p95: r.stats.p95,
-            error_rate: r.stats.error_rate(),
+            error_rate: if r.stats.count > 0 {
+                r.status.server_error as f64 / r.stats.count as f64
+            } else {
+                0.0
+            },
             blocked_polls: None,
         })
         .collect();

@@ -45,6 +45,8 @@ use crate::monitor::status_class_label;
 use crate::series::{PROMETHEUS_BUCKETS, PrometheusCounts};
 use crate::system::SystemSnapshot;
 
+pub use super::fast::render;
+
 fn histogram(counts: &PrometheusCounts) -> HistogramValue {
     HistogramValue {
         buckets: PROMETHEUS_BUCKETS
@@ -57,22 +59,66 @@ fn histogram(counts: &PrometheusCounts) -> HistogramValue {
     }
 }
 
-/// Builds every family; `system` adds the process, heap and runtime ones.
-#[must_use]
-pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Family> {
-    let mut duration = Family::histogram(
+/// The request-duration histogram family, without samples.
+pub(crate) fn duration_family() -> Family {
+    Family::histogram(
         "http_server_request_duration_seconds",
         "Time from the request to the end of its response body, by route template, method and status class.",
     )
-    .unit("seconds");
-    let mut requests = Family::counter(
+    .unit("seconds")
+}
+
+/// The requests counter family, without samples.
+pub(crate) fn requests_family() -> Family {
+    Family::counter(
         "http_server_requests",
         "Requests finished, by route template, method and status class.",
-    );
-    let mut errors = Family::counter(
+    )
+}
+
+/// The errors counter family, without samples.
+pub(crate) fn errors_family() -> Family {
+    Family::counter(
         "http_server_errors",
         "Requests answered with status 400 or above (client aborts count as 499), by route template, method and status class.",
+    )
+}
+
+/// The in-flight gauge family, with its one sample.
+pub(crate) fn active_family(monitor: &Monitor) -> Family {
+    let mut active = Family::gauge(
+        "http_server_active_requests",
+        "Requests started and not yet finished.",
     );
+    active.push(vec![], monitor.in_flight() as f64);
+    active
+}
+
+/// The per-organization requests counter family, without samples.
+pub(crate) fn org_requests_family() -> Family {
+    Family::counter(
+        "vitals_organization_requests",
+        "Requests finished per organization (capped; the rest count under (overflow)).",
+    )
+}
+
+/// The per-organization duration histogram family, without samples.
+pub(crate) fn org_duration_family() -> Family {
+    Family::histogram(
+        "vitals_organization_request_duration_seconds",
+        "Time from the request to the end of its response body, per organization.",
+    )
+    .unit("seconds")
+}
+
+/// Builds every family; `system` adds the process, heap and runtime ones.
+///
+/// [`render`] writes the same bytes as encoding these families, several times faster.
+#[must_use]
+pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Family> {
+    let mut duration = duration_family();
+    let mut requests = requests_family();
+    let mut errors = errors_family();
     for s in monitor.series() {
         let labels: Labels = vec![
             ("route", s.route.to_string()),
@@ -85,21 +131,10 @@ pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Famil
         }
         duration.push_histogram(labels, histogram(&s.counts));
     }
-    let mut active = Family::gauge(
-        "http_server_active_requests",
-        "Requests started and not yet finished.",
-    );
-    active.push(vec![], monitor.in_flight() as f64);
+    let active = active_family(monitor);
 
-    let mut org_requests = Family::counter(
-        "vitals_organization_requests",
-        "Requests finished per organization (capped; the rest count under (overflow)).",
-    );
-    let mut org_duration = Family::histogram(
-        "vitals_organization_request_duration_seconds",
-        "Time from the request to the end of its response body, per organization.",
-    )
-    .unit("seconds");
+    let mut org_requests = org_requests_family();
+    let mut org_duration = org_duration_family();
     for (org, counts) in monitor.organization_counts() {
         let labels: Labels = vec![("organization", org.to_string())];
         org_requests.push(labels.clone(), counts.count as f64);
@@ -132,7 +167,8 @@ fn gauge(name: &str, help: &str, unit: Option<&'static str>, value: Option<f64>)
     f
 }
 
-fn system_families(s: &SystemSnapshot) -> Vec<Family> {
+/// The process, heap and runtime families (some possibly without samples).
+pub(crate) fn system_families(s: &SystemSnapshot) -> Vec<Family> {
     let p = &s.process;
     let mut cpu = Family::counter(
         "process_cpu_seconds",

@@ -21,6 +21,7 @@
 //! ```
 
 pub mod collect;
+pub mod fast;
 pub mod model;
 pub mod prometheus;
 

@@ -240,10 +240,73 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     }
 }
 
+/// Renders `families` like [`encode_text`] (`openmetrics == false`) or [`encode_openmetrics`]
+/// without its final `# EOF` line, so that a caller can render more after them.
+pub(crate) fn encode_families_without_eof(
+    families: &[Family],
+    out: &mut String,
+    openmetrics: bool,
+) {
+    for family in families {
+        encode_family(family, out, openmetrics);
+    }
+}
+
+/// Writes a sample value (counter, gauge, histogram sum) exactly as the encoders do.
+pub(crate) fn write_sample_value(out: &mut String, value: f64) {
+    write_f64(out, value, false);
+}
+
+/// Writes a histogram bound exactly as the encoders do in `le="..."`.
+#[cfg(test)]
+pub(crate) fn write_le_value(out: &mut String, bound: f64) {
+    write_f64(out, bound, true);
+}
+
+/// Appends a label value escaped as the encoders do (`\\`, `\"`, `\n`), without quotes.
+pub(crate) fn write_label_value(out: &mut String, value: &str) {
+    push_escaped(out, value, true);
+}
+
 fn encode_family(family: &Family, out: &mut String, openmetrics: bool) {
     if family.samples.is_empty() {
         return;
     }
+    let name = family.name.as_str();
+    let sample_suffix = write_metadata(family, out, openmetrics);
+
+    for sample in &family.samples {
+        debug_assert!(
+            sample.labels.iter().all(|&(label, _)| is_label_name(label)),
+            "invalid label name in family {name:?}: {:?}",
+            sample.labels
+        );
+        match (&sample.value, family.kind) {
+            (&SampleValue::Number(value), MetricKind::Counter | MetricKind::Gauge) => {
+                out.push_str(name);
+                out.push_str(sample_suffix);
+                write_labels(out, &sample.labels);
+                out.push(' ');
+                write_f64(out, value, false);
+                out.push('\n');
+            }
+            (SampleValue::Histogram(histogram), MetricKind::Histogram) => {
+                write_histogram(out, name, &sample.labels, histogram, openmetrics);
+            }
+            (value, kind) => {
+                debug_assert!(
+                    false,
+                    "sample value {value:?} does not match kind {kind:?} of family {name:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Writes the metadata lines of `family` (`# HELP`/`# TYPE`, or `# TYPE`/`# UNIT`/`# HELP`)
+/// exactly as its encoder does before its samples, whether or not it has samples; returns the
+/// suffix of its sample names (`_total` for counters).
+pub(crate) fn write_metadata(family: &Family, out: &mut String, openmetrics: bool) -> &'static str {
     let name = family.name.as_str();
     debug_assert!(is_metric_name(name), "invalid metric name {name:?}");
     let sample_suffix = match family.kind {
@@ -275,32 +338,7 @@ fn encode_family(family: &Family, out: &mut String, openmetrics: bool) {
         write_type(out, name, meta_suffix, family.kind);
     }
 
-    for sample in &family.samples {
-        debug_assert!(
-            sample.labels.iter().all(|&(label, _)| is_label_name(label)),
-            "invalid label name in family {name:?}: {:?}",
-            sample.labels
-        );
-        match (&sample.value, family.kind) {
-            (&SampleValue::Number(value), MetricKind::Counter | MetricKind::Gauge) => {
-                out.push_str(name);
-                out.push_str(sample_suffix);
-                write_labels(out, &sample.labels);
-                out.push(' ');
-                write_f64(out, value, false);
-                out.push('\n');
-            }
-            (SampleValue::Histogram(histogram), MetricKind::Histogram) => {
-                write_histogram(out, name, &sample.labels, histogram, openmetrics);
-            }
-            (value, kind) => {
-                debug_assert!(
-                    false,
-                    "sample value {value:?} does not match kind {kind:?} of family {name:?}"
-                );
-            }
-        }
-    }
+    sample_suffix
 }
 
 fn write_type(out: &mut String, name: &str, suffix: &str, kind: MetricKind) {
