@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) thresholds: vitals::alerts::Thresholds,
     pub(crate) alerts: std::sync::Mutex<vitals::alerts::AlertEngine>,
     pub(crate) pressure: pressure::Pressure,
+    pub(crate) breakers: breaker::BreakerRegistry,
+    pub(crate) rate_limit: Option<rate_limit::RateLimitLayer>,
 }
 
 /// Memory monitoring settings.
@@ -131,6 +133,8 @@ pub struct VitalsBuilder {
     memory: MemorySettings,
     thresholds: vitals::alerts::Thresholds,
     pressure: pressure::PressureBuilder,
+    breakers: breaker::BreakerRegistry,
+    rate_limit: Option<rate_limit::RateLimitLayer>,
 }
 
 impl Default for VitalsBuilder {
@@ -146,6 +150,8 @@ impl Default for VitalsBuilder {
             memory: MemorySettings::default(),
             thresholds: vitals::alerts::Thresholds::default(),
             pressure: pressure::PressureBuilder::default(),
+            breakers: breaker::BreakerRegistry::new(),
+            rate_limit: None,
         }
     }
 }
@@ -221,6 +227,20 @@ impl VitalsBuilder {
         self
     }
 
+    /// Circuit breakers whose state `/health`, `/metrics` and the dashboard report (none by
+    /// default).
+    pub fn breakers(mut self, breakers: breaker::BreakerRegistry) -> Self {
+        self.breakers = breakers;
+        self
+    }
+
+    /// A configured rate limit, served by [`Vitals::rate_limit_layer`] and reported by
+    /// `/metrics` and the dashboard (none by default).
+    pub fn rate_limit(mut self, layer: rate_limit::RateLimitLayer) -> Self {
+        self.rate_limit = Some(layer);
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -253,6 +273,8 @@ impl VitalsBuilder {
                 thresholds,
                 alerts,
                 pressure: self.pressure.build(),
+                breakers: self.breakers,
+                rate_limit: self.rate_limit,
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -303,6 +325,12 @@ impl Vitals {
     #[must_use]
     pub fn pressure_layer(&self) -> pressure::PressureLayer {
         pressure::PressureLayer::new(self.shared.pressure.clone())
+    }
+
+    /// The rate limit given to the builder, if any (clones share its state).
+    #[must_use]
+    pub fn rate_limit_layer(&self) -> Option<rate_limit::RateLimitLayer> {
+        self.shared.rate_limit.clone()
     }
 
     /// The layer that records requests into [`Vitals::monitor`].

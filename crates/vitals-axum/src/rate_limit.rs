@@ -71,12 +71,13 @@
 //! Keyed state lives in a [`DashMap`](governor::state::keyed::DashMapStateStore) per quota.
 //! Each key costs a 32-byte entry (the key and governor's 8-byte GCRA state) plus hash-table
 //! slack, so 40 to 75 bytes; a tenant or custom key adds an allocation of 16 bytes plus the
-//! id's length (100,000 IP keys: 4 to 8 MB). State is
-//! dropped on a timer: every [cleanup interval](RateLimitLayer::cleanup_interval) (60 s by
-//! default) governor's `retain_recent` drops keys idle long enough that their burst is full
-//! again (`window + window / max` after their last request), then the table is shrunk. So the
-//! table holds at most the distinct keys seen in the last `window + window / max + cleanup
-//! interval`. The timer task starts when the layer is applied (or on the first request) inside
+//! id's length (100,000 IP keys: 4 to 8 MB). State is dropped on a timer: every
+//! [cleanup interval](RateLimitLayer::cleanup_interval) (60 s by default) governor's
+//! `retain_recent` drops keys idle long enough that their burst is full again
+//! (`window + window / max` after their last request), then the table is shrunk. So the table
+//! holds at most the distinct keys seen in the last `window + window / max + cleanup interval`
+//! (a client rotating through many addresses or tenant ids costs memory for that long, no
+//! more). The timer task starts when the layer is applied (or on the first request) inside
 //! a tokio runtime and stops once the layer and all its services are dropped; without a runtime,
 //! call [`RateLimitLayer::cleanup`] yourself.
 //!

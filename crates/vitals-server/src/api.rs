@@ -305,6 +305,14 @@ fn invalid_body(errors: Vec<FieldError>, instance: &str) -> Problem {
 }
 
 fn db_problem(error: &DbError, instance: &str) -> Problem {
+    if let DbError::Unavailable { retry_after } = error {
+        let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+            .with_detail("the database is unavailable (circuit breaker open); retry later")
+            .with_instance(instance)
+            .with_extension("breaker", "database")
+            .with_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
     tracing::error!(error = ?error, instance, "database error");
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
         .with_detail("an internal error occurred while accessing the database")

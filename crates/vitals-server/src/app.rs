@@ -42,12 +42,15 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 
 /// Builds the whole app.
 pub(crate) fn build(db: Db, vitals: &Vitals) -> Router {
-    api::router(db)
-        .merge(demo::router())
+    let app = api::router(db.clone())
+        .merge(demo::router(db))
         .merge(vitals.router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(vitals.pressure_layer())
-        .layer(vitals.layer())
+        .layer(CatchPanicLayer::custom(panic_response));
+    let app = match vitals.rate_limit_layer() {
+        Some(limit) => app.layer(limit),
+        None => app,
+    };
+    app.layer(vitals.pressure_layer()).layer(vitals.layer())
 }

@@ -240,6 +240,15 @@ pub(crate) enum DbError {
     Task(tokio::task::JoinError),
     /// The input failed validation; nothing was written.
     Validation(Vec<FieldError>),
+    /// The circuit breaker is open: the database was not called.
+    Unavailable {
+        /// When a call may be tried again.
+        retry_after: std::time::Duration,
+    },
+    /// The call took longer than the breaker's call timeout.
+    Timeout,
+    /// A failure injected through the demo fault switch.
+    Injected,
 }
 
 impl fmt::Display for DbError {
@@ -247,6 +256,9 @@ impl fmt::Display for DbError {
         match self {
             Self::Sqlite(_) => f.write_str("database query failed"),
             Self::Task(_) => f.write_str("database task failed"),
+            Self::Unavailable { .. } => f.write_str("database unavailable (circuit open)"),
+            Self::Timeout => f.write_str("database call timed out"),
+            Self::Injected => f.write_str("database query failed (injected fault)"),
             Self::Validation(errors) => {
                 f.write_str("invalid input")?;
                 for (i, error) in errors.iter().enumerate() {
@@ -264,7 +276,7 @@ impl std::error::Error for DbError {
         match self {
             Self::Sqlite(e) => Some(e),
             Self::Task(e) => Some(e),
-            Self::Validation(_) => None,
+            Self::Validation(_) | Self::Unavailable { .. } | Self::Timeout | Self::Injected => None,
         }
     }
 }
@@ -304,6 +316,11 @@ impl Pool {
 #[derive(Clone)]
 pub(crate) struct Db {
     pool: Arc<Pool>,
+    /// Every query runs through it: after repeated failures the database is not called and
+    /// requests fail fast (503) until a trial call succeeds.
+    breaker: vitals_axum::CircuitBreaker,
+    /// Demo fault switch: while set, every query fails.
+    fault: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for Db {
@@ -367,7 +384,26 @@ impl Db {
                 connections: connections.into_iter().map(Mutex::new).collect(),
                 next: AtomicUsize::new(0),
             }),
+            breaker: vitals_axum::CircuitBreaker::new("database"),
+            fault: Arc::default(),
         })
+    }
+
+    /// Uses `breaker` for every query (default: a `database` breaker with fastify's defaults).
+    #[must_use]
+    pub(crate) fn with_breaker(mut self, breaker: vitals_axum::CircuitBreaker) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// The breaker guarding the database.
+    pub(crate) fn breaker(&self) -> &vitals_axum::CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Turns the demo fault on or off: while on, every query fails.
+    pub(crate) fn set_fault(&self, on: bool) {
+        self.fault.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -377,12 +413,26 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || {
-            let mut connection = pool.acquire();
-            f(&mut connection)
-        })
-        .await
-        .map_err(DbError::Task)?
+        let fault = Arc::clone(&self.fault);
+        let query = async move {
+            if fault.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(DbError::Injected);
+            }
+            tokio::task::spawn_blocking(move || {
+                let mut connection = pool.acquire();
+                f(&mut connection)
+            })
+            .await
+            .map_err(DbError::Task)?
+        };
+        match self.breaker.call(query).await {
+            Ok(value) => Ok(value),
+            Err(vitals_axum::breaker::BreakerError::Open { retry_after }) => {
+                Err(DbError::Unavailable { retry_after })
+            }
+            Err(vitals_axum::breaker::BreakerError::Timeout) => Err(DbError::Timeout),
+            Err(vitals_axum::breaker::BreakerError::Inner(e)) => Err(e),
+        }
     }
 
     /// Runs `SELECT 1` (for health checks; the caller measures the latency).

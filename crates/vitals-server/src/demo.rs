@@ -6,6 +6,8 @@
 //! - `GET /api/demo/cpu?ms=N`: burns N ms of CPU on the worker (capped at 5,000).
 //! - `GET /api/demo/block?ms=N`: blocks the worker thread for N ms (capped at 5,000), the bug
 //!   the scheduling-delay probe exists to catch.
+//! - `POST /api/demo/db-fault?on=true|false`: while on, every database query fails, so the
+//!   database circuit breaker opens after its threshold and closes after a successful trial.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -111,9 +113,34 @@ async fn block(uri: Uri) -> Response {
     Json(json!({ "blockedMs": ms })).into_response()
 }
 
+async fn db_fault(State(db): State<crate::db::Db>, uri: Uri) -> Response {
+    let on = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "on")
+            .map(|(_, v)| v.into_owned())
+    });
+    let on = match on.as_deref() {
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        other => {
+            return Problem::new(StatusCode::BAD_REQUEST)
+                .with_detail(format!(
+                    "`on` must be true or false, got `{}`",
+                    other.unwrap_or("")
+                ))
+                .with_instance(uri.path())
+                .into_response();
+        }
+    };
+    db.set_fault(on);
+    Json(json!({ "fault": on, "breaker": db.breaker().state() })).into_response()
+}
+
 /// The demo routes.
-pub(crate) fn router() -> Router {
+pub(crate) fn router(db: crate::db::Db) -> Router {
     Router::new()
+        .route("/api/demo/db-fault", post(db_fault))
+        .with_state(db)
         .route("/api/demo/leak", post(leak))
         .route("/api/demo/leak/free", post(free))
         .with_state(Leak::default())

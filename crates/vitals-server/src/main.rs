@@ -6,7 +6,10 @@
 //! `DATABASE_URL` (default `./data/vitals.db`; a path, `sqlite://path` or `:memory:`),
 //! `VITALS_ADMIN_TOKEN` (operator bearer token; unset: operator endpoints answer loopback
 //! only), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
-//! `MEMORY_LIMIT_MB` (else the cgroup limit, else 1024), `RUST_LOG` (default `info`).
+//! `MEMORY_LIMIT_MB` (else the cgroup limit, else 1024), `VITALS_PRESSURE_MAX_HEAP_MB`,
+//! `VITALS_PRESSURE_MAX_RSS_MB`, `VITALS_PRESSURE_MAX_BUSY_RATIO`, `VITALS_PRESSURE_MAX_DELAY_MS`,
+//! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
+//! `VITALS_DB_BREAKER_RESET_MS` (10000), `RUST_LOG` (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
@@ -48,7 +51,24 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("PORT must be a port number")?;
     let database = env_or("DATABASE_URL", "./data/vitals.db");
-    let db = db::Db::open(&database).context("opening the database")?;
+    let ms = |name: &str, default: &str| -> anyhow::Result<Duration> {
+        let v: u64 = env_or(name, default)
+            .parse()
+            .with_context(|| format!("{name} must be milliseconds"))?;
+        Ok(Duration::from_millis(v))
+    };
+    let threshold: u32 = env_or("VITALS_DB_BREAKER_THRESHOLD", "5")
+        .parse()
+        .context("VITALS_DB_BREAKER_THRESHOLD must be a count")?;
+    let breaker = vitals_axum::CircuitBreaker::new("database")
+        .failure_threshold(threshold)
+        .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", "10000")?)
+        .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", "10000")?);
+    let breakers = vitals_axum::breaker::BreakerRegistry::new();
+    breakers.register(breaker.clone());
+    let db = db::Db::open(&database)
+        .context("opening the database")?
+        .with_breaker(breaker);
 
     let auth = std::env::var("VITALS_ADMIN_TOKEN").map_or_else(
         |_| OperatorAuth::loopback_only(),
@@ -66,6 +86,8 @@ async fn main() -> anyhow::Result<()> {
         .check_timeout(Duration::from_secs(2))
         .sample_interval(Duration::from_millis(sample_ms))
         .pressure(pressure)
+        .breakers(breakers)
+        .rate_limit(rate_limit_from_env()?)
         .health_check("database", move || {
             let db = check_db.clone();
             async move { db.ping().await.map_err(|e| e.to_string()) }
@@ -130,6 +152,21 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::pressure::PressureBuilder>
         p = p.max_scheduling_delay((v > 0.0).then(|| Duration::from_secs_f64(v / 1e3)));
     }
     Ok(p)
+}
+
+/// Per-organization rate limit (client IP when a request names none): `VITALS_RATE_LIMIT_MAX`
+/// requests (default 1000, fastify's) per `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000).
+fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
+    let max: u32 = env_or("VITALS_RATE_LIMIT_MAX", "1000")
+        .parse()
+        .context("VITALS_RATE_LIMIT_MAX must be a count")?;
+    let window: u64 = env_or("VITALS_RATE_LIMIT_WINDOW_MS", "60000")
+        .parse()
+        .context("VITALS_RATE_LIMIT_WINDOW_MS must be milliseconds")?;
+    Ok(
+        vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
+            .key(vitals_axum::rate_limit::KeySource::Organization),
+    )
 }
 
 async fn shutdown_signal() {

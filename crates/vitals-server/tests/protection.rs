@@ -95,3 +95,133 @@ async fn sheds_under_heap_pressure_keeps_health_up_and_recovers() {
     assert_eq!(pressure.json["underPressure"], false);
     assert!(pressure.json["since"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
+    let server = Server::start_with(&[
+        ("VITALS_DB_BREAKER_THRESHOLD", "3"),
+        ("VITALS_DB_BREAKER_RESET_MS", "1500"),
+    ]);
+    let health = server.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json["breakers"][0]["name"], "database");
+    assert_eq!(health.json["breakers"][0]["state"], "closed");
+
+    let fault = server
+        .send(
+            server
+                .client()
+                .post(server.url("/api/demo/db-fault?on=true")),
+        )
+        .await;
+    assert_eq!(fault.status, 200, "{}", fault.text);
+    // Three failing queries: each a 500 problem, and the third opens the circuit.
+    for _ in 0..3 {
+        server
+            .get("/api/orgs/acme/properties")
+            .await
+            .assert_problem(500);
+    }
+    let open = server.get("/api/orgs/acme/properties").await;
+    open.assert_problem(503);
+    assert!(open.header("retry-after").is_some());
+    assert_eq!(open.json["breaker"], "database");
+    let health = server.get("/health").await;
+    assert_eq!(
+        health.status, 503,
+        "the database check fails fast while open"
+    );
+    assert_eq!(health.json["breakers"][0]["state"], "open");
+    assert!(
+        health.json["breakers"][0]["rejectedTotal"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    let metrics = server.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|l| l == r#"vitals_circuit_breaker_state{breaker="database",state="open"} 1"#),
+        "{}",
+        metrics.text
+    );
+
+    // The dependency recovers; after the reset timeout one trial call goes through and closes it.
+    server
+        .send(
+            server
+                .client()
+                .post(server.url("/api/demo/db-fault?on=false")),
+        )
+        .await;
+    let closed = eventually(Duration::from_secs(10), || async {
+        server.get("/api/orgs/acme/properties").await.status == 200
+    })
+    .await;
+    assert!(closed, "the breaker never closed");
+    let health = server.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json["breakers"][0]["state"], "closed");
+    let dashboard = server.get("/metrics/dashboard").await;
+    assert_eq!(
+        dashboard.json["protection"]["breakers"][0]["state"],
+        "closed"
+    );
+    assert!(
+        dashboard.json["protection"]["breakers"][0]["transitionsTotal"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_of_n_admits_exactly_n_per_organization() {
+    let server = Server::start_with(&[
+        ("VITALS_RATE_LIMIT_MAX", "5"),
+        ("VITALS_RATE_LIMIT_WINDOW_MS", "60000"),
+    ]);
+    for i in 0..5u32 {
+        let ok = server.get("/api/orgs/globex/properties").await;
+        assert_eq!(ok.status, 200, "request {i}: {}", ok.text);
+        assert_eq!(ok.header("x-ratelimit-limit"), Some("5"));
+        let remaining = (4 - i).to_string();
+        assert_eq!(ok.header("x-ratelimit-remaining"), Some(remaining.as_str()));
+        assert_eq!(ok.header("ratelimit-policy"), Some(r#""default";q=5;w=60"#));
+        let expected = format!(r#""default";r={remaining};"#);
+        assert!(
+            ok.header("ratelimit").unwrap().starts_with(&expected),
+            "{:?}",
+            ok.header("ratelimit")
+        );
+    }
+    let refused = server.get("/api/orgs/globex/properties").await;
+    refused.assert_problem(429);
+    let retry: u64 = refused
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    assert!(
+        refused
+            .header("ratelimit")
+            .unwrap()
+            .starts_with(r#""default";r=0;"#)
+    );
+    // Another organization has its own budget; health stays reachable.
+    assert_eq!(server.get("/api/orgs/acme/properties").await.status, 200);
+    assert_eq!(server.get("/health/ping").await.status, 200);
+    let metrics = server.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|l| l == "vitals_rate_limit_refused_requests_total 1"),
+        "{}",
+        metrics.text
+    );
+}

@@ -891,7 +891,9 @@ impl Monitor {
     /// Calls `f` with the route, method, status class index ([`status_class_label`]) and
     /// cumulative figures of every (route, method, status class) series: the same series, in
     /// the same order, as [`Monitor::series`], without building snapshots (no `Arc` clone or
-    /// `Vec` per series). Each series is read once.
+    /// `Vec` per series). Each series is read once. The series of one route come one after
+    /// the other with the same `&str` (same address), and every route name stays allocated
+    /// until the call returns.
     pub fn for_each_series(&self, mut f: impl FnMut(&str, Method, usize, &PrometheusCounts)) {
         for entry in self.all_routes() {
             for (method, status_class, series) in entry.each_series() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use vitals::Window;
 use vitals::health::{DependencySignal, RouteSignal, Signals};
@@ -21,6 +21,7 @@ use vitals::monitor::as_ms;
 use super::AppState;
 use super::memory::{latest, memory_report, rfc3339};
 use crate::Shared;
+use crate::query::Query;
 
 /// Runs every registered dependency check, each bounded by the check timeout.
 pub(crate) async fn run_checks(state: &AppState) -> Vec<(DependencySignal, Option<String>)> {
@@ -211,9 +212,31 @@ fn requests_per_second(state: &Shared, over: Duration) -> f64 {
     }
 }
 
-/// `GET /metrics/dashboard`: real-time figures, performance per window, health with its
-/// issues, alerts, recommendations, slowest paths and the last hour's trends.
-pub(crate) async fn dashboard(State(state): State<AppState>) -> Response {
+/// `GET /metrics/dashboard[?minutes=60]`: the live page to a browser (an `Accept` that prefers
+/// `text/html`, see [`super::page`]), else the JSON below; `Vary: Accept` either way. `minutes`
+/// (`1..=1440`, default 60) is how many one-minute trend points the JSON carries; another
+/// value is a 400 problem.
+pub(crate) async fn dashboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if super::page::prefers_html(&headers) {
+        return super::page::shell(StatusCode::OK);
+    }
+    let query = Query::parse(uri.query());
+    let mut res = match query.limit("minutes", 60, vitals::system::MINUTE_POINTS) {
+        Ok(minutes) => dashboard_json(State(state), minutes).await,
+        Err(problem) => problem.with_instance(uri.path()).into_response(),
+    };
+    res.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    res
+}
+
+/// The JSON dashboard: real-time figures, performance per window, health with its issues,
+/// alerts, recommendations, slowest paths and the last `minutes` of trends.
+async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Response {
     let mut s = signals(&state);
     s.dependencies = run_checks(&state)
         .await
@@ -255,7 +278,7 @@ pub(crate) async fn dashboard(State(state): State<AppState>) -> Response {
     let trends: Vec<Value> = state
         .sampler
         .history()
-        .minutes(60)
+        .minutes(minutes)
         .iter()
         .map(|m| {
             json!({
@@ -298,6 +321,11 @@ pub(crate) async fn dashboard(State(state): State<AppState>) -> Response {
         "trends": { "resolution": "1m", "points": trends },
         "protection": {
             "pressure": state.pressure.status(),
+            "breakers": state.breakers.snapshots(),
+            "rateLimit": state.rate_limit.as_ref().map(|l| json!({
+                "refusedTotal": l.refused_total(),
+                "trackedKeys": l.tracked_keys(),
+            })),
         },
     }))
     .into_response()

@@ -35,7 +35,47 @@ fn protection_families(state: &AppState) -> Vec<Family> {
     for (reason, n) in &status.shed {
         shed.push(vec![("reason", (*reason).to_owned())], *n as f64);
     }
-    vec![under, shed]
+    let mut breaker_state = Family::gauge(
+        "vitals_circuit_breaker_state",
+        "1 for the state each circuit breaker is in (closed, open, halfOpen), else 0.",
+    );
+    let mut rejected = Family::counter(
+        "vitals_circuit_breaker_rejected_calls",
+        "Calls refused without running because the circuit was open.",
+    );
+    let mut transitions = Family::counter(
+        "vitals_circuit_breaker_transitions",
+        "Circuit breaker state changes.",
+    );
+    for b in state.breakers.snapshots() {
+        for s in ["closed", "open", "halfOpen"] {
+            let on = b.state.as_str() == s;
+            breaker_state.push(
+                vec![("breaker", b.name.clone()), ("state", s.to_owned())],
+                f64::from(u8::from(on)),
+            );
+        }
+        rejected.push(vec![("breaker", b.name.clone())], b.rejected_total as f64);
+        transitions.push(
+            vec![("breaker", b.name.clone())],
+            b.transitions_total as f64,
+        );
+    }
+    let mut out = vec![under, shed, breaker_state, rejected, transitions];
+    if let Some(limit) = &state.rate_limit {
+        let mut refused = Family::counter(
+            "vitals_rate_limit_refused_requests",
+            "Requests answered 429 by the rate limit.",
+        );
+        refused.push(vec![], limit.refused_total() as f64);
+        let mut keys = Family::gauge(
+            "vitals_rate_limit_tracked_keys",
+            "Keys the rate limiter holds state for.",
+        );
+        keys.push(vec![], limit.tracked_keys() as f64);
+        out.extend([refused, keys]);
+    }
+    out
 }
 
 /// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4.

@@ -34,6 +34,7 @@ mod health;
 mod insight;
 mod memory;
 mod metrics;
+mod page;
 mod performance;
 
 use std::sync::Arc;
@@ -89,7 +90,7 @@ where
             "/metrics/memory/gc",
             get(memory::gc_get).post(memory::gc_post),
         )
-        .route("/metrics/dashboard", get(insight::dashboard))
+        .merge(page::operator_routes())
         .route("/health/performance/v2/health", get(insight::health_score))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -100,6 +101,14 @@ where
         .route("/health", get(health::health))
         .route("/metrics/health", get(insight::health_check_format))
         .route("/health/pressure", get(health::pressure))
+        .route(
+            "/metrics/dashboard",
+            get(insight::dashboard).route_layer(middleware::from_fn_with_state(
+                Arc::clone(&state),
+                page::operator_or_login,
+            )),
+        )
+        .merge(page::asset_routes())
         .merge(operator)
         .with_state(state)
 }

@@ -97,12 +97,14 @@ pub fn render(
     // Request series: read them all first (a tight loop over scattered memory, whose cache
     // misses overlap), then write the three families from the copies.
     let mut rows: Vec<Row> = Vec::new();
-    let mut route = String::new();
+    // The route of the previous series, by address: `for_each_series` passes the same `&str`
+    // for all the series of a route, consecutively, and keeps every route name allocated for
+    // the whole call, so an address and length seen before name the same route.
+    let mut route: (*const u8, usize) = (std::ptr::null(), 0);
     let mut escaped_route = String::new();
     monitor.for_each_series(|name, method, class, counts| {
-        if rows.is_empty() || name != route {
-            route.clear();
-            route.push_str(name);
+        if (name.as_ptr(), name.len()) != route {
+            route = (name.as_ptr(), name.len());
             escaped_route.clear();
             write_label_value(&mut escaped_route, name);
         }
@@ -124,6 +126,9 @@ pub fn render(
         });
     });
     if !rows.is_empty() {
+        // Room for the 16 lines of each series (12 buckets, sum, count, requests, errors) of
+        // about 80 bytes besides the label set, so that a fresh `out` grows once.
+        out.reserve(16 * (labels.len() + 80 * rows.len()));
         let duration = duration_family();
         write_metadata(&duration, out, openmetrics);
         for row in &rows {
@@ -242,9 +247,67 @@ fn write_counter(
 /// `value as f64` as the encoders write it: an integer below 2^53, else the float form.
 fn write_count_value(out: &mut String, num: &mut itoa::Buffer, value: u64) {
     if value < MAX_EXACT_INTEGER {
-        out.push_str(num.format(value));
+        write_u64(out, num, value);
     } else {
         write_sample_value(out, value as f64);
+    }
+}
+
+/// Sums of at least this many ns (1e-4 s) print in positional notation (`0.0001`).
+const MIN_POSITIONAL_SUM_NS: u64 = 100_000;
+/// Sums below 2^18 s (about 3 days) take [`write_seconds`]' fast path.
+const MAX_FAST_SUM_NS: u64 = (1 << 18) * 1_000_000_000;
+
+/// `sum_ns as f64 / 1e9` as [`write_sample_value`] writes it (Rust's shortest round-trip
+/// digits), without float formatting for sums from 1e-4 s to 2^18 s.
+///
+/// Why the digits of `sum_ns` are the shortest round-trip form there: `sum_ns` (< 2^53) and
+/// 1e9 are exact doubles, so the division returns the double `v` nearest to the exact decimal
+/// `D = sum_ns / 1e9`, which therefore reads back as `v`. Let `D` have `j <= 9` fractional
+/// digits (trailing zeros dropped). Any other decimal that reads back as `v` lies within one
+/// ulp of `D`, and below 2^18 an ulp is at most 2^-35 < 1e-10 <= 10^-(j+1), so it has at least
+/// `j + 2` fractional digits and therefore more significant digits than `D` (at most one more
+/// integer digit, when it crosses a power of ten). So `D` is the unique shortest form, which
+/// `{:?}` prints positionally from 1e-4 up (and an integral `D` is an integral `v`, which the
+/// encoders print as an integer). The tests compare both paths on boundaries and at random.
+fn write_seconds(out: &mut String, num: &mut itoa::Buffer, sum_ns: u64) {
+    if !(MIN_POSITIONAL_SUM_NS..MAX_FAST_SUM_NS).contains(&sum_ns) {
+        write_sample_value(out, sum_ns as f64 / 1e9);
+        return;
+    }
+    out.push_str(num.format(sum_ns / 1_000_000_000));
+    let fraction = sum_ns % 1_000_000_000;
+    if fraction != 0 {
+        out.push('.');
+        // Nine digits with leading zeros: format 1_xxx_xxx_xxx and drop the 1.
+        let digits = num.format(1_000_000_000 + fraction);
+        out.push_str(digits[1..].trim_end_matches('0'));
+    }
+}
+
+/// One bucket line: `prefix` (`<name>_bucket{<labels>,le="`), `tail` (`<bound>"} `), the
+/// count and a newline.
+#[inline(always)]
+fn write_bucket(
+    out: &mut String,
+    prefix: &str,
+    num: &mut itoa::Buffer,
+    tail: &'static str,
+    cumulative: u64,
+) {
+    out.push_str(prefix);
+    out.push_str(tail);
+    write_u64(out, num, cumulative);
+    out.push('\n');
+}
+
+/// An integer in decimal; a single digit without a call to copy it.
+#[inline(always)]
+fn write_u64(out: &mut String, num: &mut itoa::Buffer, value: u64) {
+    if value < 10 {
+        out.push(char::from(b'0' + value as u8));
+    } else {
+        out.push_str(num.format(value));
     }
 }
 
@@ -263,37 +326,36 @@ fn write_histogram(
     for part in [name, "_bucket{", labels, ",le=\""] {
         prefix.push_str(part);
     }
-    for (tail, &cumulative) in LE_TAILS.iter().zip(&counts.cumulative) {
-        out.push_str(prefix);
-        out.push_str(tail);
-        out.push_str(num.format(cumulative));
-        out.push('\n');
+    // 12 bucket lines, then `_sum` and `_count` (names, labels, values, punctuation).
+    out.reserve(12 * (prefix.len() + 30) + 2 * (name.len() + labels.len() + 40));
+    // Unrolled, so that each tail has a constant length and its copy is inlined.
+    macro_rules! buckets {
+        ($($i:literal)*) => {
+            $(write_bucket(out, prefix, num, LE_TAILS[$i], counts.cumulative[$i]);)*
+        };
     }
-    out.push_str(prefix);
-    out.push_str(INF_TAIL);
-    out.push_str(num.format(counts.count));
-    out.push('\n');
+    buckets!(0 1 2 3 4 5 6 7 8 9 10);
+    write_bucket(out, prefix, num, INF_TAIL, counts.count);
 
-    let sum = counts.sum_ns as f64 / 1e9;
-    let write_sum = |out: &mut String| {
+    let write_sum = |out: &mut String, num: &mut itoa::Buffer| {
         for part in [name, "_sum{", labels, "} "] {
             out.push_str(part);
         }
-        write_sample_value(out, sum);
+        write_seconds(out, num, counts.sum_ns);
         out.push('\n');
     };
     let write_count = |out: &mut String, num: &mut itoa::Buffer| {
         for part in [name, "_count{", labels, "} "] {
             out.push_str(part);
         }
-        out.push_str(num.format(counts.count));
+        write_u64(out, num, counts.count);
         out.push('\n');
     };
     if openmetrics {
         write_count(out, num);
-        write_sum(out);
+        write_sum(out, num);
     } else {
-        write_sum(out);
+        write_sum(out, num);
         write_count(out, num);
     }
 }
@@ -363,6 +425,58 @@ mod tests {
         let mut inf = String::new();
         write_le_value(&mut inf, f64::INFINITY);
         assert_eq!(INF_TAIL, format!("{inf}\"}} "));
+    }
+
+    fn assert_seconds(sum_ns: u64) {
+        let mut expected = String::new();
+        write_sample_value(&mut expected, sum_ns as f64 / 1e9);
+        let mut fast = String::new();
+        write_seconds(&mut fast, &mut itoa::Buffer::new(), sum_ns);
+        assert_eq!(fast, expected, "sum_ns = {sum_ns}");
+    }
+
+    #[test]
+    fn seconds_match_the_encoders_on_boundaries() {
+        let mut edges = vec![0, 1, 9, 10, 999_999_999, 1_000_000_000, 1_000_000_001];
+        for edge in [
+            MIN_POSITIONAL_SUM_NS,
+            MAX_FAST_SUM_NS,
+            1 << 53,
+            u64::MAX / 2,
+            u64::MAX,
+        ] {
+            edges.extend(edge.saturating_sub(3)..=edge.saturating_add(3));
+        }
+        // Every power of ten and two, and their neighbours.
+        for p in 0..64 {
+            for base in [10_u64.checked_pow(p), 1_u64.checked_shl(p)] {
+                if let Some(base) = base {
+                    edges.extend(base.saturating_sub(2)..=base.saturating_add(2));
+                }
+            }
+        }
+        // Long runs of nines and zeros after the point.
+        for int in [0_u64, 1, 9, 99_999, 262_143] {
+            for fraction in [1, 9, 100_000_000, 999_999_999, 123_456_789, 500_000_000] {
+                edges.push(int * 1_000_000_000 + fraction);
+            }
+        }
+        for sum_ns in edges {
+            assert_seconds(sum_ns);
+        }
+    }
+
+    #[test]
+    fn seconds_match_the_encoders_at_random() {
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        for i in 0..2_000_000_u64 {
+            // xorshift64*; spread over every magnitude of the fast range and beyond.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let bits = i % 52 + 1;
+            assert_seconds(rng >> (64 - bits));
+        }
     }
 
     #[test]
@@ -523,6 +637,7 @@ mod tests {
                 ),
                 0..40,
             ),
+            sum_ns in any::<u64>(),
             max_routes in 1_usize..12,
             max_organizations in 1_usize..6,
             in_flight in 0_u32..3,
@@ -548,6 +663,8 @@ mod tests {
                 monitor.request_started();
             }
             assert_same(&monitor, None);
+            assert_seconds(sum_ns);
+            assert_seconds(sum_ns % MAX_FAST_SUM_NS);
         }
     }
 }
