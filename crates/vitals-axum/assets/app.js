@@ -151,6 +151,12 @@
     return [0, isNum(max) && max > 0 ? max * 1.15 : 1];
   }
 
+  // Room for the longest tick label (about 7 px a character at 11 px) plus tick and gap.
+  function axisSize(_u, values) {
+    const longest = (values || []).reduce((n, v) => Math.max(n, String(v).length), 3);
+    return Math.ceil(longest * 7) + 20;
+  }
+
   function makeChart(def) {
     const card = $(def.id);
     const el = card.querySelector('.plot');
@@ -163,7 +169,7 @@
       ticks: { stroke: grid, width: 1 },
       font: '11px system-ui, sans-serif',
       values: (_u, vals) => vals.map(fmt),
-      size: 58,
+      size: axisSize,
     }, extra);
     const scales = { x: { time: true, range: () => xRange() }, y: { range: yRange } };
     const axes = [
@@ -234,6 +240,8 @@
     for (const c of st.charts) {
       const data = [xs].concat(c.def.series.map((s) => pts.map((p) => (isNum(p[s.key]) ? p[s.key] : null))));
       c.u.setData(data);
+      // Between hovers the legend shows the newest values.
+      if (xs.length && !(c.u.cursor.left >= 0)) c.u.setLegend({ idx: xs.length - 1 });
       const filled = data[1].filter((v) => v !== null).length;
       c.card.dataset.points = String(filled);
       c.card.dataset.history = String(st.range > LIVE_SPAN);
@@ -535,6 +543,7 @@
   function fmtNum(v) {
     if (!isNum(v)) return dash;
     if (Math.abs(v) >= 2 ** 20) return fmtBytes(v);
+    if (Number.isInteger(v)) return fmtInt(v);
     return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(2);
   }
 
@@ -552,6 +561,7 @@
     if (v == null) return dash;
     if (typeof v === 'boolean') return v ? 'yes' : 'no';
     if (typeof v === 'number') return fmtNum(v);
+    if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(v)) return fmtTime(v);
     if (typeof v !== 'object') return String(v);
     if (depth > 2) return JSON.stringify(v);
     if (Array.isArray(v)) {
@@ -562,10 +572,20 @@
     return kv(v, depth + 1);
   }
 
+  // Nested objects become rows labelled `parent · child`, so a panel stays two columns wide.
+  function flatten(obj, prefix, depth, out) {
+    for (const [k, v] of Object.entries(obj)) {
+      const label = prefix ? prefix + ' · ' + humanize(k) : humanize(k);
+      if (v && typeof v === 'object' && !Array.isArray(v) && depth < 3) flatten(v, label, depth + 1, out);
+      else out.push([label, v]);
+    }
+    return out;
+  }
+
   function kv(obj, depth) {
-    const entries = Object.entries(obj);
-    if (!entries.length) return 'none';
-    return h('dl', { class: 'kv' }, entries.flatMap(([k, val]) => [h('dt', {}, humanize(k)), h('dd', {}, renderValue(val, depth))]));
+    const rows = flatten(obj, '', depth, []);
+    if (!rows.length) return 'none';
+    return h('dl', { class: 'kv' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, renderValue(v, depth + 1))]));
   }
 
   function stateBadge(obj) {
@@ -726,6 +746,8 @@
   // ---------- auth and start ----------
   function showLogin(message) {
     $('main').hidden = true;
+    document.querySelector('.range').hidden = true;
+    setMode('offline', 'token needed');
     $('login').hidden = false;
     $('login-error').textContent = message || '';
     $('token').focus();
@@ -735,7 +757,6 @@
     stopAll();
     st.token = '';
     sessionStorage.removeItem(TOKEN_KEY);
-    setMode('offline', 'signed out');
     showLogin('The token was not accepted. Enter it again.');
   }
 
@@ -754,6 +775,7 @@
     st.stopped = false;
     $('login').hidden = true;
     $('main').hidden = false;
+    document.querySelector('.range').hidden = false;
     $('logout').hidden = !st.token;
     buildCharts();
     for (const c of st.charts) resizer.observe(c.el);

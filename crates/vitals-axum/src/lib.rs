@@ -85,6 +85,7 @@ pub(crate) struct Shared {
     pub(crate) pressure: pressure::Pressure,
     pub(crate) breakers: breaker::BreakerRegistry,
     pub(crate) rate_limit: Option<rate_limit::RateLimitLayer>,
+    pub(crate) resources_every: u32,
 }
 
 /// Memory monitoring settings.
@@ -135,6 +136,7 @@ pub struct VitalsBuilder {
     pressure: pressure::PressureBuilder,
     breakers: breaker::BreakerRegistry,
     rate_limit: Option<rate_limit::RateLimitLayer>,
+    resources_every: u32,
 }
 
 impl Default for VitalsBuilder {
@@ -152,6 +154,7 @@ impl Default for VitalsBuilder {
             pressure: pressure::PressureBuilder::default(),
             breakers: breaker::BreakerRegistry::new(),
             rate_limit: None,
+            resources_every: monitor::DEFAULT_RESOURCES_EVERY,
         }
     }
 }
@@ -241,6 +244,14 @@ impl VitalsBuilder {
         self
     }
 
+    /// Measure CPU time, allocations and polls of one request in `every` (default
+    /// [`monitor::DEFAULT_RESOURCES_EVERY`]; `0` off, `1` all); see
+    /// [`MonitorLayer::resources_every`].
+    pub fn resources_every(mut self, every: u32) -> Self {
+        self.resources_every = every;
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -275,6 +286,7 @@ impl VitalsBuilder {
                 pressure: self.pressure.build(),
                 breakers: self.breakers,
                 rate_limit: self.rate_limit,
+                resources_every: self.resources_every,
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -336,7 +348,9 @@ impl Vitals {
     /// The layer that records requests into [`Vitals::monitor`].
     #[must_use]
     pub fn layer(&self) -> MonitorLayer {
-        MonitorLayer::new(self.shared.monitor.clone()).trace_context(true)
+        MonitorLayer::new(self.shared.monitor.clone())
+            .trace_context(true)
+            .resources_every(self.shared.resources_every)
     }
 
     /// The health and performance endpoints, ready to merge into the app's router.

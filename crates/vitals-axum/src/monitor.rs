@@ -28,7 +28,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use bytes::Buf;
@@ -46,6 +46,10 @@ use crate::context::{
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 const TRACEPARENT: &str = "traceparent";
 
+/// By default one request in this many (per worker thread) has its CPU time, allocations and
+/// polls measured.
+pub const DEFAULT_RESOURCES_EVERY: u32 = 16;
+
 /// Path parameters that name the tenant.
 pub const ORGANIZATION_PARAMS: [&str; 2] = ["orgId", "organizationId"];
 
@@ -55,6 +59,7 @@ pub struct MonitorLayer {
     monitor: Monitor,
     request_id: bool,
     trace_context: bool,
+    resources_every: u32,
 }
 
 impl MonitorLayer {
@@ -65,7 +70,18 @@ impl MonitorLayer {
             monitor,
             request_id: true,
             trace_context: false,
+            resources_every: DEFAULT_RESOURCES_EVERY,
         }
+    }
+
+    /// Measure CPU time, allocations and polls of one request in `every` (per worker thread;
+    /// `0`: never, `1`: all). Default [`DEFAULT_RESOURCES_EVERY`]: reading the thread CPU clock
+    /// is a system call, twice per poll, too dear for every request of a fast service. Records
+    /// say whether they were measured (`resourcesMeasured`).
+    #[must_use]
+    pub fn resources_every(mut self, every: u32) -> Self {
+        self.resources_every = every;
+        self
     }
 
     /// Whether to take W3C `traceparent` (validated; invalid or missing: a new trace), give the
@@ -97,6 +113,7 @@ impl<S> Layer<S> for MonitorLayer {
             monitor: self.monitor.clone(),
             request_id: self.request_id,
             trace_context: self.trace_context,
+            resources_every: self.resources_every,
         }
     }
 }
@@ -108,6 +125,7 @@ pub struct MonitorService<S> {
     monitor: Monitor,
     request_id: bool,
     trace_context: bool,
+    resources_every: u32,
 }
 
 impl<S> MonitorService<S> {
@@ -144,6 +162,7 @@ struct Pending {
     organization: InlineStr,
     request_id: Option<RequestId>,
     trace_id: Option<[u8; 16]>,
+    profile: Option<Profile>,
     status: u16,
     response_org: Option<Organization>,
     response_started: bool,
@@ -184,8 +203,85 @@ impl Pending {
             trace_id: self.trace_id,
             aborted,
             panicked,
+            resources: self.profile.map(|p| vitals::Resources {
+                cpu: p.cpu,
+                allocated_bytes: p.alloc_known.then_some(p.allocated),
+                freed_bytes: p.alloc_known.then_some(p.freed),
+                polls: p.polls,
+                longest_poll: p.longest,
+            }),
         });
     }
+}
+
+/// What a measured request's polls consumed so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Profile {
+    cpu: Duration,
+    allocated: u64,
+    freed: u64,
+    alloc_known: bool,
+    polls: u32,
+    longest: Duration,
+}
+
+/// Readings taken just before a poll of a measured request.
+struct PollProbe {
+    wall: Instant,
+    cpu: Option<Duration>,
+    alloc: Option<(u64, u64)>,
+}
+
+impl PollProbe {
+    fn begin() -> Self {
+        Self {
+            alloc: vitals::heap::thread_allocation(),
+            cpu: vitals::process::thread_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn end(self, profile: &mut Profile) {
+        let wall = self.wall.elapsed();
+        if let (Some(before), Some(after)) = (self.cpu, vitals::process::thread_cpu_time()) {
+            profile.cpu += after.saturating_sub(before);
+        }
+        if let (Some((a0, f0)), Some((a1, f1))) = (self.alloc, vitals::heap::thread_allocation()) {
+            profile.allocated += a1.saturating_sub(a0);
+            profile.freed += f1.saturating_sub(f0);
+            profile.alloc_known = true;
+        }
+        profile.polls += 1;
+        profile.longest = profile.longest.max(wall);
+    }
+
+    /// Starts a probe when the pending request is measured.
+    fn for_pending(pending: Option<&Pending>) -> Option<Self> {
+        pending
+            .and_then(|p| p.profile.as_ref())
+            .map(|_| Self::begin())
+    }
+
+    /// Ends `probe` into the pending request's profile.
+    fn finish(probe: Option<Self>, pending: Option<&mut Pending>) {
+        if let (Some(probe), Some(profile)) = (probe, pending.and_then(|p| p.profile.as_mut())) {
+            probe.end(profile);
+        }
+    }
+}
+
+thread_local! {
+    /// Requests seen on this thread, for 1-in-N measurement without a shared counter.
+    static SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn measure_this_one(every: u32) -> bool {
+    every != 0
+        && SEEN.with(|seen| {
+            let n = seen.get().wrapping_add(1);
+            seen.set(n);
+            n % every == 0
+        })
 }
 
 impl Drop for Pending {
@@ -320,6 +416,7 @@ where
                 status: 0,
                 response_org: None,
                 response_started: false,
+                profile: measure_this_one(self.resources_every).then(Profile::default),
                 done: false,
             }),
         }
@@ -348,10 +445,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = {
+        let probe = PollProbe::for_pending(this.pending.as_ref());
+        let poll = {
             let _enter = this.span.enter();
-            ready!(this.inner.poll(cx))
+            this.inner.poll(cx)
         };
+        PollProbe::finish(probe, this.pending.as_mut());
+        let result = ready!(poll);
         let mut pending = this.pending.take();
         match result {
             Ok(mut response) => {
@@ -418,7 +518,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let probe = PollProbe::for_pending(this.pending.as_ref());
+        let frame = this.inner.as_mut().poll_frame(cx);
+        PollProbe::finish(probe, this.pending.as_mut());
+        let frame = ready!(frame);
         match &frame {
             // Finish in place: moving the pending record out would copy it.
             None => {

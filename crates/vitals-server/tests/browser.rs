@@ -49,6 +49,19 @@ fn runs(program: &str, arg: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The major version of `node`, if it runs.
+fn node_major() -> Option<u32> {
+    let out = Command::new("node").arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&out.stdout);
+    version
+        .trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The playwright-core package directory, installed into `target/browser-node` on first use.
 /// Panics with what to install when Chromium, node or npm is missing.
 fn playwright() -> PathBuf {
@@ -57,8 +70,10 @@ fn playwright() -> PathBuf {
     if !Path::new(CHROMIUM).exists() {
         missing.push("Chromium at /usr/bin/chromium (`apt-get install chromium`)");
     }
-    if !runs("node", "--version") {
-        missing.push("Node.js 20+ (`node`)");
+    match node_major() {
+        Some(major) if major >= 20 => {}
+        Some(_) => missing.push("Node.js 20 or later (playwright-core 1.65 needs it)"),
+        None => missing.push("Node.js 20+ (`node`)"),
     }
     let prefix = target_dir().join("browser-node");
     let package = prefix.join("node_modules").join("playwright-core");

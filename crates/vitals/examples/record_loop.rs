@@ -27,6 +27,7 @@ fn main() {
             trace_id: None,
             aborted: false,
             panicked: false,
+            resources: None,
         });
     }
     println!("{}", monitor.recorded());

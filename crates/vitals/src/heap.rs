@@ -99,6 +99,29 @@ fn jemalloc_stats() -> Option<HeapStats> {
     None
 }
 
+/// Bytes the calling thread has allocated and freed since it started, from jemalloc's
+/// per-thread counters (`thread.allocatedp` / `thread.deallocatedp`: reading them is a plain
+/// memory load once the pointers are cached). `None` without jemalloc.
+#[must_use]
+pub fn thread_allocation() -> Option<(u64, u64)> {
+    thread_counters()
+}
+
+#[cfg(feature = "jemalloc")]
+fn thread_counters() -> Option<(u64, u64)> {
+    use tikv_jemalloc_ctl::thread::{ThreadLocal, allocatedp, deallocatedp};
+    thread_local! {
+        static COUNTERS: Option<(ThreadLocal<u64>, ThreadLocal<u64>)> =
+            jemalloc_stats().and_then(|_| Some((allocatedp::read().ok()?, deallocatedp::read().ok()?)));
+    }
+    COUNTERS.with(|c| c.map(|(a, d)| (a.get(), d.get())))
+}
+
+#[cfg(not(feature = "jemalloc"))]
+fn thread_counters() -> Option<(u64, u64)> {
+    None
+}
+
 /// What [`reclaim`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use vitals::{Method, Monitor, RequestSample, RouteKey, Window};
+//! use vitals::{Method, Monitor, RequestSample, Resources, RouteResources, RouteKey, Window};
 //!
 //! let monitor = Monitor::default();
 //! monitor.record(&RequestSample {
@@ -45,6 +45,6 @@ pub mod trend;
 pub use method::Method;
 pub use monitor::{
     MemoryReport, Monitor, MonitorConfig, OVERFLOW, OrganizationStats, RequestRecord,
-    RequestSample, RouteKey, RouteStats, SeriesSnapshot, StatusCounts, UNMATCHED, Window,
-    WindowStats,
+    RequestSample, Resources, RouteKey, RouteResources, RouteStats, SeriesSnapshot, StatusCounts,
+    UNMATCHED, Window, WindowStats,
 };

@@ -43,7 +43,7 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::race::OnceBox;
@@ -73,6 +73,12 @@ pub struct MonitorConfig {
     pub max_routes: usize,
     /// Distinct organizations with their own series. Default 10,000.
     pub max_organizations: usize,
+    /// A request that used more CPU than this is `isHighCpu`. Default 100 ms (the seed's).
+    pub high_cpu_threshold: Duration,
+    /// A request that allocated more than this is `isHighMemory`. Default 16 MiB.
+    pub high_memory_threshold: u64,
+    /// A single poll longer than this blocked the runtime. Default 10 ms.
+    pub blocking_poll_threshold: Duration,
 }
 
 impl Default for MonitorConfig {
@@ -82,6 +88,9 @@ impl Default for MonitorConfig {
             slow_threshold: Duration::from_secs(1),
             max_routes: 1000,
             max_organizations: 10_000,
+            high_cpu_threshold: Duration::from_millis(100),
+            high_memory_threshold: 16 << 20,
+            blocking_poll_threshold: Duration::from_millis(10),
         }
     }
 }
@@ -152,6 +161,25 @@ pub struct RequestSample<'a> {
     pub aborted: bool,
     /// The handler panicked.
     pub panicked: bool,
+    /// What the request's polls consumed, when measured (sampled; see [`Resources`]).
+    pub resources: Option<Resources>,
+}
+
+/// What a request's polls consumed: CPU time read from the thread's CPU clock around each poll
+/// of the request's future and of its response body, bytes allocated and freed on the thread
+/// during those polls, the number of polls and the longest one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU time of the polls.
+    pub cpu: Duration,
+    /// Bytes allocated during the polls (`None`: no allocator that reports per thread).
+    pub allocated_bytes: Option<u64>,
+    /// Bytes freed during the polls.
+    pub freed_bytes: Option<u64>,
+    /// Number of polls.
+    pub polls: u32,
+    /// The longest single poll (wall time).
+    pub longest_poll: Duration,
 }
 
 impl Default for RequestSample<'_> {
@@ -167,6 +195,7 @@ impl Default for RequestSample<'_> {
             trace_id: None,
             aborted: false,
             panicked: false,
+            resources: None,
         }
     }
 }
@@ -377,6 +406,9 @@ pub struct RouteStats {
     pub stats: WindowStats,
     /// Requests per status class.
     pub status: StatusCounts,
+    /// CPU, allocation and polls since start, when any request was measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<RouteResources>,
 }
 
 /// One organization over every window.
@@ -433,6 +465,14 @@ pub struct RequestRecord {
     pub client_aborted: bool,
     /// The handler panicked.
     pub panicked: bool,
+    /// CPU, allocation and polls, when this request was measured (sampled).
+    pub resources: Option<Resources>,
+    /// Used more CPU than [`MonitorConfig::high_cpu_threshold`].
+    pub is_high_cpu: bool,
+    /// Allocated more than [`MonitorConfig::high_memory_threshold`].
+    pub is_high_memory: bool,
+    /// Had a poll longer than [`MonitorConfig::blocking_poll_threshold`].
+    pub blocked_runtime: bool,
 }
 
 impl Serialize for RequestRecord {
@@ -455,7 +495,20 @@ impl Serialize for RequestRecord {
             is_error_response: bool,
             client_aborted: bool,
             panicked: bool,
+            resources_measured: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            cpu_time_ms: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            allocated_bytes: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            polls: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            longest_poll_ms: Option<f64>,
+            is_high_cpu: bool,
+            is_high_memory: bool,
+            blocked_runtime: bool,
         }
+        let r = self.resources;
         View {
             path: &self.route,
             method: self.method,
@@ -469,6 +522,14 @@ impl Serialize for RequestRecord {
             is_error_response: self.is_error_response,
             client_aborted: self.client_aborted,
             panicked: self.panicked,
+            resources_measured: r.is_some(),
+            cpu_time_ms: r.map(|r| as_ms(r.cpu)),
+            allocated_bytes: r.and_then(|r| r.allocated_bytes),
+            polls: r.map(|r| r.polls),
+            longest_poll_ms: r.map(|r| as_ms(r.longest_poll)),
+            is_high_cpu: self.is_high_cpu,
+            is_high_memory: self.is_high_memory,
+            blocked_runtime: self.blocked_runtime,
         }
         .serialize(s)
     }
@@ -492,6 +553,64 @@ struct RouteEntry {
     id: u32,
     name: Arc<str>,
     series: [[OnceBox<Series>; STATUS_CLASSES]; Method::ALL.len()],
+    resources: [OnceBox<ResourceTotals>; Method::ALL.len()],
+}
+
+/// Since-start sums of measured requests of one route and method.
+#[derive(Debug, Default)]
+struct ResourceTotals {
+    measured: AtomicU64,
+    cpu_ns: AtomicU64,
+    allocated_bytes: AtomicU64,
+    polls: AtomicU64,
+    longest_poll_ns: AtomicU64,
+    high_cpu: AtomicU64,
+    high_memory: AtomicU64,
+    blocked: AtomicU64,
+}
+
+/// Resource figures of one route and method since start, over the requests that were
+/// measured (sampled).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteResources {
+    /// Requests measured.
+    pub measured: u64,
+    /// Mean CPU time per measured request, ms.
+    pub cpu_ms_per_request: f64,
+    /// Total CPU time of measured requests, ms.
+    pub cpu_ms_total: f64,
+    /// Mean bytes allocated per measured request.
+    pub allocated_bytes_per_request: f64,
+    /// Mean polls per measured request.
+    pub polls_per_request: f64,
+    /// The longest single poll seen, ms.
+    pub longest_poll_ms: f64,
+    /// Measured requests over the CPU threshold.
+    pub high_cpu: u64,
+    /// Measured requests over the allocation threshold.
+    pub high_memory: u64,
+    /// Measured requests with a poll over the blocking threshold.
+    pub blocked_runtime: u64,
+}
+
+impl ResourceTotals {
+    fn snapshot(&self) -> RouteResources {
+        let n = self.measured.load(Relaxed);
+        let per = |v: u64| if n == 0 { 0.0 } else { v as f64 / n as f64 };
+        let cpu_ns = self.cpu_ns.load(Relaxed);
+        RouteResources {
+            measured: n,
+            cpu_ms_per_request: per(cpu_ns) / 1e6,
+            cpu_ms_total: cpu_ns as f64 / 1e6,
+            allocated_bytes_per_request: per(self.allocated_bytes.load(Relaxed)),
+            polls_per_request: per(self.polls.load(Relaxed)),
+            longest_poll_ms: self.longest_poll_ns.load(Relaxed) as f64 / 1e6,
+            high_cpu: self.high_cpu.load(Relaxed),
+            high_memory: self.high_memory.load(Relaxed),
+            blocked_runtime: self.blocked.load(Relaxed),
+        }
+    }
 }
 
 impl RouteEntry {
@@ -500,6 +619,7 @@ impl RouteEntry {
             id,
             name: Arc::from(name),
             series: std::array::from_fn(|_| std::array::from_fn(|_| OnceBox::new())),
+            resources: std::array::from_fn(|_| OnceBox::new()),
         }
     }
 
@@ -711,10 +831,42 @@ impl Monitor {
         let is_error = sample.status >= 400;
         let observation = Observation::new(minute, duration_ns, is_error);
 
+        let config = &inner.config;
+        let flags = sample.resources.map_or(0, |r| {
+            let mut f = Entry::MEASURED;
+            if r.cpu > config.high_cpu_threshold {
+                f |= Entry::HIGH_CPU;
+            }
+            if r.allocated_bytes
+                .is_some_and(|b| b > config.high_memory_threshold)
+            {
+                f |= Entry::HIGH_MEMORY;
+            }
+            if r.longest_poll > config.blocking_poll_threshold {
+                f |= Entry::BLOCKED;
+            }
+            f
+        });
         let route_id = self.with_route(sample.route, sample.status, |route| {
             route
                 .series(sample.method, sample.status)
                 .record(&observation);
+            if let Some(r) = sample.resources {
+                let t = route.resources[sample.method.index()].get_or_init(Box::default);
+                let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                t.measured.fetch_add(1, Relaxed);
+                t.cpu_ns.fetch_add(ns(r.cpu), Relaxed);
+                t.allocated_bytes
+                    .fetch_add(r.allocated_bytes.unwrap_or(0), Relaxed);
+                t.polls.fetch_add(u64::from(r.polls), Relaxed);
+                t.longest_poll_ns.fetch_max(ns(r.longest_poll), Relaxed);
+                t.high_cpu
+                    .fetch_add(u64::from(flags & Entry::HIGH_CPU != 0), Relaxed);
+                t.high_memory
+                    .fetch_add(u64::from(flags & Entry::HIGH_MEMORY != 0), Relaxed);
+                t.blocked
+                    .fetch_add(u64::from(flags & Entry::BLOCKED != 0), Relaxed);
+            }
             route.id
         });
 
@@ -737,13 +889,24 @@ impl Monitor {
             method: sample.method.index() as u8,
             status: sample.status,
             flags: (u8::from(sample.aborted) * Entry::ABORTED)
-                | (u8::from(sample.panicked) * Entry::PANICKED),
+                | (u8::from(sample.panicked) * Entry::PANICKED)
+                | flags,
             organization,
             correlation_id: sample.correlation_id,
             trace_id: sample.trace_id.unwrap_or_default(),
-            cpu_ns: 0,
-            allocated_bytes: 0,
-            polls: 0,
+            cpu_ns: sample
+                .resources
+                .map_or(0, |r| u64::try_from(r.cpu.as_nanos()).unwrap_or(u64::MAX)),
+            allocated_bytes: sample
+                .resources
+                .and_then(|r| r.allocated_bytes)
+                .unwrap_or(0),
+            polls: sample.resources.map_or(0, |r| {
+                let longest_us = u64::try_from(r.longest_poll.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .min(u64::from(u32::MAX));
+                u64::from(r.polls) | (longest_us << 32)
+            }),
         });
     }
 
@@ -815,6 +978,7 @@ impl Monitor {
                         method: Method::from_index(m),
                         stats: WindowStats::from_aggregate(&agg),
                         status,
+                        resources: entry.resources[m].get().map(ResourceTotals::snapshot),
                     });
                 }
             }
@@ -1026,6 +1190,16 @@ impl Monitor {
                     is_error_response: e.status >= 400,
                     client_aborted: e.flags & Entry::ABORTED != 0,
                     panicked: e.flags & Entry::PANICKED != 0,
+                    resources: (e.flags & Entry::MEASURED != 0).then(|| Resources {
+                        cpu: Duration::from_nanos(e.cpu_ns),
+                        allocated_bytes: Some(e.allocated_bytes).filter(|&b| b > 0),
+                        freed_bytes: None,
+                        polls: (e.polls & 0xFFFF_FFFF) as u32,
+                        longest_poll: Duration::from_micros(e.polls >> 32),
+                    }),
+                    is_high_cpu: e.flags & Entry::HIGH_CPU != 0,
+                    is_high_memory: e.flags & Entry::HIGH_MEMORY != 0,
+                    blocked_runtime: e.flags & Entry::BLOCKED != 0,
                 }
             })
             .collect()

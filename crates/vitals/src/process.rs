@@ -321,6 +321,15 @@ fn read_limit(path: &Path, unlimited_from: u64) -> Option<u64> {
     (bytes > 0 && bytes < unlimited_from).then_some(bytes)
 }
 
+/// CPU time the calling thread has used since it started (`CLOCK_THREAD_CPUTIME_ID` on Unix),
+/// through the `cpu-time` crate. A system call (a few hundred ns), so callers sample it.
+#[must_use]
+pub fn thread_cpu_time() -> Option<Duration> {
+    cpu_time::ThreadTime::try_now()
+        .ok()
+        .map(|t| t.as_duration())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

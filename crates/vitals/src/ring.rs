@@ -73,6 +73,14 @@ impl Entry {
     pub const ABORTED: u8 = 1;
     /// The handler panicked.
     pub const PANICKED: u8 = 2;
+    /// CPU, allocation and polls were measured for this request.
+    pub const MEASURED: u8 = 4;
+    /// More CPU than the high-CPU threshold.
+    pub const HIGH_CPU: u8 = 8;
+    /// More allocation than the high-memory threshold.
+    pub const HIGH_MEMORY: u8 = 16;
+    /// A poll longer than the blocking threshold.
+    pub const BLOCKED: u8 = 32;
 }
 
 /// A string of at most [`INLINE_BYTES`] bytes stored by value.

@@ -31,6 +31,7 @@ fn a_million_distinct_paths_and_tenants_stay_within_the_caps() {
             trace_id: None,
             aborted: false,
             panicked: false,
+            resources: None,
         });
     }
     let memory = monitor.memory();

@@ -79,7 +79,8 @@ pub(crate) fn signals(state: &Shared) -> Signals {
             } else {
                 0.0
             },
-            blocked_polls: None,
+            // Since start: attribution is sampled, so a short window would often hold none.
+            blocked_polls: r.resources.map(|x| x.blocked_runtime),
         })
         .collect();
     if let Some(snap) = state.sampler.history().latest() {
@@ -265,6 +266,21 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
             (w.key().to_owned(), v)
         })
         .collect();
+    let since_start = state.monitor.route_stats(Window::SinceStart);
+    let top = |key: fn(&vitals::RouteResources) -> f64| {
+        let mut measured: Vec<_> = since_start
+            .iter()
+            .filter_map(|r| r.resources.filter(|x| x.measured > 0).map(|x| (r, x)))
+            .collect();
+        measured.sort_by(|a, b| key(&b.1).total_cmp(&key(&a.1)));
+        measured
+            .into_iter()
+            .take(5)
+            .map(|(r, x)| json!({ "route": r.route, "method": r.method, "resources": x }))
+            .collect::<Vec<_>>()
+    };
+    let top_cpu = top(|x| x.cpu_ms_total);
+    let top_alloc = top(|x| x.allocated_bytes_per_request);
     let mut slowest = state.monitor.route_stats(Window::LastFiveMinutes);
     slowest.sort_by_key(|r| std::cmp::Reverse(r.stats.p95));
     slowest.truncate(5);
@@ -319,6 +335,8 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
             "errorRate": r.stats.error_rate(),
         })).collect::<Vec<_>>(),
         "trends": { "resolution": "1m", "points": trends },
+        "topCpuRoutes": top_cpu,
+        "topAllocatingRoutes": top_alloc,
         "protection": {
             "pressure": state.pressure.status(),
             "breakers": state.breakers.snapshots(),

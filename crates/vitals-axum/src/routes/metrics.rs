@@ -86,8 +86,16 @@ pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap
         .map(str::to_owned);
     let rendered = tokio::task::spawn_blocking(move || {
         let format = negotiate(accept.as_deref());
-        let mut body = String::with_capacity(64 * 1024);
-        format.encode(&build(&state), &mut body);
+        let mut body = String::new();
+        // The direct renderer: same bytes as encoding `build()`, several times faster.
+        let latest = state.sampler.history().latest();
+        collect::render_with(
+            &state.monitor,
+            latest.as_ref(),
+            &protection_families(&state),
+            format,
+            &mut body,
+        );
         (format, body)
     })
     .await;

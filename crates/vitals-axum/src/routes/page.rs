@@ -50,6 +50,11 @@
 //! ticks are skipped (`MissedTickBehavior::Skip`) rather than buffered. A keep-alive comment
 //! goes out every 15 s. A stream ends after [`STREAM_LIFETIME`] (the page reconnects at once),
 //! so a graceful shutdown never waits longer than that for an open dashboard.
+//!
+//! The request monitor times a response until its body ends, so each stream is recorded as one
+//! request to `/metrics/dashboard/stream` that lasted about [`STREAM_LIFETIME`]. The page leaves
+//! those out of its slowest-requests table, and `inFlight` in the snapshots does not count open
+//! streams; on a nearly idle service they still weigh on the overall p99.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -126,10 +131,7 @@ fn fnv1a(parts: &[&str]) -> u64 {
 
 /// The page, with `{{v}}` replaced by the assets' content hash.
 static SHELL: LazyLock<String> = LazyLock::new(|| {
-    let version = format!(
-        "{:016x}",
-        fnv1a(&ASSETS.map(|(_, _, body)| body)).rotate_left(7)
-    );
+    let version = format!("{:016x}", fnv1a(&ASSETS.map(|(_, _, body)| body)));
     INDEX_HTML.replace("{{v}}", &version[..12])
 });
 
@@ -377,6 +379,7 @@ struct Snapshot {
     t: u64,
     requests_per_second: f64,
     requests_total: u64,
+    /// Requests in flight, dashboard streams not counted.
     in_flight: u64,
     p50_ms: f64,
     p95_ms: f64,
@@ -432,7 +435,8 @@ struct Ticker {
     leak: Option<Leak>,
     ticks: u32,
     history: bool,
-    _permit: StreamPermit,
+    /// This stream's place; also tells how many dashboard streams are open.
+    permit: StreamPermit,
 }
 
 impl Ticker {
@@ -478,7 +482,11 @@ impl Ticker {
             t: unix_ms(SystemTime::now()),
             requests_per_second: rps,
             requests_total: total,
-            in_flight: state.monitor.in_flight(),
+            // Open dashboard streams are requests in flight too; they are not the service's load.
+            in_flight: state
+                .monitor
+                .in_flight()
+                .saturating_sub(self.permit.0.load(Ordering::Acquire) as u64),
             p50_ms: as_ms(last_minute.p50),
             p95_ms: as_ms(last_minute.p95),
             p99_ms: as_ms(last_minute.p99),
@@ -577,7 +585,7 @@ async fn stream(
         leak: None,
         ticks: 0,
         history,
-        _permit: permit,
+        permit,
     };
     let events = futures_util::stream::unfold(ticker, |mut ticker| async move {
         if ticker.history {

@@ -109,6 +109,8 @@ struct RouteWindows {
     last_five_minutes: Option<WindowStats>,
     since_start: WindowStats,
     status: vitals::StatusCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<vitals::RouteResources>,
 }
 
 /// `GET /health/performance/v2/stats`: overall and per-route figures in every window.
@@ -135,6 +137,7 @@ pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
             method: r.method,
             since_start: r.stats,
             status: r.status,
+            resources: r.resources,
         })
         .collect();
     routes.sort_by_key(|r| std::cmp::Reverse(r.since_start.count));

@@ -15,7 +15,7 @@
 //!
 //! Route labels are templates (plus `(unmatched)` and `(overflow)`), so the number of series
 //! is bounded. Durations are in seconds, sizes in bytes (Prometheus base units). Buckets are
-//! [`PROMETHEUS_BUCKETS`](crate::series::PROMETHEUS_BUCKETS), counted exactly (`value <= le`).
+//! [`PROMETHEUS_BUCKETS`], counted exactly (`value <= le`).
 //!
 //! # Example
 //!
@@ -45,7 +45,7 @@ use crate::monitor::status_class_label;
 use crate::series::{PROMETHEUS_BUCKETS, PrometheusCounts};
 use crate::system::SystemSnapshot;
 
-pub use super::fast::render;
+pub use super::fast::{render, render_with};
 
 fn histogram(counts: &PrometheusCounts) -> HistogramValue {
     HistogramValue {

@@ -38,6 +38,7 @@ use super::collect::{
     active_family, duration_family, errors_family, org_duration_family, org_requests_family,
     requests_family, system_families,
 };
+use super::model::Family;
 use super::prometheus::{
     Format, encode_families_without_eof, write_label_value, write_metadata, write_sample_value,
 };
@@ -79,12 +80,28 @@ struct Row {
 /// `system`) in `format`, appending to `out`: the same bytes as
 /// `format.encode(&families(monitor, system), out)`, in OpenMetrics ending with `# EOF`.
 ///
-/// Each series is read once. Besides `out`, it allocates a few buffers per call proportional
-/// to the number of series (their label sets, about 50 bytes each, and 32 bytes of figures),
-/// which the route and organization caps bound.
+/// Each series is read once, as by `families`. Besides `out` (reserved once for the request
+/// series), it allocates per call a copy of each request series' figures (128 bytes) and its
+/// escaped label set (about 50 bytes), which the route cap bounds, plus what
+/// [`Monitor::organization_counts`] returns.
 pub fn render(
     monitor: &Monitor,
     system: Option<&SystemSnapshot>,
+    format: Format,
+    out: &mut String,
+) {
+    render_with(monitor, system, &[], format, out);
+}
+
+/// [`render`] followed by `extra` families, before OpenMetrics' `# EOF`: the same bytes as
+/// encoding `families(monitor, system)` extended with `extra`.
+///
+/// For an integration that exposes families of its own next to the monitor's (their names
+/// must differ from the monitor's).
+pub fn render_with(
+    monitor: &Monitor,
+    system: Option<&SystemSnapshot>,
+    extra: &[Family],
     format: Format,
     out: &mut String,
 ) {
@@ -94,8 +111,8 @@ pub fn render(
     let mut labels = String::new();
     let mut prefix = String::new();
 
-    // Request series: read them all first (a tight loop over scattered memory, whose cache
-    // misses overlap), then write the three families from the copies.
+    // Request series: read each once (it appears in three families), escaping each route
+    // once, then write the families from the copies.
     let mut rows: Vec<Row> = Vec::new();
     // The route of the previous series, by address: `for_each_series` passes the same `&str`
     // for all the series of a route, consecutively, and keeps every route name allocated for
@@ -222,6 +239,7 @@ pub fn render(
     if let Some(system) = system {
         encode_families_without_eof(&system_families(system), out, openmetrics);
     }
+    encode_families_without_eof(extra, out, openmetrics);
     if openmetrics {
         out.push_str("# EOF\n");
     }
@@ -266,10 +284,11 @@ const MAX_FAST_SUM_NS: u64 = (1 << 18) * 1_000_000_000;
 /// `D = sum_ns / 1e9`, which therefore reads back as `v`. Let `D` have `j <= 9` fractional
 /// digits (trailing zeros dropped). Any other decimal that reads back as `v` lies within one
 /// ulp of `D`, and below 2^18 an ulp is at most 2^-35 < 1e-10 <= 10^-(j+1), so it has at least
-/// `j + 2` fractional digits and therefore more significant digits than `D` (at most one more
-/// integer digit, when it crosses a power of ten). So `D` is the unique shortest form, which
-/// `{:?}` prints positionally from 1e-4 up (and an integral `D` is an integral `v`, which the
-/// encoders print as an integer). The tests compare both paths on boundaries and at random.
+/// `j + 2` fractional digits, and at most one integer digit fewer than `D` (when `D` is a power
+/// of ten and it is just below), hence more significant digits. So `D` is the unique shortest
+/// form, which `{:?}` prints positionally from 1e-4 up (and an integral `D` is an integral `v`,
+/// which the encoders print as an integer). The tests compare both paths on boundaries and at
+/// random.
 fn write_seconds(out: &mut String, num: &mut itoa::Buffer, sum_ns: u64) {
     if !(MIN_POSITIONAL_SUM_NS..MAX_FAST_SUM_NS).contains(&sum_ns) {
         write_sample_value(out, sum_ns as f64 / 1e9);
@@ -449,10 +468,11 @@ mod tests {
         }
         // Every power of ten and two, and their neighbours.
         for p in 0..64 {
-            for base in [10_u64.checked_pow(p), 1_u64.checked_shl(p)] {
-                if let Some(base) = base {
-                    edges.extend(base.saturating_sub(2)..=base.saturating_add(2));
-                }
+            for base in [10_u64.checked_pow(p), 1_u64.checked_shl(p)]
+                .into_iter()
+                .flatten()
+            {
+                edges.extend(base.saturating_sub(2)..=base.saturating_add(2));
             }
         }
         // Long runs of nines and zeros after the point.
@@ -583,6 +603,32 @@ mod tests {
         system.process.rss_bytes = Some(52_428_800);
         system.process.threads = Some(7);
         assert_same(&monitor, Some(&system));
+    }
+
+    #[test]
+    fn extra_families_come_before_eof() {
+        let monitor = Monitor::default();
+        record(
+            &monitor,
+            Method::Get,
+            RouteKey::Template("/a"),
+            200,
+            Duration::from_millis(1),
+            None,
+        );
+        let mut extra = Family::gauge("vitals_under_pressure", "1 while shedding.");
+        extra.push(vec![("reason", "cpu \"hot\"".to_owned())], 1.0);
+        let empty = Family::counter("vitals_shed", "Nothing yet.");
+        let extra = [extra, empty];
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut model = families(&monitor, None);
+            model.extend(extra.iter().cloned());
+            let mut expected = String::new();
+            format.encode(&model, &mut expected);
+            let mut fast = String::new();
+            render_with(&monitor, None, &extra, format, &mut fast);
+            assert_eq!(fast, expected);
+        }
     }
 
     #[test]
