@@ -56,6 +56,7 @@
     const mib = v / 2 ** 20;
     return (mib >= 100 ? mib.toFixed(0) : mib.toFixed(1)) + ' MiB';
   };
+  const fmtAlloc = (v) => (!isNum(v) ? dash : v >= 2 ** 20 ? fmtBytes(v) : v >= 1024 ? (v / 1024).toFixed(1) + ' KiB' : Math.round(v) + ' B');
   const fmtInt = (v) => (!isNum(v) ? dash : Math.round(v).toLocaleString('en-US'));
   const fmtTime = (s) => {
     const d = new Date(s);
@@ -666,6 +667,9 @@
         p99: recent ? recent.p99Ms : null,
         errors: r.sinceStart.errors,
         errorRate: r.sinceStart.errorRate * 100,
+        // Per-request CPU and allocations, where the monitor measured (sampled) some.
+        cpu: r.resources && r.resources.measured > 0 ? r.resources.cpuMsPerRequest : null,
+        alloc: r.resources && r.resources.measured > 0 ? r.resources.allocatedBytesPerRequest : null,
       };
     });
     renderTable('routes', rows, [
@@ -673,6 +677,7 @@
       { key: 'count', ...num(fmtInt) }, { key: 'rate', ...num(fmtRate) },
       { key: 'p95', ...num(fmtMs) }, { key: 'p99', ...num(fmtMs) },
       { key: 'errors', ...num(fmtInt) }, { key: 'errorRate', ...num(fmtPct) },
+      { key: 'cpu', ...num(fmtMs) }, { key: 'alloc', ...num(fmtAlloc) },
     ]);
   }
 

@@ -217,13 +217,17 @@ impl TraceContext {
     /// The `traceparent` to send on: this trace, this service's span.
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
-        let mut out = Vec::with_capacity(55);
-        out.extend_from_slice(b"00-");
-        hex_encode(&self.trace_id, &mut out);
-        out.push(b'-');
-        hex_encode(&self.span_id, &mut out);
-        out.push(b'-');
-        hex_encode(&[self.flags], &mut out);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        let mut put = |at: usize, bytes: &[u8]| {
+            for (i, b) in bytes.iter().enumerate() {
+                out[at + 2 * i] = HEX[usize::from(b >> 4)];
+                out[at + 2 * i + 1] = HEX[usize::from(b & 0xF)];
+            }
+        };
+        put(3, &self.trace_id);
+        put(36, &self.span_id);
+        put(53, &[self.flags]);
         HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("invalid"))
     }
 }

@@ -8,6 +8,9 @@
 //! a 500). The layer never changes the inner service's error type, and an inner error is
 //! recorded as a 500.
 //!
+//! Server-Sent Events responses (`text/event-stream`) are the exception: they are recorded when
+//! their headers go out, since a stream lasts as long as its reader watches.
+//!
 //! The route is axum's [`MatchedPath`] (the template) when there is one; a request without one
 //! is recorded under [`vitals::UNMATCHED`] when answered 404, else by its normalized path. See
 //! [`crate::context`] for the correlation id and the tenant. A generated id is not added to the
@@ -270,6 +273,12 @@ impl PollProbe {
     }
 }
 
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
 thread_local! {
     /// Requests seen on this thread, for 1-in-N measurement without a shared counter.
     static SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
@@ -475,7 +484,10 @@ where
                         .insert(http::header::HeaderName::from_static(TRACEPARENT), value);
                 }
                 if let Some(p) = pending.as_mut() {
-                    if response.body().is_end_stream() {
+                    // An event stream lives as long as its client watches: recording it when
+                    // it ends would put minutes-long "requests" into the latency figures, so
+                    // it is recorded when its headers go out (its time to first byte).
+                    if response.body().is_end_stream() || is_event_stream(response.headers()) {
                         p.finish(false);
                     }
                 }

@@ -438,3 +438,37 @@ async fn traceparent_is_validated_propagated_and_recorded() {
             .contains("4bf92f3577b34da6a3ce929d0e0e4736")
     );
 }
+
+#[tokio::test]
+async fn event_streams_are_recorded_when_their_headers_go_out() {
+    use axum::response::sse::{Event, Sse};
+    let monitor = Monitor::default();
+    let app = Router::new()
+        .route(
+            "/events",
+            get(|| async {
+                let events = futures_util::stream::unfold(0u32, |n| async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Some((
+                        Ok::<_, Infallible>(Event::default().data(n.to_string())),
+                        n + 1,
+                    ))
+                });
+                Sse::new(events)
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()));
+    let res = app.oneshot(get_req("/events")).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    // Recorded before any event is read, and not counted in flight while it streams.
+    let r = only_record(&monitor);
+    assert_eq!(&*r.route, "/events");
+    assert_eq!(r.status_code, 200);
+    assert_eq!(monitor.in_flight(), 0);
+    drop(res);
+    assert_eq!(
+        monitor.recent().len(),
+        1,
+        "dropping the stream records nothing more"
+    );
+}

@@ -1,7 +1,7 @@
 //! `bench-app`: a trivial axum service for measuring the overhead of
 //! [`vitals_axum::MonitorLayer`] under load (driven by `scripts/bench-load.sh`).
 //!
-//! Usage: `bench-app <bare|monitor|monitor-noid|passthrough> [PORT]`.
+//! Usage: `bench-app <bare|monitor|monitor-noid|passthrough|full> [PORT]`.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
@@ -31,6 +31,10 @@ enum Variant {
     Monitor,
     /// The monitor without correlation ids (isolates recording from id handling).
     MonitorNoId,
+    /// The whole stack with its defaults: `Vitals` (sampler, alerts), its monitor layer (trace
+    /// context on, resources measured 1 in 16), the pressure layer and a rate limit per client
+    /// IP high enough never to refuse.
+    Full,
     /// A layer that only wraps the response body in a pass-through body: the floor any
     /// middleware pays that times requests to the end of the body under `Router::layer`.
     Passthrough,
@@ -71,6 +75,7 @@ impl Variant {
             "monitor" => Some(Self::Monitor),
             "monitor-noid" => Some(Self::MonitorNoId),
             "passthrough" => Some(Self::Passthrough),
+            "full" => Some(Self::Full),
             _ => None,
         }
     }
@@ -101,6 +106,17 @@ fn app(variant: Variant) -> Router {
         Variant::Passthrough => router.layer(tower::util::MapResponseLayer::new(
             |res: axum::response::Response| res.map(|inner| PassthroughBody { inner }),
         )),
+        Variant::Full => {
+            let vitals = vitals_axum::Vitals::builder().build();
+            let limit = vitals_axum::RateLimitLayer::per_window(
+                u32::MAX,
+                std::time::Duration::from_secs(1),
+            );
+            router
+                .layer(limit)
+                .layer(vitals.pressure_layer())
+                .layer(vitals.layer())
+        }
         Variant::MonitorNoId => router
             .layer(vitals_axum::MonitorLayer::new(vitals::Monitor::default()).request_id(false)),
     }
@@ -109,7 +125,7 @@ fn app(variant: Variant) -> Router {
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|passthrough> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|monitor|monitor-noid|passthrough|full> [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }
@@ -167,5 +183,10 @@ async fn serve(variant: Variant, port: u16) -> std::io::Result<()> {
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
     }
-    axum::serve(listener, app(variant)).await
+    // Every variant gets the peer address (the rate limit keys on it), so all pay the same.
+    axum::serve(
+        listener,
+        app(variant).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
