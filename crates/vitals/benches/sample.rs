@@ -41,5 +41,19 @@ fn sample(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sample);
+/// What per-request attribution reads around each poll of a measured request: the thread CPU
+/// clock (a system call) and the per-thread allocation counters, twice per poll.
+fn poll_probe(c: &mut Criterion) {
+    let mut group = c.benchmark_group("poll_probe");
+    group.bench_function("thread_cpu_time", |b| {
+        b.iter(vitals::process::thread_cpu_time)
+    });
+    group.bench_function("thread_allocation", |b| {
+        b.iter(vitals::heap::thread_allocation)
+    });
+    group.bench_function("instant_now", |b| b.iter(std::time::Instant::now));
+    group.finish();
+}
+
+criterion_group!(benches, sample, poll_probe);
 criterion_main!(benches);
