@@ -46,10 +46,10 @@ fn sample(c: &mut Criterion) {
 fn poll_probe(c: &mut Criterion) {
     let mut group = c.benchmark_group("poll_probe");
     group.bench_function("thread_cpu_time", |b| {
-        b.iter(vitals::process::thread_cpu_time)
+        b.iter(vitals::process::thread_cpu_time);
     });
     group.bench_function("thread_allocation", |b| {
-        b.iter(vitals::heap::thread_allocation)
+        b.iter(vitals::heap::thread_allocation);
     });
     group.bench_function("instant_now", |b| b.iter(std::time::Instant::now));
     group.finish();

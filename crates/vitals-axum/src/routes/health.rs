@@ -1,6 +1,6 @@
 //! `/health/ping`, `/health` and `/health/debug`.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::extract::State;
@@ -36,31 +36,19 @@ struct CheckResult {
 /// `GET /health`: every registered dependency check, each bounded by the check timeout.
 /// 200 when all pass, 503 when any fails (its `output` says why, without secrets).
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
-    let checks = state.checks.iter().map(|check| {
-        let timeout = state.check_timeout;
-        async move {
-            let started = Instant::now();
-            let outcome = tokio::time::timeout(timeout, (check.check)()).await;
-            let elapsed = started.elapsed();
-            let (status, output) = match outcome {
-                Ok(Ok(())) => ("pass", None),
-                Ok(Err(reason)) => ("fail", Some(reason)),
-                Err(_) => (
-                    "fail",
-                    Some(format!("no answer within {} ms", timeout.as_millis())),
-                ),
+    let results: Vec<(String, CheckResult)> = super::insight::run_checks(&state)
+        .await
+        .into_iter()
+        .map(|(dep, output)| {
+            let status = if dep.ok { "pass" } else { "fail" };
+            let result = CheckResult {
+                status,
+                response_time_ms: vitals::monitor::as_ms(dep.response_time),
+                output,
             };
-            (
-                check.name.clone(),
-                CheckResult {
-                    status,
-                    response_time_ms: vitals::monitor::as_ms(elapsed),
-                    output,
-                },
-            )
-        }
-    });
-    let results = futures_util::future::join_all(checks).await;
+            (dep.name, result)
+        })
+        .collect();
     let failed = results.iter().any(|(_, r)| r.status == "fail");
     let body = json!({
         "status": if failed { "fail" } else { "pass" },

@@ -109,6 +109,17 @@ pub(crate) fn signals(state: &Shared) -> Signals {
     s
 }
 
+/// [`signals`] plus the dependency checks, run now.
+async fn signals_with_dependencies(state: &AppState) -> Signals {
+    let mut s = signals(state);
+    s.dependencies = run_checks(state)
+        .await
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    s
+}
+
 /// Every sample interval until `shared` is dropped: samples the system, re-evaluates the
 /// pressure (so shedding starts and stops within one interval of a crossing), then the alerts.
 pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
@@ -142,12 +153,7 @@ pub(crate) fn recommendations(state: &Shared) -> Vec<vitals::advice::Recommendat
 /// `GET /metrics/health`: the "Health Check Response Format for HTTP APIs" draft, with the
 /// dependency checks run now. 200 for pass and warn, 503 for fail; cacheable for 5 s.
 pub(crate) async fn health_check_format(State(state): State<AppState>) -> Response {
-    let mut s = signals(&state);
-    s.dependencies = run_checks(&state)
-        .await
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    let s = signals_with_dependencies(&state).await;
     let report =
         vitals::health::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
     let status = StatusCode::from_u16(report.status.http_status())
@@ -164,12 +170,7 @@ pub(crate) async fn health_check_format(State(state): State<AppState>) -> Respon
 
 /// `GET /health/performance/v2/health`: the health score, its factors and their weights.
 pub(crate) async fn health_score(State(state): State<AppState>) -> Response {
-    let mut s = signals(&state);
-    s.dependencies = run_checks(&state)
-        .await
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    let s = signals_with_dependencies(&state).await;
     let score = vitals::health::health_score(&s, &state.thresholds);
     Json(json!({
         "timestamp": rfc3339(s.at),
@@ -238,12 +239,7 @@ pub(crate) async fn dashboard(
 /// The JSON dashboard: real-time figures, performance per window, health with its issues,
 /// alerts, recommendations, slowest paths and the last `minutes` of trends.
 async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Response {
-    let mut s = signals(&state);
-    s.dependencies = run_checks(&state)
-        .await
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    let s = signals_with_dependencies(&state).await;
     let snap = latest(&state);
     let report =
         vitals::health::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
