@@ -1,14 +1,20 @@
 //! `bench-app`: a trivial axum service for measuring the overhead of
 //! [`vitals_axum::MonitorLayer`] under load (driven by `scripts/bench-load.sh`).
 //!
-//! Usage: `bench-app <bare|monitor|monitor-noid|passthrough|full> [PORT]`.
+//! Usage: `bench-app <VARIANT> [PORT]`, VARIANT one of `bare`, `monitor`, `monitor-noid`,
+//! `passthrough`, `full`, `axum-prometheus`, `prometheus-client`.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
 //!   the default).
+//! - `axum-prometheus`: the same routes under the `axum-prometheus` crate's layer as its docs
+//!   show it (`PrometheusMetricLayer::pair()`), plus its `/metrics` route.
+//! - `prometheus-client`: the same routes under a hand-written `middleware::from_fn` on the
+//!   official `prometheus-client` crate: one histogram family labelled by route template,
+//!   method and status, plus a `/metrics` route encoding the registry.
 //!
 //! Routes: `GET /hello` answers `hello`; `GET /orgs/{orgId}/items/{id}` answers a small JSON
-//! object.
+//! object. The two Prometheus variants also serve `GET /metrics` (not hit under load).
 //!
 //! The port comes from the second argument, else from env `PORT`, else `0` (a free port). The
 //! server binds `127.0.0.1` and prints `listening on ADDR` (e.g. `listening on
@@ -20,9 +26,18 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use axum::extract::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Which app to serve.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +53,11 @@ enum Variant {
     /// A layer that only wraps the response body in a pass-through body: the floor any
     /// middleware pays that times requests to the end of the body under `Router::layer`.
     Passthrough,
+    /// `axum-prometheus`'s `PrometheusMetricLayer`, the most used monitoring layer for axum.
+    AxumPrometheus,
+    /// A minimal hand-written `prometheus-client` middleware: one histogram by route, method
+    /// and status.
+    PrometheusClient,
 }
 
 pin_project_lite::pin_project! {
@@ -76,6 +96,8 @@ impl Variant {
             "monitor-noid" => Some(Self::MonitorNoId),
             "passthrough" => Some(Self::Passthrough),
             "full" => Some(Self::Full),
+            "axum-prometheus" => Some(Self::AxumPrometheus),
+            "prometheus-client" => Some(Self::PrometheusClient),
             _ => None,
         }
     }
@@ -94,6 +116,113 @@ async fn item(Path((org_id, id)): Path<(String, String)>) -> Json<serde_json::Va
     }))
 }
 
+/// The HTTP method as a label value (an enum, as in `prometheus-client`'s docs, so recording
+/// does not allocate for it).
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+enum Method {
+    GET,
+    HEAD,
+    POST,
+    PUT,
+    DELETE,
+    PATCH,
+    OPTIONS,
+    OTHER,
+}
+
+impl From<&axum::http::Method> for Method {
+    fn from(method: &axum::http::Method) -> Self {
+        match *method {
+            axum::http::Method::GET => Self::GET,
+            axum::http::Method::HEAD => Self::HEAD,
+            axum::http::Method::POST => Self::POST,
+            axum::http::Method::PUT => Self::PUT,
+            axum::http::Method::DELETE => Self::DELETE,
+            axum::http::Method::PATCH => Self::PATCH,
+            axum::http::Method::OPTIONS => Self::OPTIONS,
+            _ => Self::OTHER,
+        }
+    }
+}
+
+/// Labels of the one histogram family of the `prometheus-client` variant.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    /// The matched route template (`/orgs/{orgId}/items/{id}`), `unmatched` if none.
+    route: String,
+    method: Method,
+    status: u16,
+}
+
+/// Prometheus' default buckets (seconds), as the client libraries of other languages use them.
+const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The `prometheus-client` variant's middleware: times the inner service until it returns the
+/// response (headers) and observes the duration in the family.
+async fn prometheus_client_track(
+    State(family): State<Family<Labels, Histogram>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = Method::from(req.method());
+    let res = next.run(req).await;
+    let labels = Labels {
+        route,
+        method,
+        status: res.status().as_u16(),
+    };
+    family
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    res
+}
+
+/// The `prometheus-client` variant: the registry with one histogram family, a `/metrics` route
+/// encoding it, and the middleware recording into the family.
+fn prometheus_client_app(router: Router) -> Router {
+    let family =
+        Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(DEFAULT_BUCKETS));
+    let mut registry = Registry::default();
+    registry.register(
+        "http_request_duration_seconds",
+        "Time to answer HTTP requests (until the response headers)",
+        family.clone(),
+    );
+    let registry = Arc::new(registry);
+    router
+        .route(
+            "/metrics",
+            get(move || async move {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                    Ok(()) => (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            family,
+            prometheus_client_track,
+        ))
+}
+
+/// Builds the app of a variant. Must run inside the runtime (`axum-prometheus` spawns its
+/// upkeep task when its handle is made).
 fn app(variant: Variant) -> Router {
     let router = Router::new()
         .route("/hello", get(hello))
@@ -119,13 +248,20 @@ fn app(variant: Variant) -> Router {
         }
         Variant::MonitorNoId => router
             .layer(vitals_axum::MonitorLayer::new(vitals::Monitor::default()).request_id(false)),
+        Variant::AxumPrometheus => {
+            let (layer, handle) = axum_prometheus::PrometheusMetricLayer::pair();
+            router
+                .route("/metrics", get(move || async move { handle.render() }))
+                .layer(layer)
+        }
+        Variant::PrometheusClient => prometheus_client_app(router),
     }
 }
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|passthrough|full> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|monitor|monitor-noid|passthrough|full|axum-prometheus|prometheus-client> [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }
