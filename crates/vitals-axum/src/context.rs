@@ -71,25 +71,21 @@ impl RequestId {
     #[must_use]
     pub fn generate() -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
+        // Where each of the 32 hex digits goes in `8-4-4-4-12`.
+        const AT: [u8; 32] = [
+            0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25, 26, 27,
+            28, 29, 30, 31, 32, 33, 34, 35,
+        ];
         // 122 random bits; version 4 and variant 10 set as RFC 9562 asks.
-        let hi = (fastrand::u64(..) & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
-        let lo = (fastrand::u64(..) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-        let mut hex = [0u8; 32];
-        for (i, byte) in hi
-            .to_be_bytes()
-            .into_iter()
-            .chain(lo.to_be_bytes())
-            .enumerate()
-        {
-            hex[2 * i] = HEX[usize::from(byte >> 4)];
-            hex[2 * i + 1] = HEX[usize::from(byte & 0xF)];
-        }
+        let bits = ((u128::from(fastrand::u64(..)) << 64) | u128::from(fastrand::u64(..)))
+            & !(0xF << 76)
+            & !(0x3 << 62)
+            | (0x4 << 76)
+            | (0x2 << 62);
         let mut buf = [b'-'; 36];
-        buf[..8].copy_from_slice(&hex[..8]);
-        buf[9..13].copy_from_slice(&hex[8..12]);
-        buf[14..18].copy_from_slice(&hex[12..16]);
-        buf[19..23].copy_from_slice(&hex[16..20]);
-        buf[24..].copy_from_slice(&hex[20..]);
+        for (i, &at) in AT.iter().enumerate() {
+            buf[usize::from(at)] = HEX[((bits >> (124 - 4 * i)) & 0xF) as usize];
+        }
         Self(InlineStr::new(
             std::str::from_utf8(&buf).unwrap_or_default(),
         ))
