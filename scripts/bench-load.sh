@@ -32,7 +32,10 @@ PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
 TARGET_RPS_RATIO=${TARGET_RPS_RATIO:-0.97}
 TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
 # Variants of bench-app to compare (first is the baseline); `passthrough` wraps the body and
-# does nothing else (the floor of any body-timing axum layer), `monitor-noid` skips request ids.
+# does nothing else (the floor of any body-timing axum layer), `monitor-noid` skips request ids,
+# `full` is the whole vitals stack, `axum-prometheus` the axum-prometheus crate's layer and
+# `prometheus-client` a hand-written middleware on the official prometheus-client crate (one
+# histogram by route, method and status). The summary needs `bare` and `monitor` among them.
 read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"
 
 die() {
@@ -197,13 +200,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 import sys
 path, round_, tck = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print(f"\nround {round_}")
-print(f"{'variant':<13} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
+print(f"{'variant':<17} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
 for line in open(path):
     r, variant, requests, rps, p99, ticks, errors = line.split("\t")
     if r != round_:
         continue
     cpu = int(ticks) / tck
-    print(f"{variant:<13} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
+    print(f"{variant:<17} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
           f" {cpu / int(requests) * 1e6:>10.3f} {int(errors):>6}")
 EOF
 done
@@ -277,9 +280,9 @@ out(f"RESULT bare_rps={med['bare']['rps']:.0f} monitor_rps={med['monitor']['rps'
 text = "\n".join(lines) + "\n"
 open(report, "w").write(text)
 print("\nsummary")
-print(f"{'variant':<13} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8}")
+print(f"{'variant':<17} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8}")
 for v in variants:
-    print(f"{v:<13} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
+    print(f"{v:<17} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
           f" {med[v]['rps'] / med['bare']['rps']:>8.3f}")
 print(f"throughput ratio monitor/bare: {ratio:.4f} (medians), "
       f"{statistics.median(paired_ratio):.4f} (median of per-round pairs); target >= {target_ratio}")
