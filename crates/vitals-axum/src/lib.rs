@@ -49,6 +49,11 @@ pub use problem::Problem;
 pub use rate_limit::{RateLimit, RateLimitLayer};
 use vitals::{Monitor, MonitorConfig};
 
+/// RFC 3339 with milliseconds, the timestamp format of every JSON answer.
+pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 /// An async health check: `Ok(())` healthy, `Err(reason)` not.
 pub type CheckFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 

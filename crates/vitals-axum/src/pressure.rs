@@ -30,6 +30,7 @@
 //! assert!(!pressure.status().under_pressure);
 //! ```
 
+use crate::rfc3339;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -296,10 +297,6 @@ pub struct Thresholds {
     pub max_scheduling_delay_ms: Option<f64>,
     /// Whether a health check is configured.
     pub health_check: bool,
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 impl Pressure {

@@ -685,6 +685,20 @@ impl Default for Monitor {
     }
 }
 
+/// Lowercase hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| {
+            [
+                char::from(HEX[usize::from(b >> 4)]),
+                char::from(HEX[usize::from(b & 0xF)]),
+            ]
+        })
+        .collect()
+}
+
 /// True for ids that may name an organization series.
 #[must_use]
 pub fn is_valid_organization_id(id: &str) -> bool {
@@ -1184,8 +1198,7 @@ impl Monitor {
                         .then(|| e.organization.as_str().to_owned()),
                     correlation_id: (!e.correlation_id.is_empty())
                         .then(|| e.correlation_id.as_str().to_owned()),
-                    trace_id: (e.trace_id != [0; 16])
-                        .then(|| e.trace_id.iter().map(|b| format!("{b:02x}")).collect()),
+                    trace_id: (e.trace_id != [0; 16]).then(|| hex(&e.trace_id)),
                     is_slow_request: duration > slow,
                     is_error_response: e.status >= 400,
                     client_aborted: e.flags & Entry::ABORTED != 0,

@@ -1,5 +1,6 @@
 //! `/health/ping`, `/health` and `/health/debug`.
 
+use crate::rfc3339;
 use std::time::{Duration, SystemTime};
 
 use axum::Json;
@@ -10,10 +11,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::AppState;
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
 
 /// `GET /health/ping`: answers at once, touches no dependency.
 pub(crate) async fn ping() -> Response {

@@ -19,9 +19,10 @@ use vitals::health::{DependencySignal, RouteSignal, Signals};
 use vitals::monitor::as_ms;
 
 use super::AppState;
-use super::memory::{latest, memory_report, rfc3339};
+use super::memory::{latest, memory_report};
 use crate::Shared;
 use crate::query::Query;
+use crate::rfc3339;
 
 /// Runs every registered dependency check, each bounded by the check timeout.
 pub(crate) async fn run_checks(state: &AppState) -> Vec<(DependencySignal, Option<String>)> {

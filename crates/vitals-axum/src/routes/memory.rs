@@ -1,5 +1,6 @@
 //! `/metrics/memory`, `/metrics/memory/gc` and `/health/performance/v2/system`.
 
+use crate::rfc3339;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Json;
@@ -11,10 +12,6 @@ use vitals::system::SystemSnapshot;
 
 use super::AppState;
 use crate::Problem;
-
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
 
 /// The latest snapshot, or a fresh one when none has been taken yet.
 pub(crate) fn latest(state: &AppState) -> SystemSnapshot {
