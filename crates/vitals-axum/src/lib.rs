@@ -24,6 +24,27 @@
 //!   operator-only ones guarded by [`OperatorAuth`].
 //! - Errors are RFC 9457 [`Problem`]s.
 
+/// `get_ref`, `get_mut` and `into_inner` for a middleware service whose inner service is the
+/// field `inner` (as tower-http's `define_inner_service_accessors!`).
+macro_rules! inner_service_accessors {
+    () => {
+        /// The wrapped service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The wrapped service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 pub mod auth;
 pub mod breaker;
 pub mod context;

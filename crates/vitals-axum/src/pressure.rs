@@ -471,6 +471,10 @@ pub struct PressureService<S> {
     pressure: Pressure,
 }
 
+impl<S> PressureService<S> {
+    inner_service_accessors!();
+}
+
 impl<S, B> Service<Request<B>> for PressureService<S>
 where
     S: Service<Request<B>, Response = Response>,
