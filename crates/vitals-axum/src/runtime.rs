@@ -180,6 +180,32 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cpu_bound_load_raises_the_busy_ratio() {
+        let probe = RuntimeProbe::start();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let idle = probe.sample();
+        assert!(idle.busy_ratio < 0.5, "{idle:?}");
+        // Two tasks that spin (and yield now and then) for 300 ms keep both workers busy.
+        let spin = || {
+            tokio::spawn(async {
+                let until = Instant::now() + Duration::from_millis(300);
+                let mut x = 1u64;
+                while Instant::now() < until {
+                    for _ in 0..10_000 {
+                        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    }
+                    tokio::task::yield_now().await;
+                }
+                x
+            })
+        };
+        let (a, b) = (spin(), spin());
+        let _ = tokio::join!(a, b);
+        let busy = probe.sample();
+        assert!(busy.busy_ratio > 0.5, "{busy:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_blocked_worker_shows_as_busy_and_late() {
         let probe = RuntimeProbe::start();
         tokio::time::sleep(Duration::from_millis(100)).await;
