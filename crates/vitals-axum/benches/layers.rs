@@ -51,28 +51,28 @@ fn layers(c: &mut Criterion) {
     let with_monitor = tower::util::MapResponseLayer::new(|r: Response<_>| r.map(Body::new))
         .layer(MonitorLayer::new(monitor.clone()).layer(base));
     group.bench_function("monitor", |b| {
-        b.to_async(&rt).iter(|| drive(with_monitor.clone()))
+        b.to_async(&rt).iter(|| drive(with_monitor.clone()));
     });
 
     let traced = tower::util::MapResponseLayer::new(|r: Response<_>| r.map(Body::new))
         .layer(MonitorLayer::new(monitor).trace_context(true).layer(base));
     group.bench_function("monitor_with_trace_context", |b| {
-        b.to_async(&rt).iter(|| drive(traced.clone()))
+        b.to_async(&rt).iter(|| drive(traced.clone()));
     });
 
     let pressure = PressureLayer::new(Pressure::builder().build()).layer(base);
     group.bench_function("pressure", |b| {
-        b.to_async(&rt).iter(|| drive(pressure.clone()))
+        b.to_async(&rt).iter(|| drive(pressure.clone()));
     });
 
     let limit = RateLimitLayer::per_window(u32::MAX, Duration::from_secs(1)).layer(base);
     group.bench_function("rate_limit", |b| {
-        b.to_async(&rt).iter(|| drive(limit.clone()))
+        b.to_async(&rt).iter(|| drive(limit.clone()));
     });
 
     let breaker = CircuitBreakerLayer::new(CircuitBreaker::new("bench")).layer(base);
     group.bench_function("circuit_breaker", |b| {
-        b.to_async(&rt).iter(|| drive(breaker.clone()))
+        b.to_async(&rt).iter(|| drive(breaker.clone()));
     });
     group.finish();
 }
