@@ -1,9 +1,11 @@
-//! The system sampler: every interval (5 s by default) it samples the process, the heap and
-//! the runtime into the [`History`], and once a minute adds a minute point.
+//! The system sampler: [`Sampler::sample_now`] samples the process, the heap and the runtime
+//! into the [`History`], and once a minute adds a minute point. [`crate::Vitals`] calls it every
+//! sample interval (5 s by default) from its background loop, then re-evaluates the pressure
+//! and the alerts.
 //!
 //! Sampling reads `/proc/self` (about 30 µs), the allocator's statistics and the runtime's
-//! counters; it runs on the runtime as a small task and never blocks it for longer than that.
-//! `crates/vitals-axum/benches/sample.rs` measures one sample.
+//! counters, so it never blocks a worker for longer than that;
+//! `cargo bench -p vitals --bench sample` measures one sample.
 //!
 //! # Example
 //!
