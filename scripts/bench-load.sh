@@ -17,9 +17,16 @@
 #
 # Output: tables on stdout and a markdown report in <target-dir>/bench-load.md (its last
 # line, `RESULT ...`, is machine-readable).
+#
+# scripts/bench.sh sources this file for its shared part (settings, prerequisites, build,
+# starting and stopping a pinned server, one measured wrk run, parsing wrk's output); when
+# sourced, the file defines those and returns before bench-load's own run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# --- shared with scripts/bench.sh ----------------------------------------------------------
+# Name in messages; bench.sh sets its own before sourcing.
+BENCH_NAME=${BENCH_NAME:-bench-load}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -29,78 +36,85 @@ WORKERS=${WORKERS:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
-TARGET_RPS_RATIO=${TARGET_RPS_RATIO:-0.97}
-TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
-# Variants of bench-app to compare (first is the baseline); `passthrough` wraps the body and
-# does nothing else (the floor of any body-timing axum layer), `monitor-noid` skips request ids,
-# `full` is the whole vitals stack, `axum-prometheus` the axum-prometheus crate's layer and
-# `prometheus-client` a hand-written middleware on the official prometheus-client crate (one
-# histogram by route, method and status). The summary needs `bare` and `monitor` among them.
-read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"
+# Directory holding the fastify variant's server.js and node_modules (set by bench.sh).
+FASTIFY_DIR=${FASTIFY_DIR:-}
 
 die() {
-    echo "bench-load: $*" >&2
+    echo "$BENCH_NAME: $*" >&2
     exit 1
 }
 
-# --- prerequisites -------------------------------------------------------------------------
-command -v taskset >/dev/null 2>&1 ||
-    die "taskset not found; it is part of util-linux (Debian: apt-get install util-linux)"
-command -v python3 >/dev/null 2>&1 || die "python3 not found (needed for the arithmetic)"
-command -v getconf >/dev/null 2>&1 || die "getconf not found (needed for CLK_TCK)"
-[[ -r /proc/self/stat ]] || die "/proc is not mounted; server CPU time cannot be read"
+# Checks the tools and the CPUs; sets CLK_TCK and ncpu. Installs wrk with apt-get if missing.
+bench_prerequisites() {
+    command -v taskset >/dev/null 2>&1 ||
+        die "taskset not found; it is part of util-linux (Debian: apt-get install util-linux)"
+    command -v python3 >/dev/null 2>&1 || die "python3 not found (needed for the arithmetic)"
+    command -v getconf >/dev/null 2>&1 || die "getconf not found (needed for CLK_TCK)"
+    [[ -r /proc/self/stat ]] || die "/proc is not mounted; server CPU time cannot be read"
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "bench-load: wrk not found, installing it with apt-get" >&2
-    if [[ $(id -u) -eq 0 ]]; then
-        SUDO=()
-    elif command -v sudo >/dev/null 2>&1; then
-        SUDO=(sudo)
-    else
-        die "wrk is missing and we are neither root nor have sudo; install wrk (apt-get install wrk)"
+    if ! command -v wrk >/dev/null 2>&1; then
+        echo "$BENCH_NAME: wrk not found, installing it with apt-get" >&2
+        local -a sudo=()
+        if [[ $(id -u) -ne 0 ]]; then
+            command -v sudo >/dev/null 2>&1 ||
+                die "wrk is missing and we are neither root nor have sudo; install wrk (apt-get install wrk)"
+            sudo=(sudo)
+        fi
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+            die "apt-get update failed"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
+            die "apt-get install wrk failed"
+        command -v wrk >/dev/null 2>&1 || die "wrk still not found after installing it"
     fi
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
-        die "apt-get update failed"
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
-        die "apt-get install wrk failed"
-    command -v wrk >/dev/null 2>&1 || die "wrk still not found after installing it"
-fi
 
-CLK_TCK=$(getconf CLK_TCK)
-[[ $CLK_TCK =~ ^[0-9]+$ && $CLK_TCK -gt 0 ]] || die "bad CLK_TCK: $CLK_TCK"
-ncpu=$(nproc)
-for cpu in "$SERVER_CPU" "$LOAD_CPU"; do
-    [[ $cpu =~ ^[0-9]+$ && $cpu -lt $ncpu ]] || die "CPU $cpu does not exist (nproc = $ncpu)"
-done
-[[ $SERVER_CPU != "$LOAD_CPU" ]] || echo "bench-load: warning: server and wrk share CPU $SERVER_CPU" >&2
+    CLK_TCK=$(getconf CLK_TCK)
+    [[ $CLK_TCK =~ ^[0-9]+$ && $CLK_TCK -gt 0 ]] || die "bad CLK_TCK: $CLK_TCK"
+    ncpu=$(nproc)
+    local cpu
+    for cpu in "$SERVER_CPU" "$LOAD_CPU"; do
+        [[ $cpu =~ ^[0-9]+$ && $cpu -lt $ncpu ]] || die "CPU $cpu does not exist (nproc = $ncpu)"
+    done
+    [[ $SERVER_CPU != "$LOAD_CPU" ]] ||
+        echo "$BENCH_NAME: warning: server and wrk share CPU $SERVER_CPU" >&2
+}
 
-# --- build -----------------------------------------------------------------------------------
-echo "bench-load: building bench-app (release)" >&2
-cargo build --release -p vitals-bench --bin bench-app
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET_DIR/release/bench-app"
-[[ -x $BIN ]] || die "built binary not found at $BIN"
-REPORT="$TARGET_DIR/bench-load.md"
+# Builds bench-app; sets TARGET_DIR and BIN.
+bench_build() {
+    echo "$BENCH_NAME: building bench-app (release)" >&2
+    cargo build --release -p vitals-bench --bin bench-app
+    TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    BIN="$TARGET_DIR/release/bench-app"
+    [[ -x $BIN ]] || die "built binary not found at $BIN"
+}
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-load.XXXXXX")
-RESULTS="$WORK/results.tsv"
-: >"$RESULTS"
-SERVER_PID=""
+# Makes the scratch directory WORK, removed (and any server stopped) on exit.
+bench_workdir() {
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$BENCH_NAME.XXXXXX")
+    SERVER_PID=""
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
 
+# Stops the server (TERM, then KILL after 5 s).
 stop_server() {
-    if [[ -n $SERVER_PID ]]; then
+    if [[ -n ${SERVER_PID:-} ]]; then
         kill "$SERVER_PID" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=""
     fi
 }
-cleanup() {
+
+bench_cleanup() {
     stop_server
-    rm -rf "$WORK"
+    [[ -z ${WORK:-} ]] || rm -rf "$WORK"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # CPU ticks (utime + stime, fields 14 and 15) of a process, all its threads included.
 cpu_ticks() {
@@ -112,10 +126,39 @@ cpu_ticks() {
     echo $((f[11] + f[12]))
 }
 
-# Starts the server pinned to SERVER_CPU; sets SERVER_PID and URL once it answers.
+# Resident set size of a process in KiB (VmRSS in /proc/<pid>/status).
+rss_kb() {
+    local key value
+    [[ -r /proc/$1/status ]] || die "cannot read /proc/$1/status (server gone?)"
+    while read -r key value _; do
+        if [[ $key == VmRSS: ]]; then
+            echo "$value"
+            return 0
+        fi
+    done <"/proc/$1/status"
+    die "no VmRSS in /proc/$1/status"
+}
+
+# GETs a URL once; succeeds on a 200.
+http_ok() {
+    python3 - "$1" <<'EOF' 2>/dev/null
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
+}
+
+# Starts a variant pinned to SERVER_CPU: bench-app's, or `fastify` (node, from FASTIFY_DIR);
+# sets SERVER_PID and URL once it answers PATH_UNDER_TEST.
 start_server() {
     local variant=$1 log="$WORK/server-$1.log" addr="" i
-    WORKERS=$WORKERS taskset -c "$SERVER_CPU" "$BIN" "$variant" 0 >"$log" 2>&1 &
+    if [[ $variant == fastify ]]; then
+        [[ -n $FASTIFY_DIR && -f $FASTIFY_DIR/server.js ]] ||
+            die "the fastify variant needs its npm packages: run it through scripts/bench.sh"
+        taskset -c "$SERVER_CPU" node "$FASTIFY_DIR/server.js" 0 >"$log" 2>&1 &
+    else
+        WORKERS=$WORKERS taskset -c "$SERVER_CPU" "$BIN" "$variant" 0 >"$log" 2>&1 &
+    fi
     SERVER_PID=$!
     for ((i = 0; i < 200; i++)); do
         kill -0 "$SERVER_PID" 2>/dev/null || die "server ($variant) exited: $(cat "$log")"
@@ -126,19 +169,15 @@ start_server() {
     [[ -n $addr ]] || die "server ($variant) did not print 'listening on' within 10 s"
     URL="http://$addr"
     for ((i = 0; i < 200; i++)); do
-        if python3 - "$URL$PATH_UNDER_TEST" <<'EOF' 2>/dev/null; then
-import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
-    sys.exit(0 if r.status == 200 else 1)
-EOF
-            return 0
-        fi
+        http_ok "$URL$PATH_UNDER_TEST" && return 0
         sleep 0.05
     done
     die "server ($variant) at $URL does not answer $PATH_UNDER_TEST"
 }
 
-# Parses wrk output; prints: requests req_per_s p99_ms errors
+# Parses wrk output; prints: requests req_per_s p50_ms p99_ms errors seconds non2xx. `errors`
+# counts socket errors and non-2xx/3xx responses, `non2xx` the latter alone; a percentile is
+# `-` when wrk ran without --latency.
 parse_wrk() {
     python3 - "$1" <<'EOF'
 import re, sys
@@ -148,38 +187,87 @@ def grab(pattern):
     if not m:
         sys.exit(f"cannot find {pattern!r} in wrk output:\n{text}")
     return m
-requests = int(grab(r"^\s*(\d+) requests in ").group(1))
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+def percentile(p):
+    m = re.search(rf"^\s*{p}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    return f"{float(m.group(1)) * UNITS[m.group(2)]:.6g}" if m else "-"
+m = grab(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m),")
+requests, seconds = int(m.group(1)), float(m.group(2)) * UNITS[m.group(3)] / 1e3
 rps = float(grab(r"^Requests/sec:\s*([\d.]+)").group(1))
-value, unit = grab(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$").groups()
-p99_ms = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
-errors = 0
+errors = non2xx = 0
 m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 if m:
     errors += sum(int(x) for x in m.groups())
 m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 if m:
-    errors += int(m.group(1))
-print(requests, rps, p99_ms, errors)
+    non2xx = int(m.group(1))
+    errors += non2xx
+print(requests, rps, percentile(50), percentile(99), errors, f"{seconds:.3f}", non2xx)
 EOF
 }
 
-run_one() {
-    local round=$1 variant=$2 out="$WORK/wrk-$1-$2.txt"
+# One measured run of a variant: starts it, warms it up for WARMUP s, then runs wrk --latency
+# for DURATION s against PATH_UNDER_TEST, reading the server's CPU ticks right before and after
+# and its RSS right after. Leaves the server running (the caller stops it); wrk's output goes
+# to $2; sets RUN_TICKS and RUN_RSS_KB.
+measured_run() {
+    local variant=$1 out=$2 before after
     start_server "$variant"
     taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$URL$PATH_UNDER_TEST" \
         >/dev/null
-    local before after
     before=$(cpu_ticks "$SERVER_PID")
     taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
         "$URL$PATH_UNDER_TEST" >"$out"
     after=$(cpu_ticks "$SERVER_PID")
+    # shellcheck disable=SC2034 # read by scripts/bench.sh
+    RUN_RSS_KB=$(rss_kb "$SERVER_PID")
+    RUN_TICKS=$((after - before))
+}
+
+# Sets ROUND_ORDER to the variants in round $1's order: forward on odd rounds, reversed on even
+# ones (interleaving, so drift in the machine's speed hits every variant alike).
+round_order() {
+    local round=$1 i
+    ROUND_ORDER=("${VARIANTS[@]}")
+    if ((round % 2 == 0)); then
+        ROUND_ORDER=()
+        for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do ROUND_ORDER+=("${VARIANTS[$i]}"); done
+    fi
+}
+
+# Sourced (by scripts/bench.sh): stop here.
+if [[ ${BASH_SOURCE[0]} != "$0" ]]; then
+    return 0
+fi
+
+# --- bench-load's own run --------------------------------------------------------------------
+TARGET_RPS_RATIO=${TARGET_RPS_RATIO:-0.97}
+TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
+# Variants of bench-app to compare (first is the baseline); `passthrough` wraps the body and
+# does nothing else (the floor of any body-timing axum layer), `monitor-noid` skips request ids,
+# `full` is the whole vitals stack, `axum-prometheus` the axum-prometheus crate's layer and
+# `prometheus-client` a hand-written middleware on the official prometheus-client crate (one
+# histogram by route, method and status). The summary needs `bare` and `monitor` among them.
+read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"
+
+bench_prerequisites
+bench_build
+REPORT="$TARGET_DIR/bench-load.md"
+bench_workdir
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+
+run_one() {
+    local round=$1 variant=$2 out="$WORK/wrk-$1-$2.txt"
+    measured_run "$variant" "$out"
     stop_server
     local requests rps p99 errors
-    read -r requests rps p99 errors < <(parse_wrk "$out")
+    read -r requests rps _ p99 errors _ < <(parse_wrk "$out")
     [[ $requests -gt 0 ]] || die "wrk completed no requests ($variant, round $round)"
+    [[ $p99 != - ]] || die "no p99 in wrk's output ($variant, round $round)"
     [[ $errors -eq 0 ]] || echo "bench-load: warning: $errors errors in round $round ($variant)" >&2
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$requests" "$rps" "$p99" \
-        "$((after - before))" "$errors" >>"$RESULTS"
+        "$RUN_TICKS" "$errors" >>"$RESULTS"
 }
 
 # --- run -------------------------------------------------------------------------------------
@@ -187,13 +275,8 @@ echo "bench-load: $ROUNDS rounds x ${#VARIANTS[@]} variants, ${DURATION}s each (
     "server on CPU $SERVER_CPU ($WORKERS worker(s)), wrk -t$THREADS -c$CONNECTIONS on CPU $LOAD_CPU;" \
     "GET $PATH_UNDER_TEST; CLK_TCK=$CLK_TCK" >&2
 for ((round = 1; round <= ROUNDS; round++)); do
-    # Interleave: forward on odd rounds, reversed on even ones.
-    order=("${VARIANTS[@]}")
-    if ((round % 2 == 0)); then
-        order=()
-        for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do order+=("${VARIANTS[$i]}"); done
-    fi
-    for variant in "${order[@]}"; do
+    round_order "$round"
+    for variant in "${ROUND_ORDER[@]}"; do
         run_one "$round" "$variant"
     done
     python3 - "$RESULTS" "$round" "$CLK_TCK" <<'EOF'

@@ -14,7 +14,11 @@
 //!   method and status, plus a `/metrics` route encoding the registry.
 //!
 //! Routes: `GET /hello` answers `hello`; `GET /orgs/{orgId}/items/{id}` answers a small JSON
-//! object. The two Prometheus variants also serve `GET /metrics` (not hit under load).
+//! object. Every variant but `bare`, `monitor-noid` and `passthrough` also serves `GET /metrics`
+//! (not hit under load; `scripts/bench.sh` reads it after its flood of distinct paths and
+//! tenants): `monitor` renders its monitor with vitals' Prometheus renderer, `full` merges
+//! `Vitals::router()` (the operator endpoints, loopback only), the two Prometheus variants
+//! serve their own.
 //!
 //! The port comes from the second argument, else from env `PORT`, else `0` (a free port). The
 //! server binds `127.0.0.1` and prints `listening on ADDR` (e.g. `listening on
@@ -47,8 +51,8 @@ enum Variant {
     /// The monitor without correlation ids (isolates recording from id handling).
     MonitorNoId,
     /// The whole stack with its defaults: `Vitals` (sampler, alerts), its monitor layer (trace
-    /// context on, resources measured 1 in 16), the pressure layer and a rate limit per client
-    /// IP high enough never to refuse.
+    /// context on, resources measured 1 in 16), the pressure layer, a rate limit per client
+    /// IP high enough never to refuse, and its router (`/health…`, `/metrics…`).
     Full,
     /// A layer that only wraps the response body in a pass-through body: the floor any
     /// middleware pays that times requests to the end of the body under `Router::layer`.
@@ -221,6 +225,29 @@ fn prometheus_client_app(router: Router) -> Router {
         ))
 }
 
+/// `GET /metrics` of the `monitor` variant: the monitor's families in Prometheus text 0.0.4,
+/// rendered by vitals' direct renderer on a blocking thread, as `vitals_axum`'s own `/metrics`
+/// does (no system sample: this variant runs no sampler).
+async fn monitor_metrics(State(monitor): State<vitals::Monitor>) -> Response {
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut body = String::new();
+        vitals::expose::collect::render(&monitor, None, vitals::expose::Format::Text, &mut body);
+        body
+    })
+    .await;
+    match rendered {
+        Ok(body) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                vitals::expose::TEXT_CONTENT_TYPE,
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 /// Builds the app of a variant. Must run inside the runtime (`axum-prometheus` spawns its
 /// upkeep task when its handle is made).
 fn app(variant: Variant) -> Router {
@@ -230,18 +257,25 @@ fn app(variant: Variant) -> Router {
     match variant {
         Variant::Bare => router,
         Variant::Monitor => {
-            router.layer(vitals_axum::MonitorLayer::new(vitals::Monitor::default()))
+            let monitor = vitals::Monitor::default();
+            router
+                .route("/metrics", get(monitor_metrics).with_state(monitor.clone()))
+                .layer(vitals_axum::MonitorLayer::new(monitor))
         }
         Variant::Passthrough => router.layer(tower::util::MapResponseLayer::new(
             |res: axum::response::Response| res.map(|inner| PassthroughBody { inner }),
         )),
         Variant::Full => {
-            let vitals = vitals_axum::Vitals::builder().build();
             let limit = vitals_axum::RateLimitLayer::per_window(
                 u32::MAX,
                 std::time::Duration::from_secs(1),
             );
+            // The rate limit is given to the builder too, so `/metrics` reports it.
+            let vitals = vitals_axum::Vitals::builder()
+                .rate_limit(limit.clone())
+                .build();
             router
+                .merge(vitals.router())
                 .layer(limit)
                 .layer(vitals.pressure_layer())
                 .layer(vitals.layer())
