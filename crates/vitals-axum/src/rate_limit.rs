@@ -380,15 +380,71 @@ impl Policy {
     /// Headers for a response with `remaining` requests left and `reset` until the full burst.
     fn headers(&self, remaining: u32, reset: Duration) -> LimitHeaders {
         let reset = ceil_secs(reset);
-        let ratelimit = format!("{};r={remaining};t={reset}", self.name);
+        // `format!` and its String cost a few hundred instructions on every admitted request;
+        // the field is short, so it is written into a stack buffer (the long-name fallback
+        // keeps `format!`).
+        let mut field = StackBuf::new();
+        let ratelimit = if field.push(self.name.as_bytes())
+            && field.push(b";r=")
+            && field.push_decimal(u64::from(remaining))
+            && field.push(b";t=")
+            && field.push_decimal(reset)
+        {
+            HeaderValue::from_bytes(field.as_bytes())
+        } else {
+            HeaderValue::from_str(&format!("{};r={remaining};t={reset}", self.name))
+        };
         LimitHeaders {
             policy: self.policy_header.clone(),
             limit: self.limit_header.clone(),
-            ratelimit: HeaderValue::from_str(&ratelimit)
-                .unwrap_or(HeaderValue::from_static("\"default\"")),
+            ratelimit: ratelimit.unwrap_or(HeaderValue::from_static("\"default\"")),
             remaining: HeaderValue::from(remaining),
             reset: HeaderValue::from(reset),
         }
+    }
+}
+
+/// A short byte string built on the stack.
+struct StackBuf {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl StackBuf {
+    fn new() -> Self {
+        Self {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+
+    /// Appends `s`; false (and nothing appended) when it does not fit.
+    fn push(&mut self, s: &[u8]) -> bool {
+        let Some(dest) = self.bytes.get_mut(self.len..self.len + s.len()) else {
+            return false;
+        };
+        dest.copy_from_slice(s);
+        self.len += s.len();
+        true
+    }
+
+    /// Appends `n` in decimal.
+    fn push_decimal(&mut self, mut n: u64) -> bool {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..])
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -404,6 +460,8 @@ struct LimitHeaders {
 
 impl LimitHeaders {
     fn apply(self, headers: &mut HeaderMap) {
+        // One growth of the map instead of one per insert.
+        headers.reserve(5);
         headers.insert(RATELIMIT_POLICY, self.policy);
         headers.insert(RATELIMIT, self.ratelimit);
         headers.insert(X_RATELIMIT_LIMIT, self.limit);
@@ -976,6 +1034,18 @@ mod tests {
         assert_eq!(p.policy_header, "\"default\";q=100;w=60");
         let h = p.headers(42, Duration::from_millis(34_500));
         assert_eq!(h.ratelimit, "\"default\";r=42;t=35");
+        let h = p.headers(0, Duration::ZERO);
+        assert_eq!(h.ratelimit, "\"default\";r=0;t=0");
+        let h = p.headers(u32::MAX, Duration::from_secs(u64::MAX / 2));
+        assert_eq!(
+            h.ratelimit,
+            format!("\"default\";r={};t={}", u32::MAX, u64::MAX / 2).as_str()
+        );
+        // A name too long for the stack buffer takes the formatting path, same result.
+        let long = "n".repeat(200);
+        let p = Policy::new(&long, 100, Duration::from_secs(60));
+        let h = p.headers(7, Duration::from_secs(3));
+        assert_eq!(h.ratelimit, format!("\"{long}\";r=7;t=3").as_str());
         assert_eq!(sf_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
         let tiny = Policy::new("default", 5, Duration::from_millis(10));
         assert_eq!(tiny.policy_header, "\"default\";q=5;w=1");

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Instructions per request of bench-app variants, under valgrind's callgrind: exact and
+# repeatable, unlike wall-clock figures on a noisy machine.
+#
+# For each variant the server runs under callgrind with instrumentation off; a client (Python,
+# outside valgrind) warms it up with WARM requests, then instrumentation is switched on, N
+# keep-alive GETs of PATH_UNDER_TEST are sent one after another, instrumentation is switched
+# off, and the total instruction count (Ir) divided by N is the cost of one request: the whole
+# server side (hyper, axum, the layers, tokio's wake-ups), none of the client.
+#
+# Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare passthrough monitor full)
+# Env: N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], KEEP [unset]: keep the
+# callgrind output files in target/callgrind/ for callgrind_annotate.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-5000}
+WARM=${WARM:-500}
+PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
+if [[ $# -gt 0 ]]; then VARIANTS=("$@"); else VARIANTS=(bare passthrough monitor full); fi
+
+die() {
+    echo "callgrind-requests: $*" >&2
+    exit 1
+}
+command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
+command -v callgrind_control >/dev/null || die "callgrind_control not found (valgrind package)"
+
+cargo build --release -p vitals-bench --bin bench-app >&2
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+BIN="$TARGET_DIR/release/bench-app"
+OUT="$TARGET_DIR/callgrind"
+mkdir -p "$OUT"
+
+PID=""
+cleanup() { [[ -z $PID ]] || { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }; }
+trap cleanup EXIT
+
+# Sends COUNT sequential keep-alive GETs to 127.0.0.1:PORT.
+send() {
+    python3 - "$1" "$2" "$PATH_UNDER_TEST" <<'PY'
+import http.client, sys
+port, count, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+conn = http.client.HTTPConnection("127.0.0.1", port)
+for _ in range(count):
+    conn.request("GET", path)
+    res = conn.getresponse()
+    res.read()
+    if res.status >= 500:
+        sys.exit(f"status {res.status}")
+conn.close()
+PY
+}
+
+# callgrind_control's command is only seen when the server runs code, so an idle server (parked
+# in epoll_wait) is nudged with single requests until the command is taken: one or two requests
+# at each edge of the measured window, well under 0.1% of N.
+control() {
+    local port=$1
+    shift
+    callgrind_control "$@" "$PID" >/dev/null &
+    local ctl=$!
+    while kill -0 "$ctl" 2>/dev/null; do
+        send "$port" 1
+        sleep 0.05
+    done
+    wait "$ctl"
+}
+
+printf '%-20s %12s\n' variant instr/request
+for variant in "${VARIANTS[@]}"; do
+    log="$OUT/$variant.log"
+    file="$OUT/callgrind.$variant.out"
+    rm -f "$file"*
+    WORKERS=1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$file" \
+        "$BIN" "$variant" 0 >"$log" 2>&1 &
+    PID=$!
+    port=""
+    for _ in $(seq 1 600); do
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log" | head -n1)
+        [[ -n $port ]] && break
+        kill -0 "$PID" 2>/dev/null || die "$variant exited early: $(tail -n5 "$log")"
+        sleep 0.1
+    done
+    [[ -n $port ]] || die "$variant did not start"
+    send "$port" "$WARM"
+    control "$port" -i on
+    send "$port" "$N"
+    control "$port" -i off
+    kill -TERM "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    total=$(sed -n 's/^==[0-9]*== Collected : *\([0-9]*\)$/\1/p' "$log" | tail -n1)
+    [[ -n $total ]] || die "no instruction count in $log"
+    printf '%-20s %12d\n' "$variant" $((total / N))
+    [[ -n ${KEEP:-} ]] || rm -f "$file"*
+done
