@@ -4,9 +4,10 @@
 //!   1 to 64 bytes of `A-Z a-z 0-9 - _ . : + / = @`, otherwise generated (a random UUID v4).
 //!   It is echoed on the response and recorded on the `request` tracing span. Handlers, and any
 //!   code they call on the same task, reach it with [`RequestId::current`] or as an axum
-//!   extractor (`id: RequestId`): it lives in a task-local set while the layer polls the
-//!   handler, which costs no allocation (an extension would cost one per request). Tasks the
-//!   handler spawns do not inherit it; pass it along.
+//!   extractor (`id: RequestId`): the layer makes the request's record current on the thread
+//!   while it polls the request's future (a task-local in effect), which costs no allocation
+//!   (an extension would cost one per request). Tasks the handler spawns do not inherit it;
+//!   pass it along.
 //! - [`Organization`]: the tenant. The monitor takes it, in this order, from an
 //!   [`Organization`] in the *response* extensions (set by a handler or an auth layer once it
 //!   knows the tenant), from the route's `{orgId}` or `{organizationId}` path parameter, or
@@ -108,17 +109,13 @@ pub(crate) fn hex_u64(v: u64) -> [u8; 16] {
     out
 }
 
-tokio::task_local! {
-    static CURRENT: RequestContext;
-}
-
 impl RequestId {
     /// The id of the request being handled on this task, if a [`MonitorLayer`] is polling it.
     ///
     /// [`MonitorLayer`]: crate::MonitorLayer
     #[must_use]
     pub fn current() -> Option<Self> {
-        CURRENT.try_with(|c| c.request_id).ok().flatten()
+        crate::monitor::with_current(|c, expose_id| c.request_id.filter(|_| expose_id)).flatten()
     }
 }
 
@@ -241,8 +238,8 @@ impl TraceContext {
 }
 
 /// What application code can know about the request it is serving: set by [`MonitorLayer`]
-/// while it polls the handler (a task-local, so any code the handler calls on the same task
-/// sees it; tasks the handler spawns do not inherit it).
+/// while it polls the handler (in effect a task-local: any code the handler calls on the same
+/// task sees it; tasks the handler spawns do not inherit it).
 ///
 /// [`MonitorLayer`]: crate::MonitorLayer
 #[derive(Debug, Clone)]
@@ -263,15 +260,10 @@ impl RequestContext {
     /// The context of the request being handled on this task.
     #[must_use]
     pub fn current() -> Option<Self> {
-        CURRENT.try_with(Clone::clone).ok()
-    }
-
-    /// Wraps `future` so that it runs with `context` as the current one.
-    pub fn scope<F: std::future::Future>(
-        context: Self,
-        future: F,
-    ) -> tokio::task::futures::TaskLocalFuture<Self, F> {
-        CURRENT.scope(context, future)
+        crate::monitor::with_current(|c, expose_id| Self {
+            request_id: c.request_id.filter(|_| expose_id),
+            ..c.clone()
+        })
     }
 }
 

@@ -28,6 +28,7 @@
 //!     .layer(MonitorLayer::new(monitor.clone()));
 //! ```
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -47,7 +48,8 @@ use crate::context::{
 };
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
-const TRACEPARENT: &str = "traceparent";
+const TRACEPARENT_NAME: &str = "traceparent";
+const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_NAME);
 
 /// By default one request in this many (per worker thread) has its CPU time, allocations and
 /// polls measured.
@@ -140,31 +142,32 @@ impl<S> MonitorService<S> {
     inner_service_accessors!();
 }
 
-/// Everything needed to record a request once it ends. Records on drop at the latest.
+/// Everything needed to record a request once it ends.
 #[derive(Debug)]
 struct Pending {
-    monitor: Monitor,
-    start: Instant,
+    /// `Some` until the request is recorded.
+    monitor: Option<Monitor>,
+    /// Correlation id, trace, tenant, route and start: what handlers see, and what is recorded.
+    context: RequestContext,
+    /// Whether handlers see the correlation id (the layer's `request_id` setting); it is
+    /// recorded either way.
+    expose_id: bool,
     method: Method,
-    route: Option<MatchedPath>,
     /// The raw path, kept only when there is no route template.
     path: Option<Box<str>>,
-    organization: InlineStr,
-    request_id: Option<RequestId>,
-    trace_id: Option<[u8; 16]>,
     profile: Option<Profile>,
     status: u16,
     response_org: Option<Organization>,
     response_started: bool,
-    done: bool,
 }
 
 impl Pending {
-    fn finish(&mut self, aborted: bool) {
-        if std::mem::replace(&mut self.done, true) {
+    /// Records the request, once.
+    fn record(&mut self, aborted: bool) {
+        let Some(monitor) = self.monitor.take() else {
             return;
-        }
-        self.monitor.request_finished();
+        };
+        monitor.request_finished();
         let panicked = !self.response_started && std::thread::panicking();
         let status = if panicked {
             500
@@ -173,24 +176,25 @@ impl Pending {
         } else {
             self.status
         };
-        let route = match &self.route {
+        let context = &self.context;
+        let route = match &context.route {
             Some(matched) => RouteKey::Template(matched.as_str()),
             None if status == 404 => RouteKey::Unmatched,
             None => RouteKey::Path(self.path.as_deref().unwrap_or("/")),
         };
         let organization = match &self.response_org {
             Some(org) => Some(org.as_str()),
-            None => (!self.organization.is_empty()).then(|| self.organization.as_str()),
+            None => context.organization.as_ref().map(InlineStr::as_str),
         };
-        self.monitor.record(&RequestSample {
+        monitor.record(&RequestSample {
             method: self.method,
             route,
             status,
-            start: self.start,
-            duration: self.start.elapsed(),
+            start: context.start,
+            duration: context.start.elapsed(),
             organization,
-            correlation_id: self.request_id.as_ref().map_or("", RequestId::as_str),
-            trace_id: self.trace_id,
+            correlation_id: context.request_id.as_ref().map_or("", RequestId::as_str),
+            trace_id: context.trace.map(|t| t.trace_id),
             aborted,
             panicked,
             resources: self.profile.map(|p| vitals::Resources {
@@ -200,6 +204,129 @@ impl Pending {
                 polls: p.polls,
                 longest_poll: p.longest,
             }),
+        });
+    }
+}
+
+/// Boxes of [`Pending`] kept for reuse, per thread.
+const SPARE_BOXES: usize = 64;
+
+thread_local! {
+    /// Emptied boxes for new requests: the pending record lives in a box so that the futures
+    /// and responses tower and axum move around stay small (a 300-byte record inline was
+    /// copied a dozen times per request), and the boxes are reused so that a request makes
+    /// no allocation in the steady state. At most [`SPARE_BOXES`] per thread.
+    #[allow(clippy::vec_box)] // the boxes themselves are what is kept for reuse
+    static SPARE: RefCell<Vec<Box<Pending>>> = const { RefCell::new(Vec::new()) };
+
+    /// The record of the request whose future this thread is polling (see [`Scope`]).
+    static CURRENT: RefCell<Option<Recorder>> = const { RefCell::new(None) };
+}
+
+/// Owns a request's pending record; records it (as aborted) when dropped unrecorded, so a
+/// request whose future or body is dropped is not lost.
+#[derive(Debug)]
+pub(crate) struct Recorder(Option<Box<Pending>>);
+
+impl Recorder {
+    fn new(pending: Pending) -> Self {
+        let spare = SPARE
+            .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
+        Self(Some(match spare {
+            Some(mut boxed) => {
+                *boxed = pending;
+                boxed
+            }
+            None => Box::new(pending),
+        }))
+    }
+
+    fn pending(&self) -> Option<&Pending> {
+        self.0.as_deref()
+    }
+
+    fn pending_mut(&mut self) -> Option<&mut Pending> {
+        self.0.as_deref_mut()
+    }
+
+    /// Records the request now.
+    fn finish(mut self, aborted: bool) {
+        self.finish_in_place(aborted);
+    }
+
+    fn finish_in_place(&mut self, aborted: bool) {
+        let Some(mut boxed) = self.0.take() else {
+            return;
+        };
+        boxed.record(aborted);
+        // Let go of what the record shares before the box waits for reuse.
+        boxed.context.route = None;
+        boxed.path = None;
+        boxed.response_org = None;
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_BOXES {
+                    spare.push(boxed);
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Dropped before the end: the client went away, or the handler panicked.
+        self.finish_in_place(true);
+    }
+}
+
+/// Runs `f` on the context of the request being polled on this thread, if any.
+pub(crate) fn with_current<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| {
+            let current = current.try_borrow().ok()?;
+            let pending = current.as_ref()?.pending()?;
+            Some(f(&pending.context, pending.expose_id))
+        })
+        .ok()
+        .flatten()
+}
+
+/// While a request's future is polled, its record is the thread's [`CURRENT`] one, so that
+/// handlers and the code they call can read the request's context; dropping the scope puts
+/// the record back (also when the poll panics). Written by hand rather than with tokio's
+/// `task_local!`: that keeps the value inside its future, out of the layer's reach between
+/// polls, and swaps the whole value in and out on every poll, where this swaps a pointer.
+struct Scope<'a> {
+    slot: &'a mut Option<Recorder>,
+    previous: Option<Option<Recorder>>,
+}
+
+impl<'a> Scope<'a> {
+    fn enter(slot: &'a mut Option<Recorder>) -> Self {
+        let mut previous = None;
+        if slot.is_some() {
+            let _ = CURRENT.try_with(|current| {
+                if let Ok(mut current) = current.try_borrow_mut() {
+                    previous = Some(std::mem::replace(&mut *current, slot.take()));
+                }
+            });
+        }
+        Self { slot, previous }
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        let Some(previous) = self.previous.take() else {
+            return;
+        };
+        let _ = CURRENT.try_with(|current| {
+            if let Ok(mut current) = current.try_borrow_mut() {
+                *self.slot = std::mem::replace(&mut *current, previous);
+            }
         });
     }
 }
@@ -245,16 +372,22 @@ impl PollProbe {
         profile.longest = profile.longest.max(wall);
     }
 
-    /// Starts a probe when the pending request is measured.
-    fn for_pending(pending: Option<&Pending>) -> Option<Self> {
-        pending
+    /// Starts a probe when the request is measured.
+    fn for_request(recorder: Option<&Recorder>) -> Option<Self> {
+        recorder
+            .and_then(Recorder::pending)
             .and_then(|p| p.profile.as_ref())
             .map(|_| Self::begin())
     }
 
-    /// Ends `probe` into the pending request's profile.
-    fn finish(probe: Option<Self>, pending: Option<&mut Pending>) {
-        if let (Some(probe), Some(profile)) = (probe, pending.and_then(|p| p.profile.as_mut())) {
+    /// Ends `probe` into the request's profile.
+    fn finish(probe: Option<Self>, recorder: Option<&mut Recorder>) {
+        if let (Some(probe), Some(profile)) = (
+            probe,
+            recorder
+                .and_then(Recorder::pending_mut)
+                .and_then(|p| p.profile.as_mut()),
+        ) {
             probe.end(profile);
         }
     }
@@ -280,13 +413,6 @@ fn measure_this_one(every: u32) -> bool {
         })
 }
 
-impl Drop for Pending {
-    fn drop(&mut self) {
-        // Dropped before the end: the client went away, or the handler panicked.
-        self.finish(true);
-    }
-}
-
 /// The tenant and the correlation-id header of a request, found in one pass over the headers
 /// (cheaper than two hashed lookups for the few headers a request carries).
 struct Scanned<'r> {
@@ -310,7 +436,7 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
         let name = name.as_str();
         if name.len() == REQUEST_ID_HEADER.len() && name == REQUEST_ID_HEADER {
             request_id.get_or_insert(value);
-        } else if name.len() == TRACEPARENT.len() && name == TRACEPARENT {
+        } else if name.len() == TRACEPARENT_NAME.len() && name == TRACEPARENT_NAME {
             traceparent.get_or_insert(value);
         } else if organization.is_none()
             && name.len() == ORGANIZATION_HEADER.len()
@@ -363,72 +489,90 @@ where
                 .unwrap_or_else(TraceContext::generate)
         });
         let path = route.is_none().then(|| Box::from(req.uri().path()));
-        let span = tracing::info_span!(
-            "request",
-            method = method.as_str(),
-            route = route
-                .as_ref()
-                .map_or(vitals::UNMATCHED, MatchedPath::as_str),
-            request_id = request_id.as_ref().map_or("", RequestId::as_str),
-            organization = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
-        );
-        if !organization.is_empty() {
-            span.record("organization", organization.as_str());
-        }
-        if let Some(trace) = &trace {
-            if !span.is_disabled() {
-                span.record("trace_id", trace.trace_id_hex());
-            }
-        }
-        self.monitor.request_started();
-        let context = RequestContext {
-            request_id: request_id.filter(|_| self.request_id),
-            trace,
-            organization: (!organization.is_empty()).then_some(organization),
-            route: route.clone(),
-            start,
+        // Without a subscriber that wants INFO spans the span would be a disabled one; not
+        // making it at all saves its callsite check (and the `log` fallback some builds have).
+        let span = if tracing::Level::INFO <= tracing::level_filters::LevelFilter::current() {
+            request_span(
+                method,
+                route.as_ref(),
+                request_id.as_ref(),
+                &organization,
+                trace.as_ref(),
+            )
+        } else {
+            tracing::Span::none()
         };
+        self.monitor.request_started();
+        let recorder = Recorder::new(Pending {
+            monitor: Some(self.monitor.clone()),
+            context: RequestContext {
+                request_id,
+                trace,
+                organization: (!organization.is_empty()).then_some(organization),
+                route,
+                start,
+            },
+            expose_id: self.request_id,
+            method,
+            path,
+            profile: measure_this_one(self.resources_every).then(Profile::default),
+            status: 0,
+            response_org: None,
+            response_started: false,
+        });
+        let mut recorder = Some(recorder);
         let future = {
             let _enter = span.enter();
-            // The handler's code runs when the future is polled, inside the context's scope.
-            RequestContext::scope(context, self.inner.call(req))
+            // A service may run handler code in `call`: give it the context too.
+            let _scope = Scope::enter(&mut recorder);
+            self.inner.call(req)
         };
         ResponseFuture {
             inner: future,
             span,
             echo: self.request_id,
             incoming: echo,
-            traceparent: trace.map(|t| t.to_header_value()),
-            pending: Some(Pending {
-                monitor: self.monitor.clone(),
-                start,
-                method,
-                route,
-                path,
-                organization,
-                request_id,
-                trace_id: trace.map(|t| t.trace_id),
-                status: 0,
-                response_org: None,
-                response_started: false,
-                profile: measure_this_one(self.resources_every).then(Profile::default),
-                done: false,
-            }),
+            recorder,
         }
     }
+}
+
+/// The request's span, with its fields.
+fn request_span(
+    method: Method,
+    route: Option<&MatchedPath>,
+    request_id: Option<&RequestId>,
+    organization: &InlineStr,
+    trace: Option<&TraceContext>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        method = method.as_str(),
+        route = route.map_or(vitals::UNMATCHED, MatchedPath::as_str),
+        request_id = request_id.map_or("", RequestId::as_str),
+        organization = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if !organization.is_empty() {
+        span.record("organization", organization.as_str());
+    }
+    if let Some(trace) = trace {
+        if !span.is_disabled() {
+            span.record("trace_id", trace.trace_id_hex());
+        }
+    }
+    span
 }
 
 pin_project! {
     /// Response future of [`MonitorService`].
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: tokio::task::futures::TaskLocalFuture<RequestContext, F>,
+        inner: F,
         span: tracing::Span,
         echo: bool,
         incoming: Option<HeaderValue>,
-        traceparent: Option<HeaderValue>,
-        pending: Option<Pending>,
+        recorder: Option<Recorder>,
     }
 }
 
@@ -441,53 +585,57 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let probe = PollProbe::for_pending(this.pending.as_ref());
+        let probe = PollProbe::for_request(this.recorder.as_ref());
         let poll = {
             let _enter = this.span.enter();
+            let _scope = Scope::enter(this.recorder);
             this.inner.poll(cx)
         };
-        PollProbe::finish(probe, this.pending.as_mut());
+        PollProbe::finish(probe, this.recorder.as_mut());
         let result = ready!(poll);
-        let mut pending = this.pending.take();
+        let mut recorder = this.recorder.take();
         match result {
             Ok(mut response) => {
-                if let Some(p) = pending.as_mut() {
+                let pending = recorder.as_mut().and_then(Recorder::pending_mut);
+                if let Some(p) = pending {
                     p.status = response.status().as_u16();
                     p.response_started = true;
                     p.response_org = response.extensions().get::<Organization>().cloned();
-                }
-                if *this.echo {
-                    let value = this.incoming.take().or_else(|| {
-                        let id = pending.as_ref()?.request_id?;
-                        Some(id.to_header_value())
-                    });
-                    if let Some(value) = value {
-                        response.headers_mut().insert(X_REQUEST_ID, value);
+                    if *this.echo {
+                        let value = this.incoming.take().or_else(|| {
+                            let id = p.context.request_id?;
+                            Some(id.to_header_value())
+                        });
+                        if let Some(value) = value {
+                            response.headers_mut().insert(X_REQUEST_ID, value);
+                        }
+                    }
+                    if let Some(trace) = &p.context.trace {
+                        response
+                            .headers_mut()
+                            .insert(TRACEPARENT, trace.to_header_value());
                     }
                 }
-                if let Some(value) = this.traceparent.take() {
-                    response
-                        .headers_mut()
-                        .insert(http::header::HeaderName::from_static(TRACEPARENT), value);
-                }
-                if let Some(p) = pending.as_mut() {
-                    // An event stream lives as long as its client watches: recording it when
-                    // it ends would put minutes-long "requests" into the latency figures, so
-                    // it is recorded when its headers go out (its time to first byte).
-                    if response.body().is_end_stream() || is_event_stream(response.headers()) {
-                        p.finish(false);
+                // An event stream lives as long as its client watches: recording it when it
+                // ends would put minutes-long "requests" into the latency figures, so it is
+                // recorded when its headers go out (its time to first byte).
+                if response.body().is_end_stream() || is_event_stream(response.headers()) {
+                    if let Some(r) = recorder.take() {
+                        r.finish(false);
                     }
                 }
                 Poll::Ready(Ok(response.map(|body| ResponseBody {
                     inner: body,
-                    pending,
+                    recorder,
                 })))
             }
             Err(err) => {
-                if let Some(mut p) = pending {
-                    p.status = 500;
-                    p.response_started = true;
-                    p.finish(false);
+                if let Some(mut r) = recorder {
+                    if let Some(p) = r.pending_mut() {
+                        p.status = 500;
+                        p.response_started = true;
+                    }
+                    r.finish(false);
                 }
                 Poll::Ready(Err(err))
             }
@@ -500,7 +648,7 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,
-        pending: Option<Pending>,
+        recorder: Option<Recorder>,
     }
 }
 
@@ -517,28 +665,18 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let probe = PollProbe::for_pending(this.pending.as_ref());
+        let probe = PollProbe::for_request(this.recorder.as_ref());
         let frame = this.inner.as_mut().poll_frame(cx);
-        PollProbe::finish(probe, this.pending.as_mut());
+        PollProbe::finish(probe, this.recorder.as_mut());
         let frame = ready!(frame);
-        match &frame {
-            // Finish in place: moving the pending record out would copy it.
-            None => {
-                if let Some(p) = this.pending.as_mut() {
-                    p.finish(false);
-                }
-            }
-            Some(Err(_)) => {
-                if let Some(p) = this.pending.as_mut() {
-                    p.finish(true);
-                }
-            }
-            Some(Ok(_)) => {
-                if this.inner.is_end_stream() {
-                    if let Some(p) = this.pending.as_mut() {
-                        p.finish(false);
-                    }
-                }
+        let ended = match &frame {
+            None => Some(false),
+            Some(Err(_)) => Some(true),
+            Some(Ok(_)) => this.inner.is_end_stream().then_some(false),
+        };
+        if let Some(aborted) = ended {
+            if let Some(r) = this.recorder.take() {
+                r.finish(aborted);
             }
         }
         Poll::Ready(frame)

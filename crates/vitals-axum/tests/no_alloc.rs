@@ -1,0 +1,171 @@
+//! `MonitorLayer` adds no allocation to a request for a known route in the steady state: the
+//! same requests through a layer that only wraps the response body (which any body-timing
+//! layer under `Router::layer` must do) allocate as often, but for the histogram chunks a
+//! latency touches for the first time (a bounded, one-off cost). Counted with a global
+//! allocator that counts this thread's allocations.
+
+#![allow(unsafe_code)] // a GlobalAlloc impl is unsafe by definition; it only counts and forwards
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::Request;
+use http_body_util::BodyExt as _;
+use tower::{Service, ServiceExt};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: forwards every call to `System` unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn requests(n: usize, with_id: bool) -> Vec<Request<Body>> {
+    (0..n)
+        .map(|i| {
+            let mut req = Request::get("/orgs/acme/items/7");
+            if with_id {
+                req = req.header("x-request-id", format!("client-id-{i}"));
+            }
+            req.body(Body::empty()).unwrap()
+        })
+        .collect()
+}
+
+/// Counted requests per variant.
+const N: usize = 500;
+
+/// First touches of histogram chunks that a run may hit (the latency of a debug build
+/// wanders): well under one per request.
+const CHUNK_FIRST_TOUCHES: u64 = 24;
+
+/// Allocations for `N` requests through `app`, after a warm-up of as many.
+async fn allocations(app: Router, with_id: bool) -> u64 {
+    // As `axum::serve` does: resolve the handlers once, not per request.
+    let mut app = app.with_state(());
+    for (counted, batch) in [(false, requests(N, with_id)), (true, requests(N, with_id))] {
+        ALLOCATIONS.with(|n| n.set(0));
+        COUNTING.with(|on| on.set(counted));
+        for req in batch {
+            let res = ServiceExt::<Request<Body>>::ready(&mut app)
+                .await
+                .unwrap()
+                .call(req)
+                .await
+                .unwrap();
+            let mut body = res.into_body();
+            while let Some(frame) = body.frame().await {
+                drop(frame.unwrap());
+            }
+        }
+        COUNTING.with(|on| on.set(false));
+    }
+    ALLOCATIONS.with(Cell::get)
+}
+
+pin_project_lite::pin_project! {
+    /// Forwards every call to the inner body (size hint included, so axum treats the
+    /// response the same as without the layer).
+    struct Passthrough<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Passthrough<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn routes() -> Router {
+    Router::new().route(
+        "/orgs/{orgId}/items/{id}",
+        get(|| async { "an item of a known tenant" }),
+    )
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_monitor_allocates_no_more_than_a_pass_through_body_layer() {
+    let passthrough = routes().layer(tower::util::MapResponseLayer::new(
+        |res: axum::response::Response| res.map(|inner| Passthrough { inner }),
+    ));
+    let monitor = vitals::Monitor::default();
+    let monitored = routes().layer(vitals_axum::MonitorLayer::new(monitor.clone()));
+
+    let floor = allocations(passthrough, true).await;
+    assert!(floor >= N as u64, "the counter counts: {floor}");
+    let with_client_id = allocations(monitored.clone(), true).await;
+    assert!(
+        (floor..=floor + CHUNK_FIRST_TOUCHES).contains(&with_client_id),
+        "{N} requests: MonitorLayer with a client's x-request-id made {with_client_id} \
+         allocations, a pass-through body layer {floor}"
+    );
+    // A generated id costs one allocation more: the echoed header value's bytes.
+    let generated = allocations(monitored, false).await;
+    let expected = floor + N as u64;
+    assert!(
+        (expected..=expected + CHUNK_FIRST_TOUCHES).contains(&generated),
+        "{N} requests with generated ids: {generated} allocations, expected {expected}"
+    );
+    // Every request was recorded, under the template and the tenant.
+    let stats = monitor.route_stats(vitals::Window::SinceStart);
+    let route = stats
+        .iter()
+        .find(|r| &*r.route == "/orgs/{orgId}/items/{id}")
+        .expect("route recorded");
+    assert_eq!(route.stats.count, 4 * N as u64);
+    let orgs = monitor.organizations();
+    let acme = orgs
+        .iter()
+        .find(|o| &*o.organization_id == "acme")
+        .expect("tenant recorded");
+    assert_eq!(acme.since_start.count, 4 * N as u64);
+}
