@@ -520,11 +520,10 @@ where
             response_org: None,
             response_started: false,
         });
-        let mut recorder = Some(recorder);
+        // Handler code runs when the future is polled (axum's routes call their handler there);
+        // the context is made current for those polls.
         let future = {
             let _enter = span.enter();
-            // A service may run handler code in `call`: give it the context too.
-            let _scope = Scope::enter(&mut recorder);
             self.inner.call(req)
         };
         ResponseFuture {
@@ -532,7 +531,7 @@ where
             span,
             echo: self.request_id,
             incoming: echo,
-            recorder,
+            recorder: Some(recorder),
         }
     }
 }
@@ -619,7 +618,10 @@ where
                 // An event stream lives as long as its client watches: recording it when it
                 // ends would put minutes-long "requests" into the latency figures, so it is
                 // recorded when its headers go out (its time to first byte).
-                if response.body().is_end_stream() || is_event_stream(response.headers()) {
+                let body = response.body();
+                if body.is_end_stream()
+                    || body.size_hint().exact().is_none() && is_event_stream(response.headers())
+                {
                     if let Some(r) = recorder.take() {
                         r.finish(false);
                     }

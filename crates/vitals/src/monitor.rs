@@ -656,7 +656,8 @@ struct Inner {
     route_slots: AtomicUsize,
     unmatched: Arc<RouteEntry>,
     overflow_route: Arc<RouteEntry>,
-    orgs: papaya::HashMap<Box<str>, Arc<OrgEntry>, Hasher>,
+    /// Keyed by the entry's own name (one allocation of the id, not two).
+    orgs: papaya::HashMap<Arc<str>, Arc<OrgEntry>, Hasher>,
     org_slots: AtomicUsize,
     overflow_org: Arc<OrgEntry>,
     ring: Ring,
@@ -823,10 +824,11 @@ impl Monitor {
             return f(&inner.overflow_org.series);
         }
         let mut created = false;
-        let entry = orgs.get_or_insert_with(id.into(), || {
+        let name: Arc<str> = Arc::from(id);
+        let entry = orgs.get_or_insert_with(name.clone(), || {
             created = true;
             Arc::new(OrgEntry {
-                name: Arc::from(id),
+                name,
                 series: Series::default(),
             })
         });
