@@ -337,9 +337,14 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// foldhash (random seed per limiter) rather than the default SipHash: the key is hashed on
+/// every request, and SipHash was 200 instructions of it; the core monitor's maps make the same
+/// choice for the same client-chosen keys (tenant ids).
+type KeyHasher = foldhash::fast::RandomState;
+
 type Limiter = RateLimiter<
     RateLimitKey,
-    DefaultKeyedStateStore<RateLimitKey>,
+    DefaultKeyedStateStore<RateLimitKey, KeyHasher>,
     DefaultClock,
     StateInformationMiddleware,
 >;
@@ -369,7 +374,8 @@ impl Policy {
         Self {
             max,
             interval,
-            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            limiter: RateLimiter::dashmap_with_hasher(quota, KeyHasher::default())
+                .with_middleware::<StateInformationMiddleware>(),
             policy_header: HeaderValue::from_str(&policy)
                 .unwrap_or(HeaderValue::from_static("\"default\"")),
             limit_header: HeaderValue::from(max),
