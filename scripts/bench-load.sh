@@ -245,7 +245,8 @@ TARGET_RPS_RATIO=${TARGET_RPS_RATIO:-0.97}
 TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
 # Variants of bench-app to compare (first is the baseline); `passthrough` wraps the body and
 # does nothing else (the floor of any body-timing axum layer), `monitor-noid` skips request ids,
-# `full` is the whole vitals stack, `axum-prometheus` the axum-prometheus crate's layer and
+# `full` is the whole vitals stack (`full-separate`: the same, one `Router::layer` call per
+# layer), `axum-prometheus` the axum-prometheus crate's layer and
 # `prometheus-client` a hand-written middleware on the official prometheus-client crate (one
 # histogram by route, method and status). The summary needs `bare` and `monitor` among them.
 read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"

@@ -4,10 +4,12 @@
 # measured interleaved under wrk, then flooded with distinct paths and tenants.
 #
 # Variants: `bare` (the routes alone), `monitor` (vitals' MonitorLayer), `full` (the whole
-# vitals stack: monitor, trace context, pressure, rate limit, router), `axum-prometheus`,
+# vitals stack: monitor, trace context, pressure, rate limit as one `Vitals::layers()`, and its
+# router), `axum-prometheus`,
 # `prometheus-client` (a hand-written middleware on the official crate) and `fastify` (the seed's
 # Node stack: fastify + fastify-metrics + @fastify/under-pressure, same routes). Any other
-# bench-app variant (`passthrough`, `monitor-noid`) may be named too.
+# bench-app variant (`passthrough`, `monitor-noid`, `full-separate`: the full stack applied by
+# three `Router::layer` calls) may be named too.
 #
 # Throughput: ROUNDS rounds; in each, every variant (order reversed every other round) gets a
 # fresh server pinned to SERVER_CPU, WARMUP s of warm-up, then DURATION s of
@@ -76,8 +78,8 @@ done
 ((${#VARIANTS[@]} > 0)) || die "VARIANTS is empty"
 for variant in "${VARIANTS[@]}"; do
     case $variant in
-    bare | monitor | monitor-noid | passthrough | full | axum-prometheus | prometheus-client | fastify) ;;
-    *) die "unknown variant '$variant' (bare monitor monitor-noid passthrough full axum-prometheus prometheus-client fastify)" ;;
+    bare | monitor | monitor-noid | passthrough | full | full-separate | axum-prometheus | prometheus-client | fastify) ;;
+    *) die "unknown variant '$variant' (bare monitor monitor-noid passthrough full full-separate axum-prometheus prometheus-client fastify)" ;;
     esac
 done
 
