@@ -435,18 +435,8 @@ impl StackBuf {
     }
 
     /// Appends `n` in decimal.
-    fn push_decimal(&mut self, mut n: u64) -> bool {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..])
+    fn push_decimal(&mut self, n: u64) -> bool {
+        self.push(itoa::Buffer::new().format(n).as_bytes())
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -485,9 +475,9 @@ struct Settings {
     trusted_proxies: Vec<IpRange>,
     ipv6_prefix: u8,
     routes: Vec<(String, u32, Duration)>,
-    skipped: HashSet<String>,
-    allow_keys: HashSet<RateLimitKey>,
-    allow_names: HashSet<String>,
+    skipped: HashSet<String, KeyHasher>,
+    allow_keys: HashSet<RateLimitKey, KeyHasher>,
+    allow_names: HashSet<String, KeyHasher>,
     allow: Option<AllowFn>,
     cleanup_interval: Duration,
 }
@@ -495,7 +485,7 @@ struct Settings {
 struct State {
     settings: Settings,
     default: Policy,
-    routes: HashMap<String, Policy>,
+    routes: HashMap<String, Policy, KeyHasher>,
     refused: AtomicU64,
     cleanup_started: AtomicBool,
     warned_no_peer: AtomicBool,
@@ -648,10 +638,11 @@ impl State {
 
     fn is_allowed(&self, key: &RateLimitKey) -> bool {
         let s = &self.settings;
+        // The emptiness checks skip hashing the key when there is no list (the usual case).
         let listed = match key {
-            RateLimitKey::Ip(_) => s.allow_keys.contains(key),
+            RateLimitKey::Ip(_) => !s.allow_keys.is_empty() && s.allow_keys.contains(key),
             RateLimitKey::Organization(id) | RateLimitKey::Custom(id) => {
-                s.allow_names.contains(&**id)
+                !s.allow_names.is_empty() && s.allow_names.contains(&**id)
             }
         };
         listed || s.allow.as_ref().is_some_and(|f| f(key))
@@ -700,8 +691,8 @@ impl RateLimitLayer {
                 .iter()
                 .map(|&r| r.to_owned())
                 .collect(),
-            allow_keys: HashSet::new(),
-            allow_names: HashSet::new(),
+            allow_keys: HashSet::default(),
+            allow_names: HashSet::default(),
             allow: None,
             cleanup_interval: Duration::from_secs(60),
         })
@@ -890,7 +881,10 @@ where
             if state.settings.skipped.contains(route) {
                 None
             } else {
-                Some(state.routes.get(route).unwrap_or(&state.default))
+                let own = (!state.routes.is_empty())
+                    .then(|| state.routes.get(route))
+                    .flatten();
+                Some(own.unwrap_or(&state.default))
             }
         };
         let Some(policy) = policy else {
