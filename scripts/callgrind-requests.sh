@@ -10,7 +10,9 @@
 #
 # Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare passthrough monitor full)
 # Env: N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], KEEP [unset]: keep the
-# callgrind output files in target/callgrind/ for callgrind_annotate.
+# callgrind output files in target/callgrind/ for callgrind_annotate, CACHE [unset]: also
+# simulate the caches (`--cache-sim=yes`) and print data-cache misses per request (D1: first
+# level, LL: last level) next to the instructions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,7 +75,8 @@ for variant in "${VARIANTS[@]}"; do
     log="$OUT/$variant.log"
     file="$OUT/callgrind.$variant.out"
     rm -f "$file"*
-    WORKERS=1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$file" \
+    WORKERS=1 valgrind --tool=callgrind --instr-atstart=no ${CACHE:+--cache-sim=yes} \
+        --callgrind-out-file="$file" \
         "$BIN" "$variant" 0 >"$log" 2>&1 &
     PID=$!
     port=""
@@ -91,8 +94,17 @@ for variant in "${VARIANTS[@]}"; do
     kill -TERM "$PID" 2>/dev/null || true
     wait "$PID" 2>/dev/null || true
     PID=""
-    total=$(sed -n 's/^==[0-9]*== Collected : *\([0-9]*\)$/\1/p' "$log" | tail -n1)
-    [[ -n $total ]] || die "no instruction count in $log"
-    printf '%-20s %12d\n' "$variant" $((total / N))
+    events=$(sed -n 's/^==[0-9]*== Events *: *//p' "$log" | tail -n1)
+    collected=$(sed -n 's/^==[0-9]*== Collected : *//p' "$log" | tail -n1)
+    [[ -n $collected ]] || die "no instruction count in $log"
+    python3 - "$variant" "$N" "$events" "$collected" <<'PY'
+import sys
+variant, n, events, collected = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+per = {e: int(c) / n for e, c in zip(events, collected)}
+line = f"{variant:<20} {per['Ir']:12.0f}"
+if "D1mr" in per:
+    line += f"   D1 misses {per['D1mr'] + per['D1mw']:7.1f}   LL misses {per['DLmr'] + per['DLmw']:6.2f}"
+print(line)
+PY
     [[ -n ${KEEP:-} ]] || rm -f "$file"*
 done
