@@ -472,3 +472,49 @@ async fn event_streams_are_recorded_when_their_headers_go_out() {
         "dropping the stream records nothing more"
     );
 }
+
+#[tokio::test]
+async fn small_buffered_bodies_are_recorded_as_they_leave_others_when_they_end() {
+    let small = "x".repeat(100);
+    let big = "y".repeat(20 * 1024);
+    let routes = move || {
+        let (small, big) = (small.clone(), big.clone());
+        Router::new()
+            .route("/small", get(move || async move { small }))
+            .route("/big", get(move || async move { big }))
+            .route(
+                "/stream",
+                get(|| async {
+                    let chunks = ["a", "b"].map(Ok::<_, Infallible>);
+                    Body::from_stream(futures_util::stream::iter(chunks))
+                }),
+            )
+    };
+    let count = |m: &Monitor| m.recent().len();
+
+    // Default limit (16 KiB): the small body is recorded before it is read, and passes
+    // through unchanged; the big and the streamed ones only once they end.
+    let monitor = Monitor::default();
+    let app = routes().layer(MonitorLayer::new(monitor.clone()));
+    let res = app.clone().oneshot(get_req("/small")).await.unwrap();
+    assert_eq!(count(&monitor), 1, "recorded at the head");
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes().len(),
+        100
+    );
+    for (path, before) in [("/big", 1), ("/stream", 2)] {
+        let res = app.clone().oneshot(get_req(path)).await.unwrap();
+        assert_eq!(count(&monitor), before, "{path}: not before its body ends");
+        let _ = res.into_body().collect().await.unwrap();
+        assert_eq!(count(&monitor), before + 1, "{path}: once it ends");
+    }
+    assert_eq!(count(&monitor), 3);
+
+    // Limit 0: every body with data is timed to its end.
+    let monitor = Monitor::default();
+    let app = routes().layer(MonitorLayer::new(monitor.clone()).buffered_body_limit(0));
+    let res = app.oneshot(get_req("/small")).await.unwrap();
+    assert_eq!(count(&monitor), 0, "timed to the end of the body");
+    let _ = res.into_body().collect().await.unwrap();
+    assert_eq!(count(&monitor), 1);
+}
