@@ -48,10 +48,10 @@ impl RequestId {
         self.0.as_str()
     }
 
-    /// The id as a header value (allocates).
+    /// The id as a header value (cut from a per-thread buffer: no allocation of its own).
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
-        HeaderValue::from_str(self.as_str()).unwrap_or(HeaderValue::from_static("invalid"))
+        crate::header_arena::header_value(self.as_str().as_bytes())
     }
 
     /// Takes a client-supplied id if it is acceptable.
@@ -233,7 +233,7 @@ impl TraceContext {
         out[19..35].copy_from_slice(&hex_u64(word(lo)));
         out[36..52].copy_from_slice(&hex_u64(u64::from_be_bytes(self.span_id)));
         out[53..].copy_from_slice(&hex_u64(u64::from(self.flags))[14..]);
-        HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static("invalid"))
+        crate::header_arena::header_value(&out)
     }
 }
 

@@ -48,6 +48,7 @@ macro_rules! inner_service_accessors {
 pub mod auth;
 pub mod breaker;
 pub mod context;
+mod header_arena;
 pub mod monitor;
 pub mod pressure;
 pub mod problem;

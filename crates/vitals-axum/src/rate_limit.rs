@@ -117,6 +117,8 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
+
+use crate::header_arena::header_value;
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use pin_project_lite::pin_project;
@@ -388,7 +390,7 @@ impl Policy {
         let reset = ceil_secs(reset);
         // `format!` and its String cost a few hundred instructions on every admitted request;
         // the field is short, so it is written into a stack buffer (the long-name fallback
-        // keeps `format!`).
+        // keeps `format!`), and the values are cut from the thread's header buffer.
         let mut field = StackBuf::new();
         let ratelimit = if field.push(self.name.as_bytes())
             && field.push(b";r=")
@@ -396,16 +398,16 @@ impl Policy {
             && field.push(b";t=")
             && field.push_decimal(reset)
         {
-            HeaderValue::from_bytes(field.as_bytes())
+            header_value(field.as_bytes())
         } else {
-            HeaderValue::from_str(&format!("{};r={remaining};t={reset}", self.name))
+            header_value(format!("{};r={remaining};t={reset}", self.name).as_bytes())
         };
         LimitHeaders {
             policy: self.policy_header.clone(),
             limit: self.limit_header.clone(),
-            ratelimit: ratelimit.unwrap_or(HeaderValue::from_static("\"default\"")),
-            remaining: HeaderValue::from(remaining),
-            reset: HeaderValue::from(reset),
+            ratelimit,
+            remaining: header_value(itoa::Buffer::new().format(remaining).as_bytes()),
+            reset: header_value(itoa::Buffer::new().format(reset).as_bytes()),
         }
     }
 }

@@ -180,12 +180,14 @@ async fn the_monitor_allocates_no_more_than_the_layer_it_must_be() {
         "{N} small responses: MonitorLayer with a client's x-request-id made {small} \
          allocations, a layer that does nothing {floor}"
     );
-    // A generated id costs one allocation more: the echoed header value's bytes.
+    // A generated id is echoed in a header value cut from the thread's 4 KiB header buffer:
+    // two allocations (the buffer and its shared header) per buffer of 113 ids, none per id.
     let generated = allocations(monitored.clone(), SMALL, false).await;
+    let refills = 2 * (N as u64 * 36).div_ceil(4096);
     assert!(
-        within(generated, floor + N as u64),
-        "{N} requests with generated ids: {generated} allocations, expected {}",
-        floor + N as u64
+        (floor..=floor + refills + CHUNK_FIRST_TOUCHES).contains(&generated),
+        "{N} requests with generated ids: {generated} allocations, expected {floor} plus at \
+         most {refills} for header buffers"
     );
     // A streamed body: timed to its end, through a wrapper, as a pass-through body costs.
     let floor = allocations(passthrough(), STREAMED, true).await;
