@@ -78,8 +78,8 @@ done
 ((${#VARIANTS[@]} > 0)) || die "VARIANTS is empty"
 for variant in "${VARIANTS[@]}"; do
     case $variant in
-    bare | monitor | monitor-noid | passthrough | full | full-separate | axum-prometheus | prometheus-client | fastify) ;;
-    *) die "unknown variant '$variant' (bare monitor monitor-noid passthrough full full-separate axum-prometheus prometheus-client fastify)" ;;
+    bare | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | axum-prometheus | prometheus-client | fastify) ;;
+    *) die "unknown variant '$variant' (bare monitor monitor-noid monitor-nores passthrough full full-separate axum-prometheus prometheus-client fastify)" ;;
     esac
 done
 

@@ -2,7 +2,7 @@
 //! [`vitals_axum::MonitorLayer`] under load (driven by `scripts/bench-load.sh`).
 //!
 //! Usage: `bench-app <VARIANT> [PORT]`, VARIANT one of `bare`, `monitor`, `monitor-noid`,
-//! `passthrough`, `full`, `full-separate`, `axum-prometheus`, `prometheus-client`.
+//! `monitor-nores`, `passthrough`, `full`, `full-separate`, `axum-prometheus`, `prometheus-client`.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
@@ -50,6 +50,9 @@ enum Variant {
     Monitor,
     /// The monitor without correlation ids (isolates recording from id handling).
     MonitorNoId,
+    /// The monitor without per-request resource measurement (`resources_every(0)`): what the
+    /// default 1-in-16 measurement of CPU time and allocations costs.
+    MonitorNoResources,
     /// The whole stack with its defaults: `Vitals` (sampler, alerts), its monitor layer (trace
     /// context on, resources measured 1 in 16), the pressure layer, a rate limit per client
     /// IP high enough never to refuse, and its router (`/health…`, `/metrics…`), applied as
@@ -102,6 +105,7 @@ impl Variant {
             "bare" => Some(Self::Bare),
             "monitor" => Some(Self::Monitor),
             "monitor-noid" => Some(Self::MonitorNoId),
+            "monitor-nores" => Some(Self::MonitorNoResources),
             "passthrough" => Some(Self::Passthrough),
             "full" => Some(Self::Full),
             "full-separate" => Some(Self::FullSeparate),
@@ -289,6 +293,8 @@ fn app(variant: Variant) -> Router {
                     .layer(vitals.layer())
             }
         }
+        Variant::MonitorNoResources => router
+            .layer(vitals_axum::MonitorLayer::new(vitals::Monitor::default()).resources_every(0)),
         Variant::MonitorNoId => router
             .layer(vitals_axum::MonitorLayer::new(vitals::Monitor::default()).request_id(false)),
         Variant::AxumPrometheus => {
@@ -304,7 +310,7 @@ fn app(variant: Variant) -> Router {
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|passthrough|full|full-separate|axum-prometheus|prometheus-client> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|axum-prometheus|prometheus-client> [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }
