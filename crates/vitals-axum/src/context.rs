@@ -150,11 +150,12 @@ fn hex_decode<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn hex_encode(bytes: &[u8], out: &mut Vec<u8>) {
-    for chunk in bytes.chunks(8) {
+/// Lowercase hex of `bytes` into `out` (twice as long).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    for (chunk, out) in bytes.chunks(8).zip(out.chunks_mut(16)) {
         let mut word = [0; 8];
         word[..chunk.len()].copy_from_slice(chunk);
-        out.extend_from_slice(&hex_u64(u64::from_be_bytes(word))[..2 * chunk.len()]);
+        out.copy_from_slice(&hex_u64(u64::from_be_bytes(word))[..2 * chunk.len()]);
     }
 }
 
@@ -218,15 +219,17 @@ impl TraceContext {
     /// The trace id as 32 lowercase hex characters.
     #[must_use]
     pub fn trace_id_hex(&self) -> String {
-        let mut out = Vec::with_capacity(32);
-        hex_encode(&self.trace_id, &mut out);
-        String::from_utf8(out).unwrap_or_default()
+        let mut out = [0; 32];
+        hex_into(&self.trace_id, &mut out);
+        String::from_utf8(out.to_vec()).unwrap_or_default()
     }
 
     /// The `traceparent` to send on: this trace, this service's span.
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
         let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        // Word by word rather than through `hex_into`: this runs on every request, and the
+        // general loop costs 300 instructions more here.
         let (hi, lo) = self.trace_id.split_at(8);
         let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or_default());
         out[3..19].copy_from_slice(&hex_u64(word(hi)));

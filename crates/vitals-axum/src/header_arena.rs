@@ -24,20 +24,41 @@ thread_local! {
 /// A header value holding `bytes` (which must be visible ASCII, as header values are; anything
 /// else gives `invalid`).
 pub(crate) fn header_value(bytes: &[u8]) -> HeaderValue {
-    let cut = ARENA.try_with(|arena| {
-        let mut arena = arena.try_borrow_mut().ok()?;
-        if arena.capacity() < bytes.len() {
-            *arena = BytesMut::with_capacity(BUFFER.max(bytes.len()));
+    cut(bytes.len(), |arena| arena.extend_from_slice(bytes))
+        .unwrap_or_else(|| HeaderValue::from_bytes(bytes))
+        .unwrap_or(HeaderValue::from_static("invalid"))
+}
+
+/// A header value holding `parts` one after another (written straight into the buffer, so a
+/// composed value needs no buffer of its own first).
+pub(crate) fn header_value_of(parts: &[&[u8]]) -> HeaderValue {
+    let len = parts.iter().map(|p| p.len()).sum();
+    cut(len, |arena| {
+        for part in parts {
+            arena.extend_from_slice(part);
         }
-        arena.extend_from_slice(bytes);
-        Some(arena.split().freeze())
-    });
-    let value = match cut {
-        Ok(Some(shared)) => HeaderValue::from_maybe_shared(shared),
-        // Thread teardown or a re-entrant call: allocate as usual.
-        _ => HeaderValue::from_bytes(bytes),
-    };
-    value.unwrap_or(HeaderValue::from_static("invalid"))
+    })
+    .unwrap_or_else(|| HeaderValue::from_bytes(&parts.concat()))
+    .unwrap_or(HeaderValue::from_static("invalid"))
+}
+
+/// Writes `len` bytes into the thread's buffer with `write` and cuts them off as a header
+/// value; `None` at thread teardown or on a re-entrant call (the caller allocates as usual).
+fn cut(
+    len: usize,
+    write: impl FnOnce(&mut BytesMut),
+) -> Option<Result<HeaderValue, http::header::InvalidHeaderValue>> {
+    ARENA
+        .try_with(|arena| {
+            let mut arena = arena.try_borrow_mut().ok()?;
+            if arena.capacity() < len {
+                *arena = BytesMut::with_capacity(BUFFER.max(len));
+            }
+            write(&mut arena);
+            Some(HeaderValue::from_maybe_shared(arena.split().freeze()))
+        })
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]
@@ -56,5 +77,6 @@ mod tests {
         assert_eq!(header_value(long.as_bytes()).len(), BUFFER * 2);
         assert_eq!(header_value(b"bad\nvalue"), "invalid");
         assert_eq!(header_value(b"after"), "after");
+        assert_eq!(header_value_of(&[b"a", b"", b";r=", b"12"]), "a;r=12");
     }
 }

@@ -10,10 +10,11 @@
 //! bodies) is the exception: the request is recorded then and the body passes through
 //! untouched. hyper writes such a body in the same poll as the response head, so waiting for
 //! its end would measure nothing more, while wrapping it would make axum box it again (about
-//! 1,200 instructions per request, a quarter of the layer's cost, measured with
-//! `scripts/callgrind-requests.sh`). Set the limit to 0 to time every body to its end. A handler that panics is recorded as a 500 (put
-//! `tower_http::catch_panic::CatchPanicLayer` inside this layer to also answer the client with
-//! a 500). The layer never changes the inner service's error type, and an inner error is
+//! 450 instructions per request, measured with `scripts/callgrind-requests.sh`). Set the limit
+//! to 0 to time every body to its end.
+//!
+//! A handler that panics is recorded as a 500 (put `tower_http::catch_panic::CatchPanicLayer`
+//! inside this layer to also answer the client with a 500). The layer never changes the inner service's error type, and an inner error is
 //! recorded as a 500.
 //!
 //! Server-Sent Events responses (`text/event-stream`) are the exception: they are recorded when
@@ -171,7 +172,8 @@ impl<S> MonitorService<S> {
 /// Everything needed to record a request once it ends.
 #[derive(Debug)]
 struct Pending {
-    /// `Some` until the request is recorded.
+    /// `Some` until the request is recorded; taken then, so that a box waiting for reuse keeps
+    /// no monitor alive.
     monitor: Option<Monitor>,
     /// Correlation id, trace, tenant, route and start: what handlers see, and what is recorded.
     context: RequestContext,
@@ -556,7 +558,6 @@ where
         ResponseFuture {
             inner: future,
             span,
-            echo: self.request_id,
             incoming: echo,
             buffered_body_limit: self.buffered_body_limit,
             recorder: Some(recorder),
@@ -597,7 +598,7 @@ pin_project! {
         #[pin]
         inner: F,
         span: tracing::Span,
-        echo: bool,
+        // The client's own `x-request-id`, to echo when ids are on.
         incoming: Option<HeaderValue>,
         buffered_body_limit: u64,
         recorder: Option<Recorder>,
@@ -630,7 +631,7 @@ where
                     p.status = response.status().as_u16();
                     p.response_started = true;
                     p.response_org = response.extensions().get::<Organization>().cloned();
-                    if *this.echo {
+                    if p.expose_id {
                         let value = this.incoming.take().or_else(|| {
                             let id = p.context.request_id?;
                             Some(id.to_header_value())

@@ -118,7 +118,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 
-use crate::header_arena::header_value;
+use crate::header_arena::{header_value, header_value_of};
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use pin_project_lite::pin_project;
@@ -388,61 +388,17 @@ impl Policy {
     /// Headers for a response with `remaining` requests left and `reset` until the full burst.
     fn headers(&self, remaining: u32, reset: Duration) -> LimitHeaders {
         let reset = ceil_secs(reset);
-        // `format!` and its String cost a few hundred instructions on every admitted request;
-        // the field is short, so it is written into a stack buffer (the long-name fallback
-        // keeps `format!`), and the values are cut from the thread's header buffer.
-        let mut field = StackBuf::new();
-        let ratelimit = if field.push(self.name.as_bytes())
-            && field.push(b";r=")
-            && field.push_decimal(u64::from(remaining))
-            && field.push(b";t=")
-            && field.push_decimal(reset)
-        {
-            header_value(field.as_bytes())
-        } else {
-            header_value(format!("{};r={remaining};t={reset}", self.name).as_bytes())
-        };
+        // Each number formatted once, and every value cut from the thread's header buffer:
+        // `format!` and an allocation per value cost a few hundred instructions per request.
+        let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (r, t) = (r.format(remaining).as_bytes(), t.format(reset).as_bytes());
         LimitHeaders {
             policy: self.policy_header.clone(),
             limit: self.limit_header.clone(),
-            ratelimit,
-            remaining: header_value(itoa::Buffer::new().format(remaining).as_bytes()),
-            reset: header_value(itoa::Buffer::new().format(reset).as_bytes()),
+            ratelimit: header_value_of(&[self.name.as_bytes(), b";r=", r, b";t=", t]),
+            remaining: header_value(r),
+            reset: header_value(t),
         }
-    }
-}
-
-/// A short byte string built on the stack.
-struct StackBuf {
-    bytes: [u8; 128],
-    len: usize,
-}
-
-impl StackBuf {
-    fn new() -> Self {
-        Self {
-            bytes: [0; 128],
-            len: 0,
-        }
-    }
-
-    /// Appends `s`; false (and nothing appended) when it does not fit.
-    fn push(&mut self, s: &[u8]) -> bool {
-        let Some(dest) = self.bytes.get_mut(self.len..self.len + s.len()) else {
-            return false;
-        };
-        dest.copy_from_slice(s);
-        self.len += s.len();
-        true
-    }
-
-    /// Appends `n` in decimal.
-    fn push_decimal(&mut self, n: u64) -> bool {
-        self.push(itoa::Buffer::new().format(n).as_bytes())
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
     }
 }
 
@@ -640,11 +596,10 @@ impl State {
 
     fn is_allowed(&self, key: &RateLimitKey) -> bool {
         let s = &self.settings;
-        // The emptiness checks skip hashing the key when there is no list (the usual case).
         let listed = match key {
-            RateLimitKey::Ip(_) => !s.allow_keys.is_empty() && s.allow_keys.contains(key),
+            RateLimitKey::Ip(_) => s.allow_keys.contains(key),
             RateLimitKey::Organization(id) | RateLimitKey::Custom(id) => {
-                !s.allow_names.is_empty() && s.allow_names.contains(&**id)
+                s.allow_names.contains(&**id)
             }
         };
         listed || s.allow.as_ref().is_some_and(|f| f(key))
@@ -883,10 +838,7 @@ where
             if state.settings.skipped.contains(route) {
                 None
             } else {
-                let own = (!state.routes.is_empty())
-                    .then(|| state.routes.get(route))
-                    .flatten();
-                Some(own.unwrap_or(&state.default))
+                Some(state.routes.get(route).unwrap_or(&state.default))
             }
         };
         let Some(policy) = policy else {
@@ -1043,7 +995,7 @@ mod tests {
             h.ratelimit,
             format!("\"default\";r={};t={}", u32::MAX, u64::MAX / 2).as_str()
         );
-        // A name too long for the stack buffer takes the formatting path, same result.
+        // A long name (longer than any stack buffer would be) gives the same field.
         let long = "n".repeat(200);
         let p = Policy::new(&long, 100, Duration::from_secs(60));
         let h = p.headers(7, Duration::from_secs(3));
