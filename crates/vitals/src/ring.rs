@@ -28,12 +28,23 @@ use std::sync::atomic::{AtomicU64, Ordering, fence};
 /// Bytes kept of each inline string.
 pub const INLINE_BYTES: usize = 64;
 const STR_WORDS: usize = INLINE_BYTES / 8;
-// seq, order, unix_ns, duration, packed, lens, org(8), cid(8), trace(2), cpu, alloc, polls,
-// padding to 256 bytes: slots start on cache lines, so writers of neighbouring slots (which
-// are usually on different threads) never share one.
+// A slot is four cache lines, laid out so that a typical request writes only the first two:
+// line 0: seq, order, unix_ns, duration, packed, lens, trace id (2 words); line 1: correlation
+// id (8); line 2: organization (8); line 3: cpu, alloc, polls, padding to 256 bytes. Strings
+// are written up to their length and the resource words only when measured (a bit in the
+// lens word says so), so a request without an organization or a measurement touches two lines:
+// the ring is cold memory (2000 slots are 512 KiB), and every line written is a cache miss.
+// Slots start on cache lines, so writers of neighbouring slots (usually on different threads)
+// never share one.
 const WORDS: usize = 32;
-const USED_WORDS: usize = 6 + 2 * STR_WORDS + 2 + 3;
-const _: () = assert!(USED_WORDS <= WORDS);
+const TRACE: usize = 6;
+const CID: usize = 8;
+const ORG: usize = CID + STR_WORDS;
+const RES: usize = ORG + STR_WORDS;
+const USED_WORDS: usize = RES + 3;
+const _: () = assert!(USED_WORDS <= WORDS && TRACE + 2 == CID && CID % 8 == 0 && ORG % 8 == 0);
+/// Bit of the lens word: the resource words were written.
+const HAS_RESOURCES: u64 = 1 << 16;
 /// Bytes per slot.
 pub const SLOT_BYTES: usize = WORDS * 8;
 
@@ -310,24 +321,27 @@ impl Ring {
             | u64::from(e.flags) << 56;
         w[4].store(packed, Ordering::Relaxed);
         let (org_len, cid_len) = (inline_len(e.organization), inline_len(e.correlation_id));
-        w[5].store(org_len as u64 | (cid_len as u64) << 8, Ordering::Relaxed);
-        put_str(&w[6..6 + STR_WORDS], &e.organization.as_bytes()[..org_len]);
-        put_str(
-            &w[6 + STR_WORDS..6 + 2 * STR_WORDS],
-            &e.correlation_id.as_bytes()[..cid_len],
+        let has_resources = e.cpu_ns | e.allocated_bytes | e.polls != 0;
+        let lens = org_len as u64 | (cid_len as u64) << 8;
+        w[5].store(
+            if has_resources { lens | HAS_RESOURCES } else { lens },
+            Ordering::Relaxed,
         );
-        let t = 6 + 2 * STR_WORDS;
-        w[t].store(
+        w[TRACE].store(
             u64::from_le_bytes(e.trace_id[..8].try_into().unwrap_or_default()),
             Ordering::Relaxed,
         );
-        w[t + 1].store(
+        w[TRACE + 1].store(
             u64::from_le_bytes(e.trace_id[8..].try_into().unwrap_or_default()),
             Ordering::Relaxed,
         );
-        w[t + 2].store(e.cpu_ns, Ordering::Relaxed);
-        w[t + 3].store(e.allocated_bytes, Ordering::Relaxed);
-        w[t + 4].store(e.polls, Ordering::Relaxed);
+        put_str(&w[CID..ORG], &e.correlation_id.as_bytes()[..cid_len]);
+        put_str(&w[ORG..RES], &e.organization.as_bytes()[..org_len]);
+        if has_resources {
+            w[RES].store(e.cpu_ns, Ordering::Relaxed);
+            w[RES + 1].store(e.allocated_bytes, Ordering::Relaxed);
+            w[RES + 2].store(e.polls, Ordering::Relaxed);
+        }
         w[0].store(seq + 2, Ordering::Release);
     }
 
@@ -347,10 +361,17 @@ impl Ring {
             if copy[1] == 0 {
                 return None; // never written
             }
-            let t = 6 + 2 * STR_WORDS;
             let mut trace_id = [0u8; 16];
-            trace_id[..8].copy_from_slice(&copy[t].to_le_bytes());
-            trace_id[8..].copy_from_slice(&copy[t + 1].to_le_bytes());
+            trace_id[..8].copy_from_slice(&copy[TRACE].to_le_bytes());
+            trace_id[8..].copy_from_slice(&copy[TRACE + 1].to_le_bytes());
+            // Resource words left from an earlier entry are not this one's.
+            let res = |i: usize| {
+                if copy[5] & HAS_RESOURCES == 0 {
+                    0
+                } else {
+                    copy[RES + i]
+                }
+            };
             return Some(Entry {
                 order: copy[1] - 1,
                 unix_ns: copy[2],
@@ -359,12 +380,12 @@ impl Ring {
                 method: (copy[4] >> 32) as u8,
                 status: (copy[4] >> 40) as u16,
                 flags: (copy[4] >> 56) as u8,
-                organization: get_str(&copy[6..6 + STR_WORDS], copy[5] as u8),
-                correlation_id: get_str(&copy[6 + STR_WORDS..t], (copy[5] >> 8) as u8),
+                organization: get_str(&copy[ORG..RES], copy[5] as u8),
+                correlation_id: get_str(&copy[CID..ORG], (copy[5] >> 8) as u8),
                 trace_id,
-                cpu_ns: copy[t + 2],
-                allocated_bytes: copy[t + 3],
-                polls: copy[t + 4],
+                cpu_ns: res(0),
+                allocated_bytes: res(1),
+                polls: res(2),
             });
         }
         None // too busy: skip this slot
@@ -396,6 +417,33 @@ mod tests {
         let got: Vec<u64> = ring.snapshot().iter().map(|e| e.duration_ns).collect();
         assert_eq!(got, vec![7, 8, 9]);
         assert_eq!(ring.pushed(), 10);
+    }
+
+    #[test]
+    fn an_entry_without_resources_does_not_show_an_older_ones() {
+        let ring = Ring::new(1);
+        ring.push(&EntryRef {
+            cpu_ns: 5,
+            allocated_bytes: 6,
+            polls: 7,
+            organization: "a-long-organization-name",
+            correlation_id: "a-long-correlation-id",
+            trace_id: [1; 16],
+            ..EntryRef::default()
+        });
+        ring.push(&EntryRef {
+            status: 200,
+            organization: "b",
+            ..EntryRef::default()
+        });
+        let got = ring.snapshot();
+        assert_eq!(got.len(), 1);
+        let e = &got[0];
+        assert_eq!((e.cpu_ns, e.allocated_bytes, e.polls), (0, 0, 0));
+        assert_eq!(e.organization.as_str(), "b");
+        assert_eq!(e.correlation_id.as_str(), "");
+        assert_eq!(e.trace_id, [0; 16]);
+        assert_eq!(e.status, 200);
     }
 
     #[test]
