@@ -51,20 +51,21 @@ impl RequestId {
     /// The id as a header value (cut from a per-thread buffer: no allocation of its own).
     #[must_use]
     pub fn to_header_value(&self) -> HeaderValue {
-        crate::header_arena::header_value(self.as_str().as_bytes())
+        // SAFETY: a `RequestId` is made only by `generate` (hex digits and '-') or by
+        // `from_header` after `is_valid_request_id` (letters, digits and a few punctuation
+        // marks), and its field is private: visible ASCII.
+        #[allow(unsafe_code)]
+        unsafe {
+            crate::header_arena::header_value_unchecked(self.as_str().as_bytes())
+        }
     }
 
     /// Takes a client-supplied id if it is acceptable.
     #[must_use]
     pub fn from_header(value: &HeaderValue) -> Option<Self> {
         let bytes = value.as_bytes();
-        // Validated ASCII, so the text conversion cannot fail.
         is_valid_request_id(bytes)
-            .then(|| {
-                std::str::from_utf8(bytes)
-                    .ok()
-                    .map(|s| Self(InlineStr::new(s)))
-            })
+            .then(|| InlineStr::from_ascii(bytes).map(Self))
             .flatten()
     }
 
@@ -81,9 +82,7 @@ impl RequestId {
         buf[14..18].copy_from_slice(&hi[12..]);
         buf[19..23].copy_from_slice(&lo[..4]);
         buf[24..].copy_from_slice(&lo[4..]);
-        Self(InlineStr::new(
-            std::str::from_utf8(&buf).unwrap_or_default(),
-        ))
+        Self(InlineStr::from_ascii(&buf).unwrap_or_default())
     }
 }
 
@@ -236,7 +235,11 @@ impl TraceContext {
         out[19..35].copy_from_slice(&hex_u64(word(lo)));
         out[36..52].copy_from_slice(&hex_u64(u64::from_be_bytes(self.span_id)));
         out[53..].copy_from_slice(&hex_u64(u64::from(self.flags))[14..]);
-        crate::header_arena::header_value(&out)
+        // SAFETY: `out` is the ASCII template above with hex digits written over its zeros.
+        #[allow(unsafe_code)]
+        unsafe {
+            crate::header_arena::header_value_unchecked(&out)
+        }
     }
 }
 

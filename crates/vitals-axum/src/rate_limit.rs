@@ -118,7 +118,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 
-use crate::header_arena::{header_value, header_value_of};
+use crate::header_arena::{header_value_of, header_value_unchecked};
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use pin_project_lite::pin_project;
@@ -392,12 +392,15 @@ impl Policy {
         // `format!` and an allocation per value cost a few hundred instructions per request.
         let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
         let (r, t) = (r.format(remaining).as_bytes(), t.format(reset).as_bytes());
+        // SAFETY: `r` and `t` are decimal digits from `itoa`.
+        #[allow(unsafe_code)]
+        let (remaining, reset) = unsafe { (header_value_unchecked(r), header_value_unchecked(t)) };
         LimitHeaders {
             policy: self.policy_header.clone(),
             limit: self.limit_header.clone(),
             ratelimit: header_value_of(&[self.name.as_bytes(), b";r=", r, b";t=", t]),
-            remaining: header_value(r),
-            reset: header_value(t),
+            remaining,
+            reset,
         }
     }
 }

@@ -518,3 +518,24 @@ async fn small_buffered_bodies_are_recorded_as_they_leave_others_when_they_end()
     let _ = res.into_body().collect().await.unwrap();
     assert_eq!(count(&monitor), 1);
 }
+
+#[tokio::test]
+async fn two_monitors_on_one_thread_each_record_their_own_requests() {
+    // Record boxes are reused per thread and keep their last monitor; a box reused by the
+    // other layer must record into that layer's monitor.
+    let (a, b) = (Monitor::default(), Monitor::default());
+    let app = |monitor: &Monitor| {
+        Router::new()
+            .route("/x", get(|| async { "x" }))
+            .layer(MonitorLayer::new(monitor.clone()))
+    };
+    let (app_a, app_b) = (app(&a), app(&b));
+    for i in 0..10 {
+        let app = if i % 3 == 0 { &app_a } else { &app_b };
+        let res = app.clone().oneshot(get_req("/x")).await.unwrap();
+        let _ = res.into_body().collect().await.unwrap();
+    }
+    assert_eq!(a.recorded(), 4);
+    assert_eq!(b.recorded(), 6);
+    assert_eq!(a.in_flight() + b.in_flight(), 0);
+}

@@ -51,10 +51,10 @@ enum Variant {
     /// The monitor without correlation ids (isolates recording from id handling).
     MonitorNoId,
     /// The monitor without per-request resource measurement (`resources_every(0)`): what the
-    /// default 1-in-16 measurement of CPU time and allocations costs.
+    /// default 1-in-64 measurement of CPU time and allocations costs.
     MonitorNoResources,
     /// The whole stack with its defaults: `Vitals` (sampler, alerts), its monitor layer (trace
-    /// context on, resources measured 1 in 16), the pressure layer, a rate limit per client
+    /// context on, resources measured 1 in 64), the pressure layer, a rate limit per client
     /// IP high enough never to refuse, and its router (`/health…`, `/metrics…`), applied as
     /// one layer (`Vitals::layers`).
     Full,

@@ -10,8 +10,8 @@
 //! `VITALS_PRESSURE_MAX_RSS_MB`, `VITALS_PRESSURE_MAX_BUSY_RATIO`, `VITALS_PRESSURE_MAX_DELAY_MS`,
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
-//! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RESOURCES_EVERY` (16: measure CPU and
-//! allocations of one request in 16), `RUST_LOG` (default `info`).
+//! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RESOURCES_EVERY` (64: measure CPU and
+//! allocations of one request in 64), `RUST_LOG` (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
@@ -91,9 +91,12 @@ async fn main() -> anyhow::Result<()> {
         .breakers(breakers)
         .rate_limit(rate_limit_from_env()?)
         .resources_every(
-            env_or("VITALS_RESOURCES_EVERY", "16")
-                .parse()
-                .context("VITALS_RESOURCES_EVERY must be a count (0: off, 1: every request)")?,
+            env_or(
+                "VITALS_RESOURCES_EVERY",
+                &vitals_axum::monitor::DEFAULT_RESOURCES_EVERY.to_string(),
+            )
+            .parse()
+            .context("VITALS_RESOURCES_EVERY must be a count (0: off, 1: every request)")?,
         )
         .health_check("database", move || {
             let db = check_db.clone();

@@ -144,7 +144,8 @@ impl IndexTables {
     }
 }
 
-static INDEX_TABLES: std::sync::LazyLock<IndexTables> = std::sync::LazyLock::new(IndexTables::build);
+static INDEX_TABLES: std::sync::LazyLock<IndexTables> =
+    std::sync::LazyLock::new(IndexTables::build);
 
 /// The bucket index of a value: `ceil(log_γ(v))`, offset so that [`MIN_VALUE`] is in bucket 0.
 #[inline]
@@ -361,7 +362,17 @@ mod tests {
             let start = usize::from(tables.first[bin_of(first_value.clamp(MIN_VALUE, MAX_VALUE))]);
             assert!(bucket_index(first_value) - start <= 1);
         }
-        for v in [0, 1, 99, 100, 101, MAX_VALUE - 1, MAX_VALUE, MAX_VALUE + 1, u64::MAX] {
+        for v in [
+            0,
+            1,
+            99,
+            100,
+            101,
+            MAX_VALUE - 1,
+            MAX_VALUE,
+            MAX_VALUE + 1,
+            u64::MAX,
+        ] {
             assert_eq!(bucket_index(v), bucket_index_by_log(v), "value {v}");
         }
     }

@@ -778,6 +778,20 @@ impl Monitor {
         }
     }
 
+    /// True when both handles are the same monitor (clones of one another).
+    ///
+    /// ```
+    /// use vitals::Monitor;
+    ///
+    /// let a = Monitor::default();
+    /// assert!(a.ptr_eq(&a.clone()));
+    /// assert!(!a.ptr_eq(&Monitor::default()));
+    /// ```
+    #[must_use]
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The settings.
     #[must_use]
     pub fn config(&self) -> &MonitorConfig {

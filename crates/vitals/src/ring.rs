@@ -132,6 +132,30 @@ impl InlineStr {
         }
     }
 
+    /// Copies ASCII bytes, cut at [`INLINE_BYTES`]; `None` if a byte is not ASCII. Cheaper
+    /// than [`InlineStr::new`] after `str::from_utf8` for text known to be ASCII (ids made
+    /// on every request): one word-at-a-time check instead of UTF-8 validation.
+    ///
+    /// ```
+    /// use vitals::ring::InlineStr;
+    ///
+    /// assert_eq!(InlineStr::from_ascii(b"req-1").unwrap().as_str(), "req-1");
+    /// assert!(InlineStr::from_ascii("é".as_bytes()).is_none());
+    /// ```
+    #[must_use]
+    pub fn from_ascii(ascii: &[u8]) -> Option<Self> {
+        if !ascii.is_ascii() {
+            return None;
+        }
+        let end = ascii.len().min(INLINE_BYTES);
+        let mut bytes = [0; INLINE_BYTES];
+        bytes[..end].copy_from_slice(&ascii[..end]);
+        Some(Self {
+            len: end as u8,
+            bytes,
+        })
+    }
+
     /// The stored text.
     #[must_use]
     #[allow(unsafe_code)]
@@ -139,7 +163,8 @@ impl InlineStr {
         let bytes = &self.bytes[..usize::from(self.len).min(INLINE_BYTES)];
         debug_assert!(std::str::from_utf8(bytes).is_ok());
         // SAFETY: every constructor stores a prefix of a `&str` cut on a character boundary
-        // (`new`), or bytes checked with `from_utf8` (`get_str`); the fields are private. This
+        // (`new`), ASCII bytes (`from_ascii`), or bytes checked with `from_utf8` (`get_str`);
+        // the fields are private. This
         // runs several times per request, where re-validating showed in the profile.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
@@ -324,7 +349,11 @@ impl Ring {
         let has_resources = e.cpu_ns | e.allocated_bytes | e.polls != 0;
         let lens = org_len as u64 | (cid_len as u64) << 8;
         w[5].store(
-            if has_resources { lens | HAS_RESOURCES } else { lens },
+            if has_resources {
+                lens | HAS_RESOURCES
+            } else {
+                lens
+            },
             Ordering::Relaxed,
         );
         w[TRACE].store(
