@@ -430,13 +430,24 @@ async fn traceparent_is_validated_propagated_and_recorded() {
         .header("traceparent", future)
         .body(Body::empty())
         .unwrap();
-    let res = app.oneshot(req).await.unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
     assert!(
         res.headers()["traceparent"]
             .to_str()
             .unwrap()
             .contains("4bf92f3577b34da6a3ce929d0e0e4736")
     );
+    let _ = res.into_body().collect().await.unwrap();
+
+    // Without `traceparent`: a new trace, seen by the handler and recorded, and no header back.
+    let res = app.oneshot(get_req("/orgs/acme/t")).await.unwrap();
+    assert!(res.headers().get("traceparent").is_none());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body = std::str::from_utf8(&body).unwrap();
+    let handler_trace = body.rsplit('|').next().unwrap();
+    assert_eq!(handler_trace.len(), 32, "{body}");
+    let r = monitor.recent().pop().unwrap();
+    assert_eq!(r.trace_id.as_deref(), Some(handler_trace));
 }
 
 #[tokio::test]
