@@ -2,7 +2,8 @@
 //! [`vitals_axum::MonitorLayer`] under load (driven by `scripts/bench-load.sh`).
 //!
 //! Usage: `bench-app <VARIANT> [PORT]`, VARIANT one of `bare`, `monitor`, `monitor-noid`,
-//! `monitor-nores`, `passthrough`, `full`, `full-separate`, `axum-prometheus`, `prometheus-client`.
+//! `monitor-nores`, `passthrough`, `full`, `full-separate`, `axum-prometheus`, `prometheus-client`,
+//! `request-id`.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
@@ -58,6 +59,10 @@ enum Variant {
     /// IP high enough never to refuse, and its router (`/health…`, `/metrics…`), applied as
     /// one layer (`Vitals::layers`).
     Full,
+    /// No monitoring, only request ids as tower-http makes them (`SetRequestIdLayer` with
+    /// `MakeRequestUuid`, `PropagateRequestIdLayer`): what an `x-request-id` generated and
+    /// echoed per request costs by itself.
+    RequestId,
     /// `Full` with the three layers applied by three `Router::layer` calls (what one-layer
     /// composition saves).
     FullSeparate,
@@ -111,6 +116,7 @@ impl Variant {
             "full-separate" => Some(Self::FullSeparate),
             "axum-prometheus" => Some(Self::AxumPrometheus),
             "prometheus-client" => Some(Self::PrometheusClient),
+            "request-id" => Some(Self::RequestId),
             _ => None,
         }
     }
@@ -304,13 +310,20 @@ fn app(variant: Variant) -> Router {
                 .layer(layer)
         }
         Variant::PrometheusClient => prometheus_client_app(router),
+        Variant::RequestId => router.layer(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+                    tower_http::request_id::MakeRequestUuid,
+                ))
+                .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id()),
+        ),
     }
 }
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|axum-prometheus|prometheus-client> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|axum-prometheus|prometheus-client|request-id> [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }
