@@ -335,6 +335,52 @@ fn sf_string(value: &str) -> String {
 }
 
 /// Whole seconds, rounded up.
+/// Numbers below this have a static header value ([`SMALL_NUMBERS_TEXT`]).
+const SMALL_NUMBERS: usize = 1000;
+
+/// Decimal text of 0..[`SMALL_NUMBERS`], number `n` at `3 * n` (shorter ones padded), built at
+/// compile time.
+static SMALL_NUMBERS_TEXT: [u8; 3 * SMALL_NUMBERS] = {
+    let mut out = [b' '; 3 * SMALL_NUMBERS];
+    let mut n = 0;
+    while n < SMALL_NUMBERS {
+        let digits = [(n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8];
+        let skip = if n >= 100 {
+            0
+        } else if n >= 10 {
+            1
+        } else {
+            2
+        };
+        let mut i = skip;
+        while i < 3 {
+            out[3 * n + i - skip] = b'0' + digits[i];
+            i += 1;
+        }
+        n += 1;
+    }
+    out
+};
+
+/// The header value of `n`. Small numbers (the usual remaining count and reset seconds) are
+/// static values: no bytes cut, no reference count touched (two atomic operations and ~200
+/// instructions per value otherwise).
+fn number_header(n: u64) -> HeaderValue {
+    if let Some(n) = usize::try_from(n).ok().filter(|&n| n < SMALL_NUMBERS) {
+        let len = 1 + usize::from(n >= 10) + usize::from(n >= 100);
+        if let Ok(s) = std::str::from_utf8(&SMALL_NUMBERS_TEXT[3 * n..3 * n + len]) {
+            return HeaderValue::from_static(s);
+        }
+    }
+    let mut buf = itoa::Buffer::new();
+    let text = buf.format(n);
+    // SAFETY: `itoa` writes decimal digits.
+    #[allow(unsafe_code)]
+    unsafe {
+        header_value_unchecked(text.as_bytes())
+    }
+}
+
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
@@ -392,9 +438,7 @@ impl Policy {
         // `format!` and an allocation per value cost a few hundred instructions per request.
         let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
         let (r, t) = (r.format(remaining).as_bytes(), t.format(reset).as_bytes());
-        // SAFETY: `r` and `t` are decimal digits from `itoa`.
-        #[allow(unsafe_code)]
-        let (remaining, reset) = unsafe { (header_value_unchecked(r), header_value_unchecked(t)) };
+        let (remaining, reset) = (number_header(u64::from(remaining)), number_header(reset));
         LimitHeaders {
             policy: self.policy_header.clone(),
             limit: self.limit_header.clone(),
@@ -946,6 +990,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn number_headers_are_the_numbers() {
+        for n in (0..1100u64).chain([9_999, 4_294_967_295]) {
+            let mut buf = itoa::Buffer::new();
+            let text = buf.format(n);
+            assert_eq!(number_header(n).to_str().unwrap(), text);
+        }
+    }
 
     #[test]
     fn parses_forwarded_elements_with_ports() {
