@@ -9,7 +9,8 @@
 # `prometheus-client` (a hand-written middleware on the official crate) and `fastify` (the seed's
 # Node stack: fastify + fastify-metrics + @fastify/under-pressure, same routes). Any other
 # bench-app variant (`passthrough`, `monitor-noid`, `full-separate`: the full stack applied by
-# three `Router::layer` calls) may be named too.
+# three `Router::layer` calls, `request-id`: tower-http's request-id layers alone) may be named
+# too.
 #
 # Throughput: ROUNDS rounds; in each, every variant (order reversed every other round) gets a
 # fresh server pinned to SERVER_CPU, WARMUP s of warm-up, then DURATION s of
@@ -78,8 +79,8 @@ done
 ((${#VARIANTS[@]} > 0)) || die "VARIANTS is empty"
 for variant in "${VARIANTS[@]}"; do
     case $variant in
-    bare | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | axum-prometheus | prometheus-client | fastify) ;;
-    *) die "unknown variant '$variant' (bare monitor monitor-noid monitor-nores passthrough full full-separate axum-prometheus prometheus-client fastify)" ;;
+    bare | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | axum-prometheus | prometheus-client | request-id | fastify) ;;
+    *) die "unknown variant '$variant' (bare monitor monitor-noid monitor-nores passthrough full full-separate axum-prometheus prometheus-client request-id fastify)" ;;
     esac
 done
 
