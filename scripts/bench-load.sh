@@ -250,6 +250,8 @@ TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
 # `prometheus-client` a hand-written middleware on the official prometheus-client crate (one
 # histogram by route, method and status). The summary needs `bare` and `monitor` among them.
 read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"
+[[ " ${VARIANTS[*]} " == *" bare "* && " ${VARIANTS[*]} " == *" monitor "* ]] ||
+    die "VARIANTS must include bare and monitor (the summary compares them), got: ${VARIANTS[*]}"
 
 bench_prerequisites
 bench_build
