@@ -42,8 +42,6 @@ pub(crate) fn header_value_of(parts: &[&[u8]]) -> HeaderValue {
     .unwrap_or(HeaderValue::from_static("invalid"))
 }
 
-/// Writes `len` bytes into the thread's buffer with `write` and cuts them off as a header
-/// value; `None` at thread teardown or on a re-entrant call (the caller allocates as usual).
 /// Like [`header_value`] without `HeaderValue`'s byte-by-byte check (~120 instructions per
 /// request for a generated id in the profile), for bytes that are valid by construction.
 ///
@@ -68,6 +66,8 @@ pub(crate) unsafe fn header_value_unchecked(bytes: &[u8]) -> HeaderValue {
         .unwrap_or_else(|| header_value(bytes))
 }
 
+/// Writes `len` bytes into the thread's buffer with `write` and cuts them off as a header
+/// value; `None` at thread teardown or on a re-entrant call (the caller allocates as usual).
 fn cut(
     len: usize,
     write: impl FnOnce(&mut BytesMut),

@@ -334,7 +334,6 @@ fn sf_string(value: &str) -> String {
     out
 }
 
-/// Whole seconds, rounded up.
 /// Numbers below this have a static header value ([`SMALL_NUMBERS_TEXT`]).
 const SMALL_NUMBERS: usize = 1000;
 
@@ -381,6 +380,7 @@ fn number_header(n: u64) -> HeaderValue {
     }
 }
 
+/// Whole seconds, rounded up.
 fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

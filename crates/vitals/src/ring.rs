@@ -185,9 +185,9 @@ impl InlineStr {
         let bytes = &self.bytes[..usize::from(self.len).min(INLINE_BYTES)];
         debug_assert!(std::str::from_utf8(bytes).is_ok());
         // SAFETY: every constructor stores a prefix of a `&str` cut on a character boundary
-        // (`new`), ASCII bytes (`from_ascii`), or bytes checked with `from_utf8` (`get_str`);
-        // the fields are private. This
-        // runs several times per request, where re-validating showed in the profile.
+        // (`new`), ASCII bytes (`from_ascii`, `from_ascii_array`), or bytes checked with
+        // `from_utf8` (`get_str`); the fields are private. This runs several times per
+        // request, where re-validating showed in the profile.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
