@@ -57,6 +57,7 @@ use crate::context::{
 };
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
 const TRACEPARENT_NAME: &str = "traceparent";
 const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_NAME);
 
@@ -505,16 +506,14 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
     }
     let mut request_id = None;
     let mut traceparent = None;
+    // `HeaderName` comparisons: a standard header (most of a request's) differs from these
+    // custom names by its representation alone, without looking at its text.
     for (name, value) in req.headers() {
-        let name = name.as_str();
-        if name.len() == REQUEST_ID_HEADER.len() && name == REQUEST_ID_HEADER {
+        if *name == X_REQUEST_ID {
             request_id.get_or_insert(value);
-        } else if name.len() == TRACEPARENT_NAME.len() && name == TRACEPARENT_NAME {
+        } else if *name == TRACEPARENT {
             traceparent.get_or_insert(value);
-        } else if organization.is_none()
-            && name.len() == ORGANIZATION_HEADER.len()
-            && name == ORGANIZATION_HEADER
-        {
+        } else if organization.is_none() && *name == X_ORGANIZATION_ID {
             organization = value
                 .to_str()
                 .ok()
