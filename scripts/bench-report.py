@@ -103,16 +103,21 @@ class Summary:
         self.errors = {v: int(sum(run["errors"] or 0 for run in rs.values())) for v, rs in self.runs.items()}
         # Ratio to bare: the median of the per-round ratios (variants run interleaved, so each
         # round's pair shares the machine's state), and the ratio of the medians.
+        # CPU added per request: the median of the per-round differences to bare.
         self.ratio: dict[str, float | None] = {}
         self.ratio_of_medians: dict[str, float | None] = {}
+        self.cpu_delta: dict[str, float | None] = {}
         bare = self.runs.get("bare")
         for v, rs in self.runs.items():
             if not bare:
-                self.ratio[v] = self.ratio_of_medians[v] = None
+                self.ratio[v] = self.ratio_of_medians[v] = self.cpu_delta[v] = None
                 continue
             pairs = [rs[r]["rps"] / bare[r]["rps"] for r in rs if r in bare]
             self.ratio[v] = statistics.median(pairs) if pairs else None
             self.ratio_of_medians[v] = self.med[v]["rps"] / self.med["bare"]["rps"]
+            deltas = [rs[r]["cpu_us"] - bare[r]["cpu_us"] for r in rs
+                      if r in bare and rs[r]["cpu_us"] is not None and bare[r]["cpu_us"] is not None]
+            self.cpu_delta[v] = statistics.median(deltas) if deltas else None
         self.flood: dict[str, dict[str, float | None]] = {}
         for f in flood:
             before, after = num(f["rss_before_kb"]), num(f["rss_after_kb"])
@@ -145,6 +150,7 @@ def summary_rows(s: Summary) -> list[list[str]]:
             fmt(m["p50"], ".3f"),
             fmt(m["p99"], ".3f"),
             fmt(m["cpu_us"], ".2f"),
+            fmt(s.cpu_delta[v], "+.2f"),
             fmt(m["rss_mib"], ".1f"),
             fmt(f.get("rss_growth_mib"), "+.1f"),
             fmt(f.get("metrics_bytes"), ",.0f"),
@@ -154,7 +160,7 @@ def summary_rows(s: Summary) -> list[list[str]]:
 
 
 SUMMARY_HEADER = [
-    "variant", "req/s", "vs bare", "(medians)", "p50 ms", "p99 ms", "CPU µs/req", "RSS MiB",
+    "variant", "req/s", "vs bare", "(medians)", "p50 ms", "p99 ms", "CPU µs/req", "ΔCPU µs", "RSS MiB",
     "flood ΔRSS MiB", "/metrics bytes", "/metrics ms",
 ]
 
@@ -191,6 +197,10 @@ def target_checks(s: Summary, targets: dict[str, float]) -> list[str]:
               f"{v} or bare not run" if r is None else
               f"{r:.3f} (median of per-round ratios; ratio of medians "
               f"{fmt(s.ratio_of_medians.get(v), '.3f')})")
+    d = s.cpu_delta.get("monitor")
+    cap = targets["monitor_cpu_us"]
+    check(f"monitor added CPU per request <= {cap:.2f} µs", None if d is None else d <= cap,
+          "monitor or bare not run" if d is None else f"{d:+.2f} µs (median of per-round differences)")
     mon = s.med.get("monitor")
     for other in ("axum-prometheus", "prometheus-client"):
         o = s.med.get(other)
@@ -307,6 +317,7 @@ def report(args: argparse.Namespace) -> int:
     targets = {
         "monitor_ratio": float(meta.get("target_monitor_ratio", 0.97)),
         "full_ratio": float(meta.get("target_full_ratio", 0.92)),
+        "monitor_cpu_us": float(meta.get("target_monitor_cpu_us", 0.25)),
         "flood_mib": float(meta.get("target_flood_mib", 10)),
     }
     flooded = meta.get("flood", "0") != "0"
@@ -318,7 +329,8 @@ def report(args: argparse.Namespace) -> int:
     print(text_table(SUMMARY_HEADER, rows))
     print()
     print("req/s, p50, p99, CPU and RSS: medians over the rounds; vs bare: median of per-round"
-          " ratios to bare\n(then the ratio of the medians)", end="")
+          " ratios to bare\n(then the ratio of the medians); ΔCPU: median of the per-round CPU"
+          " differences to bare", end="")
     if flooded:
         print(f"; flood: RSS after minus before {meta.get('flood', '?')} requests to distinct"
               " paths and tenants;\n/metrics: its size after the flood and the median time of"
@@ -361,7 +373,8 @@ def report(args: argparse.Namespace) -> int:
     out(md_table(SUMMARY_HEADER, rows))
     out("")
     out("req/s, p50, p99, CPU µs/req and RSS are medians over the rounds. *vs bare* is the median"
-        " of the per-round ratios to bare, *(medians)* the ratio of the medians."
+        " of the per-round ratios to bare, *(medians)* the ratio of the medians, *ΔCPU µs* the"
+        " median of the per-round differences of CPU per request to bare."
         " *flood ΔRSS* is RSS after the flood minus before it; */metrics bytes* the size of"
         " `GET /metrics` after the flood, */metrics ms* the median wall time of"
         f" {meta.get('metrics_gets', '?')} sequential GETs of it, each on a new connection.")
