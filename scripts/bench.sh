@@ -81,8 +81,8 @@ done
 ((${#VARIANTS[@]} > 0)) || die "VARIANTS is empty"
 for variant in "${VARIANTS[@]}"; do
     case $variant in
-    bare | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | axum-prometheus | prometheus-client | request-id | fastify) ;;
-    *) die "unknown variant '$variant' (bare monitor monitor-noid monitor-nores passthrough full full-separate axum-prometheus prometheus-client request-id fastify)" ;;
+    bare | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | full-draft-headers | axum-prometheus | prometheus-client | request-id | fastify) ;;
+    *) die "unknown variant '$variant' (bare monitor monitor-noid monitor-nores passthrough full full-separate full-draft-headers axum-prometheus prometheus-client request-id fastify)" ;;
     esac
 done
 

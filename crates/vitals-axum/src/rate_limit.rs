@@ -56,7 +56,8 @@
 //!
 //! Every limited response, admitted or refused, carries the current IETF draft's fields
 //! (`RateLimit-Policy: "default";q=100;w=60` and `RateLimit: "default";r=42;t=35`) and the
-//! legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`. Remaining is the
+//! legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; either set
+//! can be switched off ([`RateLimitLayer::draft_headers`], [`RateLimitLayer::legacy_headers`]). Remaining is the
 //! burst the key has left after this request; reset is the number of seconds until the full
 //! burst is back (rounded up). A route quota's policy is named after its template instead of
 //! `"default"`. Window and reset are whole seconds, rounded up.
@@ -431,30 +432,55 @@ impl Policy {
         }
     }
 
-    /// Headers for a response with `remaining` requests left and `reset` until the full burst.
-    fn headers(&self, remaining: u32, reset: Duration) -> LimitHeaders {
+    /// Headers for a response with `remaining` requests left and `reset` until the full burst:
+    /// the sets `which` asks for.
+    fn headers(&self, remaining: u32, reset: Duration, which: HeaderSets) -> LimitHeaders {
         let reset = ceil_secs(reset);
-        // Each number formatted once, and every value cut from the thread's header buffer:
-        // `format!` and an allocation per value cost a few hundred instructions per request.
-        let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let (r, t) = (r.format(remaining).as_bytes(), t.format(reset).as_bytes());
-        let (remaining, reset) = (number_header(u64::from(remaining)), number_header(reset));
-        LimitHeaders {
-            policy: self.policy_header.clone(),
+        let draft = which.draft.then(|| {
+            // Each number formatted once, and the value cut from the thread's header buffer:
+            // `format!` and an allocation per value cost a few hundred instructions.
+            let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+            let (r, t) = (r.format(remaining).as_bytes(), t.format(reset).as_bytes());
+            DraftHeaders {
+                policy: self.policy_header.clone(),
+                ratelimit: header_value_of(&[self.name.as_bytes(), b";r=", r, b";t=", t]),
+            }
+        });
+        let legacy = which.legacy.then(|| LegacyHeaders {
             limit: self.limit_header.clone(),
-            ratelimit: header_value_of(&[self.name.as_bytes(), b";r=", r, b";t=", t]),
-            remaining,
-            reset,
-        }
+            remaining: number_header(u64::from(remaining)),
+            reset: number_header(reset),
+        });
+        LimitHeaders { draft, legacy }
     }
+}
+
+/// Which rate-limit header sets responses carry ([`RateLimitLayer::draft_headers`],
+/// [`RateLimitLayer::legacy_headers`]).
+#[derive(Debug, Clone, Copy)]
+struct HeaderSets {
+    draft: bool,
+    legacy: bool,
 }
 
 /// The rate-limit fields of one response.
 #[derive(Debug)]
 struct LimitHeaders {
+    draft: Option<DraftHeaders>,
+    legacy: Option<LegacyHeaders>,
+}
+
+/// The IETF draft's fields.
+#[derive(Debug)]
+struct DraftHeaders {
     policy: HeaderValue,
-    limit: HeaderValue,
     ratelimit: HeaderValue,
+}
+
+/// The `X-RateLimit-*` fields.
+#[derive(Debug)]
+struct LegacyHeaders {
+    limit: HeaderValue,
     remaining: HeaderValue,
     reset: HeaderValue,
 }
@@ -462,12 +488,18 @@ struct LimitHeaders {
 impl LimitHeaders {
     fn apply(self, headers: &mut HeaderMap) {
         // One growth of the map instead of one per insert.
-        headers.reserve(5);
-        headers.insert(RATELIMIT_POLICY, self.policy);
-        headers.insert(RATELIMIT, self.ratelimit);
-        headers.insert(X_RATELIMIT_LIMIT, self.limit);
-        headers.insert(X_RATELIMIT_REMAINING, self.remaining);
-        headers.insert(X_RATELIMIT_RESET, self.reset);
+        headers.reserve(
+            2 * usize::from(self.draft.is_some()) + 3 * usize::from(self.legacy.is_some()),
+        );
+        if let Some(d) = self.draft {
+            headers.insert(RATELIMIT_POLICY, d.policy);
+            headers.insert(RATELIMIT, d.ratelimit);
+        }
+        if let Some(l) = self.legacy {
+            headers.insert(X_RATELIMIT_LIMIT, l.limit);
+            headers.insert(X_RATELIMIT_REMAINING, l.remaining);
+            headers.insert(X_RATELIMIT_RESET, l.reset);
+        }
     }
 }
 
@@ -485,6 +517,7 @@ struct Settings {
     allow_names: HashSet<String, KeyHasher>,
     allow: Option<AllowFn>,
     cleanup_interval: Duration,
+    header_sets: HeaderSets,
 }
 
 struct State {
@@ -699,6 +732,10 @@ impl RateLimitLayer {
             allow_names: HashSet::default(),
             allow: None,
             cleanup_interval: Duration::from_secs(60),
+            header_sets: HeaderSets {
+                draft: true,
+                legacy: true,
+            },
         })
     }
 
@@ -801,6 +838,39 @@ impl RateLimitLayer {
         self.with(|s| s.allow = Some(f))
     }
 
+    /// Whether responses carry the current IETF draft's `RateLimit-Policy` and `RateLimit`
+    /// fields (default `true`). Like `@fastify/rate-limit`'s `addHeaders`, for services whose
+    /// clients read only one set: each field costs about 500 instructions per response to
+    /// make, insert and write.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vitals_axum::RateLimitLayer;
+    ///
+    /// // Only the `X-RateLimit-*` fields existing clients read.
+    /// let layer = RateLimitLayer::per_window(100, Duration::from_secs(60)).draft_headers(false);
+    /// # let _ = layer;
+    /// ```
+    pub fn draft_headers(self, enabled: bool) -> Self {
+        self.with(|s| s.header_sets.draft = enabled)
+    }
+
+    /// Whether responses carry the legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
+    /// `X-RateLimit-Reset` fields (default `true`); see [`RateLimitLayer::draft_headers`]. A
+    /// refusal carries `Retry-After` whatever these say.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vitals_axum::RateLimitLayer;
+    ///
+    /// // Only the IETF draft's `RateLimit-Policy` and `RateLimit`.
+    /// let layer = RateLimitLayer::per_window(100, Duration::from_secs(60)).legacy_headers(false);
+    /// # let _ = layer;
+    /// ```
+    pub fn legacy_headers(self, enabled: bool) -> Self {
+        self.with(|s| s.header_sets.legacy = enabled)
+    }
+
     /// How often idle keys are dropped (default 60 s; at least 1 ms).
     pub fn cleanup_interval(self, interval: Duration) -> Self {
         self.with(|s| s.cleanup_interval = interval.max(Duration::from_millis(1)))
@@ -899,7 +969,7 @@ where
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity().min(policy.max);
                 let reset = policy.interval * (policy.max - remaining);
-                let headers = policy.headers(remaining, reset);
+                let headers = policy.headers(remaining, reset, state.settings.header_sets);
                 ResponseFuture::passthrough(self.inner.call(req), Some(headers))
             }
             Err(not_until) => {
@@ -907,7 +977,11 @@ where
                 let wait = not_until.wait_time_from(policy.limiter.clock().now());
                 let retry_after = ceil_secs(wait).max(1);
                 tracing::debug!(%key, retry_after, "rate limit: request refused");
-                let headers = policy.headers(0, wait + policy.interval * (policy.max - 1));
+                let headers = policy.headers(
+                    0,
+                    wait + policy.interval * (policy.max - 1),
+                    state.settings.header_sets,
+                );
                 let plural = if retry_after == 1 { "" } else { "s" };
                 let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
                     .with_detail(format!(
@@ -1040,22 +1114,40 @@ mod tests {
 
     #[test]
     fn policy_headers_are_structured_fields() {
+        const BOTH: HeaderSets = HeaderSets {
+            draft: true,
+            legacy: true,
+        };
+        let field = |h: LimitHeaders| h.draft.expect("draft fields asked for").ratelimit;
         let p = Policy::new("default", 100, Duration::from_secs(60));
         assert_eq!(p.policy_header, "\"default\";q=100;w=60");
-        let h = p.headers(42, Duration::from_millis(34_500));
-        assert_eq!(h.ratelimit, "\"default\";r=42;t=35");
-        let h = p.headers(0, Duration::ZERO);
-        assert_eq!(h.ratelimit, "\"default\";r=0;t=0");
-        let h = p.headers(u32::MAX, Duration::from_secs(u64::MAX / 2));
+        let h = p.headers(42, Duration::from_millis(34_500), BOTH);
+        let legacy = h.legacy.as_ref().expect("legacy fields asked for");
+        assert_eq!(legacy.limit, "100");
+        assert_eq!(legacy.remaining, "42");
+        assert_eq!(legacy.reset, "35");
+        assert_eq!(field(h), "\"default\";r=42;t=35");
         assert_eq!(
-            h.ratelimit,
+            field(p.headers(0, Duration::ZERO, BOTH)),
+            "\"default\";r=0;t=0"
+        );
+        let h = p.headers(u32::MAX, Duration::from_secs(u64::MAX / 2), BOTH);
+        assert_eq!(
+            field(h),
             format!("\"default\";r={};t={}", u32::MAX, u64::MAX / 2).as_str()
         );
         // A long name (longer than any stack buffer would be) gives the same field.
         let long = "n".repeat(200);
         let p = Policy::new(&long, 100, Duration::from_secs(60));
-        let h = p.headers(7, Duration::from_secs(3));
-        assert_eq!(h.ratelimit, format!("\"{long}\";r=7;t=3").as_str());
+        let h = p.headers(7, Duration::from_secs(3), BOTH);
+        assert_eq!(field(h), format!("\"{long}\";r=7;t=3").as_str());
+        // Each set only when asked for.
+        let only =
+            |draft, legacy| p.headers(7, Duration::from_secs(3), HeaderSets { draft, legacy });
+        let h = only(false, true);
+        assert!(h.draft.is_none() && h.legacy.is_some());
+        let h = only(true, false);
+        assert!(h.draft.is_some() && h.legacy.is_none());
         assert_eq!(sf_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
         let tiny = Policy::new("default", 5, Duration::from_millis(10));
         assert_eq!(tiny.policy_header, "\"default\";q=5;w=1");

@@ -515,3 +515,55 @@ async fn inner_error_type_is_preserved() {
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(layer.refused_total(), 1);
 }
+
+#[tokio::test]
+async fn each_header_set_can_be_switched_off() {
+    const DRAFT: [&str; 2] = ["ratelimit-policy", "ratelimit"];
+    const LEGACY: [&str; 3] = [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ];
+    for (draft, legacy) in [(true, false), (false, true), (false, false)] {
+        let layer = RateLimitLayer::per_window(1, MINUTE)
+            .draft_headers(draft)
+            .legacy_headers(legacy);
+        let app = app(&layer);
+        let admitted = app
+            .clone()
+            .oneshot(req("/api/x", "10.0.0.1:1"))
+            .await
+            .unwrap();
+        let refused = app
+            .clone()
+            .oneshot(req("/api/x", "10.0.0.1:1"))
+            .await
+            .unwrap();
+        assert_eq!(admitted.status(), StatusCode::OK);
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        // A refusal says when to come back whatever the header sets.
+        assert_eq!(header(&refused, "retry-after"), "60");
+        for res in [&admitted, &refused] {
+            for name in DRAFT {
+                assert_eq!(
+                    res.headers().contains_key(name),
+                    draft,
+                    "{name} ({draft}, {legacy})"
+                );
+            }
+            for name in LEGACY {
+                assert_eq!(
+                    res.headers().contains_key(name),
+                    legacy,
+                    "{name} ({draft}, {legacy})"
+                );
+            }
+        }
+        if legacy {
+            assert_eq!(header(&admitted, "x-ratelimit-remaining"), "0");
+        }
+        if draft {
+            assert_eq!(header(&admitted, "ratelimit"), "\"default\";r=0;t=60");
+        }
+    }
+}

@@ -2,8 +2,8 @@
 //! [`vitals_axum::MonitorLayer`] under load (driven by `scripts/bench-load.sh`).
 //!
 //! Usage: `bench-app <VARIANT> [PORT]`, VARIANT one of `bare`, `monitor`, `monitor-noid`,
-//! `monitor-nores`, `passthrough`, `full`, `full-separate`, `axum-prometheus`, `prometheus-client`,
-//! `request-id`.
+//! `monitor-nores`, `passthrough`, `full`, `full-separate`, `full-draft-headers`,
+//! `axum-prometheus`, `prometheus-client`, `request-id`.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
@@ -59,6 +59,9 @@ enum Variant {
     /// IP high enough never to refuse, and its router (`/health…`, `/metrics…`), applied as
     /// one layer (`Vitals::layers`).
     Full,
+    /// `Full` with only the IETF draft's rate-limit fields (`legacy_headers(false)`): what the
+    /// three `X-RateLimit-*` fields cost.
+    FullDraftHeaders,
     /// No monitoring, only request ids as tower-http makes them (`SetRequestIdLayer` with
     /// `MakeRequestUuid`, `PropagateRequestIdLayer`): what an `x-request-id` generated and
     /// echoed per request costs by itself.
@@ -114,6 +117,7 @@ impl Variant {
             "passthrough" => Some(Self::Passthrough),
             "full" => Some(Self::Full),
             "full-separate" => Some(Self::FullSeparate),
+            "full-draft-headers" => Some(Self::FullDraftHeaders),
             "axum-prometheus" => Some(Self::AxumPrometheus),
             "prometheus-client" => Some(Self::PrometheusClient),
             "request-id" => Some(Self::RequestId),
@@ -280,16 +284,17 @@ fn app(variant: Variant) -> Router {
         Variant::Passthrough => router.layer(tower::util::MapResponseLayer::new(
             |res: axum::response::Response| res.map(|inner| PassthroughBody { inner }),
         )),
-        Variant::Full | Variant::FullSeparate => {
+        Variant::Full | Variant::FullSeparate | Variant::FullDraftHeaders => {
             let limit = vitals_axum::RateLimitLayer::per_window(
                 u32::MAX,
                 std::time::Duration::from_secs(1),
-            );
+            )
+            .legacy_headers(!matches!(variant, Variant::FullDraftHeaders));
             // The rate limit is given to the builder, so `/metrics` reports it and
             // `Vitals::layers` includes it.
             let vitals = vitals_axum::Vitals::builder().rate_limit(limit).build();
             let router = router.merge(vitals.router());
-            if matches!(variant, Variant::Full) {
+            if matches!(variant, Variant::Full | Variant::FullDraftHeaders) {
                 router.layer(vitals.layers())
             } else {
                 let limit = vitals.rate_limit_layer().unwrap_or_else(|| unreachable!());
@@ -323,7 +328,7 @@ fn app(variant: Variant) -> Router {
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|axum-prometheus|prometheus-client|request-id> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id> [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }

@@ -10,7 +10,8 @@
 //! `VITALS_PRESSURE_MAX_RSS_MB`, `VITALS_PRESSURE_MAX_BUSY_RATIO`, `VITALS_PRESSURE_MAX_DELAY_MS`,
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
-//! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RESOURCES_EVERY` (64: measure CPU and
+//! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
+//! rate-limit header sets responses carry; `none` for neither), `VITALS_RESOURCES_EVERY` (64: measure CPU and
 //! allocations of one request in 64), `RUST_LOG` (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
@@ -173,9 +174,23 @@ fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
     let window: u64 = env_or("VITALS_RATE_LIMIT_WINDOW_MS", "60000")
         .parse()
         .context("VITALS_RATE_LIMIT_WINDOW_MS must be milliseconds")?;
+    let sets = env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy");
+    let (mut draft, mut legacy) = (false, false);
+    for set in sets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match set {
+            "draft" => draft = true,
+            "legacy" => legacy = true,
+            "none" => {}
+            other => anyhow::bail!(
+                "VITALS_RATE_LIMIT_HEADERS: unknown header set `{other}` (draft, legacy or none)"
+            ),
+        }
+    }
     Ok(
         vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
-            .key(vitals_axum::rate_limit::KeySource::Organization),
+            .key(vitals_axum::rate_limit::KeySource::Organization)
+            .draft_headers(draft)
+            .legacy_headers(legacy),
     )
 }
 

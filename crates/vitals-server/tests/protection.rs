@@ -225,3 +225,13 @@ async fn a_rate_limit_of_n_admits_exactly_n_per_organization() {
         metrics.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_header_sets_follow_the_configuration() {
+    let server = Server::start_with(&[("VITALS_RATE_LIMIT_HEADERS", "legacy")]);
+    let ok = server.get("/api/orgs/acme/properties").await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.header("x-ratelimit-limit"), Some("1000"));
+    assert_eq!(ok.header("ratelimit-policy"), None);
+    assert_eq!(ok.header("ratelimit"), None);
+}
