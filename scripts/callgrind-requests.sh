@@ -9,7 +9,9 @@
 # server side (hyper, axum, the layers, tokio's wake-ups), none of the client.
 #
 # Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare passthrough monitor full)
-# Env: N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], KEEP [unset]: keep the
+# Env: N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], HEADER [unset]: one
+# request header to send with every request (`x-request-id: from-the-proxy`, as a proxy in
+# front would set it), KEEP [unset]: keep the
 # callgrind output files in target/callgrind/ for callgrind_annotate, CACHE [unset]: also
 # simulate the caches (`--cache-sim=yes`) and print data-cache misses per request (D1: first
 # level, LL: last level) next to the instructions.
@@ -41,12 +43,16 @@ trap cleanup EXIT
 
 # Sends COUNT sequential keep-alive GETs to 127.0.0.1:PORT.
 send() {
-    python3 - "$1" "$2" "$PATH_UNDER_TEST" <<'PY'
+    python3 - "$1" "$2" "$PATH_UNDER_TEST" "${HEADER:-}" <<'PY'
 import http.client, sys
-port, count, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, count, path, header = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+headers = {}
+if header:
+    name, _, value = header.partition(":")
+    headers[name.strip()] = value.strip()
 conn = http.client.HTTPConnection("127.0.0.1", port)
 for _ in range(count):
-    conn.request("GET", path)
+    conn.request("GET", path, headers=headers)
     res = conn.getresponse()
     res.read()
     if res.status >= 500:

@@ -290,15 +290,37 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
     }
 }
 
-/// True for an acceptable client-supplied correlation id.
+/// True for an acceptable client-supplied correlation id: 1 to 64 bytes of ASCII letters,
+/// digits and `-_.:+/=@`.
+///
+/// ```
+/// use vitals_axum::context::is_valid_request_id;
+///
+/// assert!(is_valid_request_id(b"0f5e3a5c-8c1e-4b8e-9c2d-1a2b3c4d5e6f"));
+/// assert!(is_valid_request_id(b"lb:7/a+b=@x_y.z"));
+/// assert!(!is_valid_request_id(b""));
+/// assert!(!is_valid_request_id(b"has space"));
+/// assert!(!is_valid_request_id(&[b'a'; 65]));
+/// ```
 #[must_use]
 pub fn is_valid_request_id(id: &[u8]) -> bool {
-    (1..=64).contains(&id.len())
-        && id.iter().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@')
-        })
+    // One table load per byte: the chain of range and character tests was ~10 instructions a
+    // byte, 360 for a UUID, on every request that comes with an id (behind most proxies).
+    (1..=64).contains(&id.len()) && id.iter().all(|&b| REQUEST_ID_BYTES[usize::from(b)])
 }
+
+/// The bytes [`is_valid_request_id`] admits.
+static REQUEST_ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@');
+        b += 1;
+    }
+    table
+};
 
 /// The tenant a request served. Put it in a response's extensions (it implements
 /// [`IntoResponseParts`]) to tell the monitor.
@@ -331,6 +353,18 @@ impl IntoResponseParts for Organization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_id_table_admits_exactly_the_documented_bytes() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=' | b'@');
+            assert_eq!(is_valid_request_id(&[b]), expected, "byte {b}");
+            assert_eq!(is_valid_request_id(&[b'a', b, b'z']), expected, "byte {b}");
+        }
+        assert!(is_valid_request_id(&[b'a'; 64]));
+        assert!(!is_valid_request_id(&[b'a'; 65]));
+    }
 
     #[test]
     fn generated_ids_are_uuid_v4_and_valid() {
