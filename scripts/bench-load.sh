@@ -286,13 +286,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 import sys
 path, round_, tck = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print(f"\nround {round_}")
-print(f"{'variant':<17} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
+print(f"{'variant':<19} {'requests':>10} {'req/s':>11} {'p99 ms':>8} {'CPU s':>7} {'CPU us/req':>10} {'errors':>6}")
 for line in open(path):
     r, variant, requests, rps, p99, ticks, errors = line.split("\t")
     if r != round_:
         continue
     cpu = int(ticks) / tck
-    print(f"{variant:<17} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
+    print(f"{variant:<19} {int(requests):>10} {float(rps):>11.0f} {float(p99):>8.3f} {cpu:>7.2f}"
           f" {cpu / int(requests) * 1e6:>10.3f} {int(errors):>6}")
 EOF
 done
@@ -366,9 +366,9 @@ out(f"RESULT bare_rps={med['bare']['rps']:.0f} monitor_rps={med['monitor']['rps'
 text = "\n".join(lines) + "\n"
 open(report, "w").write(text)
 print("\nsummary")
-print(f"{'variant':<17} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8}")
+print(f"{'variant':<19} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8}")
 for v in variants:
-    print(f"{v:<17} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
+    print(f"{v:<19} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
           f" {med[v]['rps'] / med['bare']['rps']:>8.3f}")
 print(f"throughput ratio monitor/bare: {ratio:.4f} (medians), "
       f"{statistics.median(paired_ratio):.4f} (median of per-round pairs); target >= {target_ratio}")

@@ -57,7 +57,8 @@
 //! Every limited response, admitted or refused, carries the current IETF draft's fields
 //! (`RateLimit-Policy: "default";q=100;w=60` and `RateLimit: "default";r=42;t=35`) and the
 //! legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; either set
-//! can be switched off ([`RateLimitLayer::draft_headers`], [`RateLimitLayer::legacy_headers`]). Remaining is the
+//! can be switched off ([`RateLimitLayer::draft_headers`],
+//! [`RateLimitLayer::legacy_headers`]). Remaining is the
 //! burst the key has left after this request; reset is the number of seconds until the full
 //! burst is back (rounded up). A route quota's policy is named after its template instead of
 //! `"default"`. Window and reset are whole seconds, rounded up.
@@ -840,8 +841,8 @@ impl RateLimitLayer {
 
     /// Whether responses carry the current IETF draft's `RateLimit-Policy` and `RateLimit`
     /// fields (default `true`). Like `@fastify/rate-limit`'s `addHeaders`, for services whose
-    /// clients read only one set: each field costs about 500 instructions per response to
-    /// make, insert and write.
+    /// clients read only one set: each field costs about 800 instructions per response to
+    /// make, insert and write (the three legacy ones measured 2,475 together).
     ///
     /// ```
     /// use std::time::Duration;

@@ -11,8 +11,8 @@
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
-//! rate-limit header sets responses carry; `none` for neither), `VITALS_RESOURCES_EVERY` (64: measure CPU and
-//! allocations of one request in 64), `RUST_LOG` (default `info`).
+//! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
+//! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
@@ -174,24 +174,33 @@ fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
     let window: u64 = env_or("VITALS_RATE_LIMIT_WINDOW_MS", "60000")
         .parse()
         .context("VITALS_RATE_LIMIT_WINDOW_MS must be milliseconds")?;
-    let sets = env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy");
-    let (mut draft, mut legacy) = (false, false);
-    for set in sets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match set {
-            "draft" => draft = true,
-            "legacy" => legacy = true,
-            "none" => {}
-            other => anyhow::bail!(
-                "VITALS_RATE_LIMIT_HEADERS: unknown header set `{other}` (draft, legacy or none)"
-            ),
-        }
-    }
+    let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
     Ok(
         vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
             .key(vitals_axum::rate_limit::KeySource::Organization)
             .draft_headers(draft)
             .legacy_headers(legacy),
     )
+}
+
+/// `VITALS_RATE_LIMIT_HEADERS`: a comma list of `draft` and `legacy`, or `none` alone.
+fn header_sets(value: &str) -> anyhow::Result<(bool, bool)> {
+    let sets: Vec<&str> = value.split(',').map(str::trim).collect();
+    if sets == ["none"] {
+        return Ok((false, false));
+    }
+    let (mut draft, mut legacy) = (false, false);
+    for set in sets {
+        match set {
+            "draft" => draft = true,
+            "legacy" => legacy = true,
+            other => anyhow::bail!(
+                "VITALS_RATE_LIMIT_HEADERS: `{other}` is not a header set (a comma list of \
+                 `draft` and `legacy`, or `none` alone)"
+            ),
+        }
+    }
+    Ok((draft, legacy))
 }
 
 async fn shutdown_signal() {
@@ -214,4 +223,20 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_sets;
+
+    #[test]
+    fn rate_limit_header_sets_parse_strictly() {
+        assert_eq!(header_sets("draft,legacy").unwrap(), (true, true));
+        assert_eq!(header_sets(" legacy ").unwrap(), (false, true));
+        assert_eq!(header_sets("draft").unwrap(), (true, false));
+        assert_eq!(header_sets("none").unwrap(), (false, false));
+        for bad in ["none,draft", ",", "Draft", "draft,,legacy", "all"] {
+            assert!(header_sets(bad).is_err(), "{bad}");
+        }
+    }
 }
