@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 
 /// Size of each thread's buffer.
@@ -24,8 +24,11 @@ thread_local! {
 /// A header value holding `bytes` (which must be visible ASCII, as header values are; anything
 /// else gives `invalid`).
 pub(crate) fn header_value(bytes: &[u8]) -> HeaderValue {
-    cut(bytes.len(), |arena| arena.extend_from_slice(bytes))
-        .unwrap_or_else(|| HeaderValue::from_bytes(bytes))
+    split_off(bytes.len(), |arena| arena.extend_from_slice(bytes))
+        .map_or_else(
+            || HeaderValue::from_bytes(bytes),
+            HeaderValue::from_maybe_shared,
+        )
         .unwrap_or(HeaderValue::from_static("invalid"))
 }
 
@@ -33,12 +36,15 @@ pub(crate) fn header_value(bytes: &[u8]) -> HeaderValue {
 /// composed value needs no buffer of its own first).
 pub(crate) fn header_value_of(parts: &[&[u8]]) -> HeaderValue {
     let len = parts.iter().map(|p| p.len()).sum();
-    cut(len, |arena| {
+    split_off(len, |arena| {
         for part in parts {
             arena.extend_from_slice(part);
         }
     })
-    .unwrap_or_else(|| HeaderValue::from_bytes(&parts.concat()))
+    .map_or_else(
+        || HeaderValue::from_bytes(&parts.concat()),
+        HeaderValue::from_maybe_shared,
+    )
     .unwrap_or(HeaderValue::from_static("invalid"))
 }
 
@@ -50,28 +56,16 @@ pub(crate) fn header_value_of(parts: &[&[u8]]) -> HeaderValue {
 #[allow(unsafe_code)]
 pub(crate) unsafe fn header_value_unchecked(bytes: &[u8]) -> HeaderValue {
     debug_assert!(bytes.iter().all(|b| (0x20..0x7f).contains(b)));
-    ARENA
-        .try_with(|arena| {
-            let mut arena = arena.try_borrow_mut().ok()?;
-            if arena.capacity() < bytes.len() {
-                *arena = BytesMut::with_capacity(BUFFER.max(bytes.len()));
-            }
-            arena.extend_from_slice(bytes);
-            let shared = arena.split().freeze();
-            // SAFETY: the caller promises visible ASCII (valid UTF-8 and a valid value).
-            Some(unsafe { HeaderValue::from_maybe_shared_unchecked(shared) })
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| header_value(bytes))
+    match split_off(bytes.len(), |arena| arena.extend_from_slice(bytes)) {
+        // SAFETY: the caller promises visible ASCII (valid UTF-8 and a valid value).
+        Some(shared) => unsafe { HeaderValue::from_maybe_shared_unchecked(shared) },
+        None => header_value(bytes),
+    }
 }
 
-/// Writes `len` bytes into the thread's buffer with `write` and cuts them off as a header
-/// value; `None` at thread teardown or on a re-entrant call (the caller allocates as usual).
-fn cut(
-    len: usize,
-    write: impl FnOnce(&mut BytesMut),
-) -> Option<Result<HeaderValue, http::header::InvalidHeaderValue>> {
+/// Writes `len` bytes into the thread's buffer with `write` and splits them off, sharing the
+/// buffer; `None` at thread teardown or on a re-entrant call (the caller allocates as usual).
+fn split_off(len: usize, write: impl FnOnce(&mut BytesMut)) -> Option<Bytes> {
     ARENA
         .try_with(|arena| {
             let mut arena = arena.try_borrow_mut().ok()?;
@@ -79,7 +73,7 @@ fn cut(
                 *arena = BytesMut::with_capacity(BUFFER.max(len));
             }
             write(&mut arena);
-            Some(HeaderValue::from_maybe_shared(arena.split().freeze()))
+            Some(arena.split().freeze())
         })
         .ok()
         .flatten()

@@ -14,8 +14,8 @@
 //! to 0 to time every body to its end.
 //!
 //! A handler that panics is recorded as a 500 (put `tower_http::catch_panic::CatchPanicLayer`
-//! inside this layer to also answer the client with a 500). The layer never changes the inner service's error type, and an inner error is
-//! recorded as a 500.
+//! inside this layer to also answer the client with a 500). The layer never changes the inner
+//! service's error type, and an inner error is recorded as a 500.
 //!
 //! Server-Sent Events responses (`text/event-stream`) are the exception: they are recorded when
 //! their headers go out, since a stream lasts as long as its reader watches.
@@ -58,8 +58,7 @@ use crate::context::{
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
-const TRACEPARENT_NAME: &str = "traceparent";
-const TRACEPARENT: HeaderName = HeaderName::from_static(TRACEPARENT_NAME);
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// By default one request in this many (per worker thread) has its CPU time, allocations and
 /// polls measured. A measured request reads the thread CPU clock, a system call (555 ns on the
@@ -282,22 +281,10 @@ impl Recorder {
             .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
             .ok()
             .flatten();
-        Self(Some(match spare {
-            Some(mut boxed) => {
-                // The box's monitor stays when it is this one.
-                if !boxed.monitor.ptr_eq(monitor) {
-                    boxed.monitor = monitor.clone();
-                }
-                boxed.armed = true;
-                boxed.context.start = start;
-                boxed.status = 0;
-                boxed.response_started = false;
-                // `finish_in_place` cleared what a record shares (route, path, tenant).
-                boxed
-            }
-            None => Box::new(Pending {
+        let mut boxed = spare.unwrap_or_else(|| {
+            Box::new(Pending {
                 monitor: monitor.clone(),
-                armed: true,
+                armed: false,
                 context: RequestContext {
                     request_id: None,
                     trace: None,
@@ -313,8 +300,18 @@ impl Recorder {
                 status: 0,
                 response_org: None,
                 response_started: false,
-            }),
-        }))
+            })
+        });
+        // The box's monitor stays when it is this one. `finish_in_place` cleared what a record
+        // shares (route, path, tenant); the caller sets the request's own fields.
+        if !boxed.monitor.ptr_eq(monitor) {
+            boxed.monitor = monitor.clone();
+        }
+        boxed.armed = true;
+        boxed.context.start = start;
+        boxed.status = 0;
+        boxed.response_started = false;
+        Self(Some(boxed))
     }
 
     fn pending(&self) -> Option<&Pending> {

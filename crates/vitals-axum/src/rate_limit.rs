@@ -57,10 +57,9 @@
 //! Every limited response, admitted or refused, carries the current IETF draft's fields
 //! (`RateLimit-Policy: "default";q=100;w=60` and `RateLimit: "default";r=42;t=35`) and the
 //! legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; either set
-//! can be switched off ([`RateLimitLayer::draft_headers`],
-//! [`RateLimitLayer::legacy_headers`]). Remaining is the
-//! burst the key has left after this request; reset is the number of seconds until the full
-//! burst is back (rounded up). A route quota's policy is named after its template instead of
+//! can be switched off ([`RateLimitLayer::draft_headers`], [`RateLimitLayer::legacy_headers`]).
+//! Remaining is the burst the key has left after this request; reset is the number of seconds
+//! until the full burst is back (rounded up). A route quota's policy is named after its template instead of
 //! `"default"`. Window and reset are whole seconds, rounded up.
 //!
 //! A refused request gets `429 Too Many Requests` as an RFC 9457 [`Problem`]
@@ -119,8 +118,6 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
-
-use crate::header_arena::{header_value_of, header_value_unchecked};
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use pin_project_lite::pin_project;
@@ -128,6 +125,7 @@ use tower::{Layer, Service};
 
 use crate::Problem;
 use crate::context::{ORGANIZATION_HEADER, Organization};
+use crate::header_arena::{header_value_of, header_value_unchecked};
 use crate::monitor::ORGANIZATION_PARAMS;
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
