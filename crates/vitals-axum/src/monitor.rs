@@ -199,14 +199,35 @@ struct Pending {
     /// The raw path, kept only when there is no route template.
     path: Option<Box<str>>,
     profile: Option<Profile>,
+    /// Polls of the request's future and body so far, the longest one, and when the current
+    /// (or last) one began: the first begins at the request's start.
+    polls: u32,
+    longest_poll: Duration,
+    poll_start: Instant,
     status: u16,
     response_org: Option<Organization>,
     response_started: bool,
 }
 
 impl Pending {
-    /// Records the request, once.
-    fn record(&mut self, aborted: bool) {
+    /// A poll of the request's future or body begins. The first one's start is the request's:
+    /// no clock read for a request answered in one poll.
+    fn poll_begins(&mut self) {
+        if self.polls != 0 {
+            self.poll_start = Instant::now();
+        }
+    }
+
+    /// The poll that began last ended at `now`.
+    fn poll_ended(&mut self, now: Instant) {
+        self.polls += 1;
+        self.longest_poll = self
+            .longest_poll
+            .max(now.saturating_duration_since(self.poll_start));
+    }
+
+    /// Records the request, once, as ended at `end`.
+    fn record(&mut self, aborted: bool, end: Instant) {
         if !std::mem::replace(&mut self.armed, false) {
             return;
         }
@@ -235,7 +256,7 @@ impl Pending {
             route,
             status,
             start: context.start,
-            duration: context.start.elapsed(),
+            duration: end.saturating_duration_since(context.start),
             organization,
             correlation_id: context.request_id.as_ref().map_or("", RequestId::as_str),
             trace_id: context.trace.map(|t| t.trace_id),
@@ -245,8 +266,10 @@ impl Pending {
                 cpu: p.cpu,
                 allocated_bytes: p.alloc_known.then_some(p.allocated),
                 freed_bytes: p.alloc_known.then_some(p.freed),
-                polls: p.polls,
-                longest_poll: p.longest,
+            }),
+            polls: Some(vitals::Polls {
+                count: self.polls,
+                longest: self.longest_poll,
             }),
         });
     }
@@ -297,6 +320,9 @@ impl Recorder {
                 method: Method::Get,
                 path: None,
                 profile: None,
+                polls: 0,
+                longest_poll: Duration::ZERO,
+                poll_start: start,
                 status: 0,
                 response_org: None,
                 response_started: false,
@@ -309,6 +335,9 @@ impl Recorder {
         }
         boxed.armed = true;
         boxed.context.start = start;
+        boxed.polls = 0;
+        boxed.longest_poll = Duration::ZERO;
+        boxed.poll_start = start;
         boxed.status = 0;
         boxed.response_started = false;
         Self(Some(boxed))
@@ -322,16 +351,16 @@ impl Recorder {
         self.0.as_deref_mut()
     }
 
-    /// Records the request now.
-    fn finish(mut self, aborted: bool) {
-        self.finish_in_place(aborted);
+    /// Records the request as ended at `end`.
+    fn finish(mut self, aborted: bool, end: Instant) {
+        self.finish_in_place(aborted, end);
     }
 
-    fn finish_in_place(&mut self, aborted: bool) {
+    fn finish_in_place(&mut self, aborted: bool, end: Instant) {
         let Some(mut boxed) = self.0.take() else {
             return;
         };
-        boxed.record(aborted);
+        boxed.record(aborted, end);
         // Let go of what the record shares before the box waits for reuse.
         boxed.context.route = None;
         boxed.path = None;
@@ -349,7 +378,9 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         // Dropped before the end: the client went away, or the handler panicked.
-        self.finish_in_place(true);
+        if self.0.is_some() {
+            self.finish_in_place(true, Instant::now());
+        }
     }
 }
 
@@ -409,13 +440,10 @@ struct Profile {
     allocated: u64,
     freed: u64,
     alloc_known: bool,
-    polls: u32,
-    longest: Duration,
 }
 
 /// Readings taken just before a poll of a measured request.
 struct PollProbe {
-    wall: Instant,
     cpu: Option<Duration>,
     alloc: Option<(u64, u64)>,
 }
@@ -425,12 +453,10 @@ impl PollProbe {
         Self {
             alloc: vitals::heap::thread_allocation(),
             cpu: vitals::process::thread_cpu_time(),
-            wall: Instant::now(),
         }
     }
 
     fn end(self, profile: &mut Profile) {
-        let wall = self.wall.elapsed();
         if let (Some(before), Some(after)) = (self.cpu, vitals::process::thread_cpu_time()) {
             profile.cpu += after.saturating_sub(before);
         }
@@ -439,8 +465,6 @@ impl PollProbe {
             profile.freed += f1.saturating_sub(f0);
             profile.alloc_known = true;
         }
-        profile.polls += 1;
-        profile.longest = profile.longest.max(wall);
     }
 
     /// Starts a probe when the request is measured.
@@ -652,6 +676,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
+            p.poll_begins();
+        }
         let probe = PollProbe::for_request(this.recorder.as_ref());
         let poll = {
             let _enter = this.span.enter();
@@ -659,6 +686,11 @@ where
             this.inner.poll(cx)
         };
         PollProbe::finish(probe, this.recorder.as_mut());
+        // The poll's end, and the request's when it is recorded now: one clock read.
+        let now = Instant::now();
+        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
+            p.poll_ended(now);
+        }
         let result = ready!(poll);
         let mut recorder = this.recorder.take();
         match result {
@@ -692,12 +724,12 @@ where
                 // figure is its time to first byte).
                 let body = response.body();
                 let size = body.size_hint().exact();
-                let now = body.is_end_stream()
+                let record_now = body.is_end_stream()
                     || size.is_some_and(|n| n <= *this.buffered_body_limit)
                     || size.is_none() && is_event_stream(response.headers());
-                if now {
+                if record_now {
                     if let Some(r) = recorder.take() {
-                        r.finish(false);
+                        r.finish(false, now);
                     }
                     return Poll::Ready(Ok(response.map(axum::body::Body::new)));
                 }
@@ -714,7 +746,7 @@ where
                         p.status = 500;
                         p.response_started = true;
                     }
-                    r.finish(false);
+                    r.finish(false, now);
                 }
                 Poll::Ready(Err(err))
             }
@@ -744,9 +776,16 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
+        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
+            p.poll_begins();
+        }
         let probe = PollProbe::for_request(this.recorder.as_ref());
         let frame = this.inner.as_mut().poll_frame(cx);
         PollProbe::finish(probe, this.recorder.as_mut());
+        let now = Instant::now();
+        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
+            p.poll_ended(now);
+        }
         let frame = ready!(frame);
         let ended = match &frame {
             None => Some(false),
@@ -755,7 +794,7 @@ where
         };
         if let Some(aborted) = ended {
             if let Some(r) = this.recorder.take() {
-                r.finish(aborted);
+                r.finish(aborted, now);
             }
         }
         Poll::Ready(frame)

@@ -616,6 +616,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn scheduling_delay_trips_first_and_recovers() {
+        let pressure = Pressure::builder()
+            .max_heap_bytes(Some(100))
+            .max_scheduling_delay(Some(Duration::from_millis(20)))
+            .build();
+        let mut s = snapshot(1_000); // over the heap threshold too
+        s.runtime = Some(vitals::system::RuntimeFigures {
+            scheduling_delay_p99_ms: 25.0,
+            ..Default::default()
+        });
+        pressure.evaluate(&s);
+        // under-pressure's order: the scheduling delay is checked before the heap.
+        assert_eq!(pressure.current(), Some(PressureReason::SchedulingDelay));
+        let status = pressure.status();
+        assert_eq!(status.values.scheduling_delay_ms, Some(25.0));
+        assert_eq!(status.thresholds.max_scheduling_delay_ms, Some(20.0));
+
+        s.heap = snapshot(1).heap;
+        s.runtime = Some(vitals::system::RuntimeFigures {
+            scheduling_delay_p99_ms: 20.0, // not strictly greater
+            ..Default::default()
+        });
+        pressure.evaluate(&s);
+        assert_eq!(pressure.current(), None);
+    }
+
+    #[tokio::test]
     async fn custom_response_and_failing_health_check() {
         let pressure = Pressure::builder()
             .health_check(

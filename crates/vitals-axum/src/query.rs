@@ -67,6 +67,33 @@ impl Query {
     }
 }
 
+impl Query {
+    /// One of `allowed`, `default` when absent.
+    ///
+    /// # Errors
+    ///
+    /// 400 problem naming the parameter and the allowed values when present with another value.
+    pub fn choice<'a>(
+        &self,
+        name: &str,
+        allowed: &[&'a str],
+        default: &'a str,
+    ) -> Result<&'a str, Box<Problem>> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        allowed.iter().copied().find(|a| *a == raw).ok_or_else(|| {
+            Box::new(
+                bad_request(&format!(
+                    "`{name}` must be one of {}; got `{raw}`",
+                    allowed.join(", ")
+                ))
+                .with_extension("parameter", name),
+            )
+        })
+    }
+}
+
 /// A 400 problem with a detail.
 #[must_use]
 pub fn bad_request(detail: &str) -> Problem {
@@ -93,5 +120,19 @@ mod tests {
         assert_eq!(l("limit=abc"), Err(400));
         assert_eq!(l("limit="), Err(400));
         assert_eq!(l("limit=99999999999999999999999"), Err(400));
+    }
+
+    #[test]
+    fn choice_rules() {
+        let c = |q: &str| {
+            Query::parse(Some(q))
+                .choice("by", &["duration", "cpu"], "duration")
+                .map_err(|p| p.status().as_u16())
+        };
+        assert_eq!(c(""), Ok("duration"));
+        assert_eq!(c("by=cpu"), Ok("cpu"));
+        assert_eq!(c("by=CPU"), Err(400));
+        assert_eq!(c("by="), Err(400));
+        assert_eq!(c("by=memory"), Err(400));
     }
 }

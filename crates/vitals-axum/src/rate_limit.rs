@@ -75,12 +75,20 @@
 //! id's length (100,000 IP keys: 4 to 8 MB). State is dropped on a timer: every
 //! [cleanup interval](RateLimitLayer::cleanup_interval) (60 s by default) governor's
 //! `retain_recent` drops keys idle long enough that their burst is full again
-//! (`window + window / max` after their last request), then the table is shrunk. So the table
-//! holds at most the distinct keys seen in the last `window + window / max + cleanup interval`
-//! (a client rotating through many addresses or tenant ids costs memory for that long, no
-//! more). The timer task starts when the layer is applied (or on the first request) inside
-//! a tokio runtime and stops once the layer and all its services are dropped; without a runtime,
-//! call [`RateLimitLayer::cleanup`] yourself.
+//! (`window + window / max` after their last request), then the table is shrunk.
+//!
+//! Between cleanups the table is capped: at most [`max_keys`](RateLimitLayer::max_keys) keys
+//! per quota ([`DEFAULT_MAX_KEYS`], 100,000: 4 to 8 MB, plus the ids of tenant or custom keys).
+//! A new key that finds the table full is limited by one state that all such keys share (as
+//! the monitor folds tenants beyond its cap into one overflow series) until the cleanup makes
+//! room; such requests are counted ([`RateLimitLayer::overflowed_total`]). So a client rotating
+//! through a million addresses or tenant ids cannot grow the table past the cap; what it costs
+//! is that new clients share one quota while the table is full. (`@fastify/rate-limit` caps
+//! its store too, at 5,000 keys by default, evicting the least recently used key, which resets
+//! that client's count; sharing an overflow state keeps every admitted key's count exact.)
+//! The timer task starts when the layer is applied (or on the first request) inside a tokio
+//! runtime and stops once the layer and all its services are dropped; without a runtime, call
+//! [`RateLimitLayer::cleanup`] yourself.
 //!
 //! # Example
 //!
@@ -117,7 +125,9 @@ use axum::extract::{ConnectInfo, MatchedPath};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header};
 use pin_project_lite::pin_project;
@@ -390,12 +400,74 @@ fn ceil_secs(d: Duration) -> u64 {
 /// choice for the same client-chosen keys (tenant ids).
 type KeyHasher = foldhash::fast::RandomState;
 
-type Limiter = RateLimiter<
-    RateLimitKey,
-    DefaultKeyedStateStore<RateLimitKey, KeyHasher>,
-    DefaultClock,
-    StateInformationMiddleware,
->;
+type Limiter = RateLimiter<RateLimitKey, CappedStore, DefaultClock, StateInformationMiddleware>;
+
+/// By default a quota keeps state for at most this many keys (4 to 8 MB; see the
+/// [module docs](self#memory)).
+pub const DEFAULT_MAX_KEYS: usize = 100_000;
+
+/// governor's DashMap store with a cap on keys: a new key that finds the table full is limited
+/// by one state shared by every such key (the overflow rule of the monitor's tenants), until
+/// the cleanup makes room. Written here because governor's stores grow with every distinct key
+/// until the next `retain_recent`, and a client with a million addresses or tenant ids would
+/// grow the table a million keys in one cleanup interval.
+struct CappedStore {
+    map: DashMapStateStore<RateLimitKey, KeyHasher>,
+    max_keys: usize,
+    overflow: InMemoryState,
+    /// Requests limited by the overflow state (shared with the [`Policy`]: governor's limiter
+    /// does not give its store back).
+    overflowed: Arc<AtomicU64>,
+}
+
+impl CappedStore {
+    fn new(max_keys: usize, overflowed: Arc<AtomicU64>) -> Self {
+        Self {
+            map: DashMapStateStore::with_hasher(KeyHasher::default()),
+            max_keys,
+            overflow: InMemoryState::default(),
+            overflowed,
+        }
+    }
+}
+
+impl StateStore for CappedStore {
+    type Key = RateLimitKey;
+
+    fn measure_and_replace<T, F, E>(&self, key: &RateLimitKey, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        if let Some(state) = self.map.get(key) {
+            return state.measure_and_replace(&NotKeyed::NonKey, f);
+        }
+        // A new key. Counting visits every shard, so only a new key pays it; concurrent new
+        // keys can each see room, so the table can pass the cap by one key per thread.
+        if self.map.len() >= self.max_keys {
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+            return self.overflow.measure_and_replace(&NotKeyed::NonKey, f);
+        }
+        self.map.measure_and_replace(key, f)
+    }
+}
+
+impl ShrinkableKeyedStateStore<RateLimitKey> for CappedStore {
+    fn retain_recent(&self, drop_below: Nanos) {
+        ShrinkableKeyedStateStore::retain_recent(&self.map, drop_below);
+    }
+
+    fn shrink_to_fit(&self) {
+        ShrinkableKeyedStateStore::shrink_to_fit(&self.map);
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
 
 /// A quota and its limiter.
 struct Policy {
@@ -403,6 +475,8 @@ struct Policy {
     /// Time to earn back one request (`window / max`).
     interval: Duration,
     limiter: Limiter,
+    /// Requests limited by the limiter's overflow state ([`CappedStore`]).
+    overflowed: Arc<AtomicU64>,
     /// The sf-string naming the policy.
     name: String,
     policy_header: HeaderValue,
@@ -410,7 +484,7 @@ struct Policy {
 }
 
 impl Policy {
-    fn new(name: &str, max: u32, window: Duration) -> Self {
+    fn new(name: &str, max: u32, window: Duration, max_keys: usize) -> Self {
         let max = max.max(1);
         let window = window.max(Duration::from_nanos(u64::from(max)));
         let interval = window / max;
@@ -418,12 +492,17 @@ impl Policy {
             .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MIN))
             .allow_burst(std::num::NonZeroU32::new(max).unwrap_or(std::num::NonZeroU32::MIN));
         let name = sf_string(name);
+        let overflowed = Arc::new(AtomicU64::new(0));
         let policy = format!("{name};q={max};w={}", ceil_secs(window).max(1));
         Self {
             max,
             interval,
-            limiter: RateLimiter::dashmap_with_hasher(quota, KeyHasher::default())
-                .with_middleware::<StateInformationMiddleware>(),
+            limiter: Limiter::new(
+                quota,
+                CappedStore::new(max_keys, Arc::clone(&overflowed)),
+                DefaultClock::default(),
+            ),
+            overflowed,
             policy_header: HeaderValue::from_str(&policy)
                 .unwrap_or(HeaderValue::from_static("\"default\"")),
             limit_header: HeaderValue::from(max),
@@ -516,6 +595,7 @@ struct Settings {
     allow_names: HashSet<String, KeyHasher>,
     allow: Option<AllowFn>,
     cleanup_interval: Duration,
+    max_keys: usize,
     header_sets: HeaderSets,
 }
 
@@ -533,10 +613,13 @@ impl State {
         let routes = settings
             .routes
             .iter()
-            .map(|(route, max, window)| (route.clone(), Policy::new(route, *max, *window)))
+            .map(|(route, max, window)| {
+                let policy = Policy::new(route, *max, *window, settings.max_keys);
+                (route.clone(), policy)
+            })
             .collect();
         Self {
-            default: Policy::new("default", settings.max, settings.window),
+            default: Policy::new("default", settings.max, settings.window, settings.max_keys),
             routes,
             settings,
             refused: AtomicU64::new(0),
@@ -708,6 +791,7 @@ impl fmt::Debug for RateLimitLayer {
             .field("routes", &s.routes)
             .field("skipped", &s.skipped)
             .field("cleanup_interval", &s.cleanup_interval)
+            .field("max_keys", &s.max_keys)
             .finish_non_exhaustive()
     }
 }
@@ -731,6 +815,7 @@ impl RateLimitLayer {
             allow_names: HashSet::default(),
             allow: None,
             cleanup_interval: Duration::from_secs(60),
+            max_keys: DEFAULT_MAX_KEYS,
             header_sets: HeaderSets {
                 draft: true,
                 legacy: true,
@@ -875,6 +960,22 @@ impl RateLimitLayer {
         self.with(|s| s.cleanup_interval = interval.max(Duration::from_millis(1)))
     }
 
+    /// The most keys each quota keeps state for (default [`DEFAULT_MAX_KEYS`]; at least 1). A
+    /// new key that finds its quota's table full shares one overflow state with every other
+    /// such key until the cleanup makes room: bounded memory, at the price of new clients
+    /// sharing a quota while the table is full. See the [module docs](self#memory).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vitals_axum::RateLimitLayer;
+    ///
+    /// let layer = RateLimitLayer::per_window(100, Duration::from_secs(60)).max_keys(10_000);
+    /// # let _ = layer;
+    /// ```
+    pub fn max_keys(self, keys: usize) -> Self {
+        self.with(|s| s.max_keys = keys.max(1))
+    }
+
     /// Drops the state of keys whose burst is full again, then shrinks the tables (the cleanup
     /// task does this every [cleanup interval](Self::cleanup_interval)). Visits every key,
     /// holding one table shard's lock at a time.
@@ -892,6 +993,16 @@ impl RateLimitLayer {
     #[must_use]
     pub fn refused_total(&self) -> u64 {
         self.state.refused.load(Ordering::Relaxed)
+    }
+
+    /// Requests limited by a quota's shared overflow state because its table was full (see
+    /// [`Self::max_keys`]).
+    #[must_use]
+    pub fn overflowed_total(&self) -> u64 {
+        self.state
+            .policies()
+            .map(|p| p.overflowed.load(Ordering::Relaxed))
+            .sum()
     }
 }
 
@@ -1118,7 +1229,7 @@ mod tests {
             legacy: true,
         };
         let field = |h: LimitHeaders| h.draft.expect("draft fields asked for").ratelimit;
-        let p = Policy::new("default", 100, Duration::from_secs(60));
+        let p = Policy::new("default", 100, Duration::from_secs(60), DEFAULT_MAX_KEYS);
         assert_eq!(p.policy_header, "\"default\";q=100;w=60");
         let h = p.headers(42, Duration::from_millis(34_500), BOTH);
         let legacy = h.legacy.as_ref().expect("legacy fields asked for");
@@ -1137,7 +1248,7 @@ mod tests {
         );
         // A long name (longer than any stack buffer would be) gives the same field.
         let long = "n".repeat(200);
-        let p = Policy::new(&long, 100, Duration::from_secs(60));
+        let p = Policy::new(&long, 100, Duration::from_secs(60), DEFAULT_MAX_KEYS);
         let h = p.headers(7, Duration::from_secs(3), BOTH);
         assert_eq!(field(h), format!("\"{long}\";r=7;t=3").as_str());
         // Each set only when asked for.
@@ -1148,7 +1259,7 @@ mod tests {
         let h = only(true, false);
         assert!(h.draft.is_some() && h.legacy.is_none());
         assert_eq!(sf_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
-        let tiny = Policy::new("default", 5, Duration::from_millis(10));
+        let tiny = Policy::new("default", 5, Duration::from_millis(10), DEFAULT_MAX_KEYS);
         assert_eq!(tiny.policy_header, "\"default\";q=5;w=1");
     }
 }

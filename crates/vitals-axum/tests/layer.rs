@@ -550,3 +550,107 @@ async fn two_monitors_on_one_thread_each_record_their_own_requests() {
     assert_eq!(b.recorded(), 6);
     assert_eq!(a.in_flight() + b.in_flight(), 0);
 }
+
+#[tokio::test]
+async fn every_request_has_its_polls_timed_and_a_blocking_poll_flagged() {
+    // No CPU or allocation measurement at all: polls are timed on every request regardless.
+    // A blocking threshold of 50 ms (default 10) and polls of 150 ms vs about nothing keep a
+    // loaded test machine's pauses from deciding the outcome.
+    let monitor = Monitor::new(
+        vitals::MonitorConfig::default().blocking_poll_threshold(Duration::from_millis(50)),
+    );
+    let app = Router::new()
+        .route("/fast", get(|| async { "fast" }))
+        .route(
+            "/waits",
+            get(|| async {
+                // Two polls: one that yields, one that answers; neither blocks.
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                "waited"
+            }),
+        )
+        .route(
+            "/blocks",
+            get(|| async {
+                // Holds the worker thread for 150 ms in one poll.
+                std::thread::sleep(Duration::from_millis(150));
+                "blocked"
+            }),
+        )
+        .route(
+            "/stream",
+            get(|| async {
+                let chunks = futures_util::stream::unfold(0u32, |n| async move {
+                    if n == 3 {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    Some((Ok::<_, Infallible>(format!("chunk {n}")), n + 1))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
+        .layer(MonitorLayer::new(monitor.clone()).resources_every(0));
+    for path in ["/fast", "/waits", "/blocks", "/stream"] {
+        let res = app.clone().oneshot(get_req(path)).await.unwrap();
+        let _ = res.into_body().collect().await.unwrap();
+    }
+    let records = monitor.recent();
+    let by_route = |route: &str| {
+        records
+            .iter()
+            .find(|r| &*r.route == route)
+            .unwrap_or_else(|| panic!("no record for {route}: {records:#?}"))
+    };
+
+    let fast = by_route("/fast");
+    assert!(fast.resources.is_none(), "CPU is not measured: {fast:?}");
+    let polls = fast.polls.expect("polls are always timed");
+    assert_eq!(polls.count, 1);
+    assert_eq!(
+        polls.longest, fast.duration,
+        "one poll lasts the whole request"
+    );
+    assert!(!fast.blocked_runtime);
+
+    let waits = by_route("/waits");
+    let polls = waits.polls.unwrap();
+    assert_eq!(polls.count, 2, "{waits:?}");
+    assert!(polls.longest < Duration::from_millis(50), "{waits:?}");
+    assert!(waits.duration >= Duration::from_millis(30));
+    assert!(!waits.blocked_runtime);
+
+    let blocks = by_route("/blocks");
+    let polls = blocks.polls.unwrap();
+    assert_eq!(polls.count, 1);
+    assert!(polls.longest >= Duration::from_millis(150), "{blocks:?}");
+    assert!(blocks.blocked_runtime);
+
+    // The body's polls count too: the future's one, then one per chunk wait and one per chunk
+    // (hyper is not involved here, `collect` polls until the end).
+    let stream = by_route("/stream");
+    let polls = stream.polls.unwrap();
+    assert!(polls.count >= 4, "{stream:?}");
+    assert!(!stream.blocked_runtime);
+
+    // Per route, the blocking count and the longest poll cover every request, not a sample.
+    let stats = monitor.route_stats(vitals::Window::SinceStart);
+    let resources = |route: &str| {
+        stats
+            .iter()
+            .find(|s| &*s.route == route)
+            .and_then(|s| s.resources)
+            .unwrap_or_else(|| panic!("no resources for {route}"))
+    };
+    assert_eq!(resources("/blocks").blocked_runtime, 1);
+    assert_eq!(resources("/blocks").measured, 0);
+    assert!(resources("/blocks").longest_poll_ms >= 150.0);
+    assert_eq!(resources("/waits").blocked_runtime, 0);
+
+    // And the JSON record says so.
+    let json = serde_json::to_value(blocks).unwrap();
+    assert_eq!(json["polls"], 1);
+    assert_eq!(json["blockedRuntime"], true);
+    assert_eq!(json["resourcesMeasured"], false);
+    assert!(json.get("cpuTimeMs").is_none());
+}

@@ -74,20 +74,33 @@ async fn request_span_carries_id_route_and_tenant() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let monitor = vitals::Monitor::default();
+    let before = std::time::Instant::now();
     let app = Router::new()
         .route(
             "/orgs/{orgId}/things",
-            get(|| async {
+            get(move || async move {
                 tracing::info!("inside the handler");
+                // The context reached from the handler: the request's start and route.
+                let context = vitals_axum::RequestContext::current().expect("a current context");
+                assert!(context.start >= before && context.start <= std::time::Instant::now());
+                assert_eq!(
+                    context.route.as_ref().map(|r| r.as_str()),
+                    Some("/orgs/{orgId}/things")
+                );
                 "ok"
             }),
         )
-        .layer(MonitorLayer::new(monitor));
+        .layer(MonitorLayer::new(monitor).trace_context(true));
     let req = Request::get("/orgs/acme/things")
         .header("x-request-id", "span-test-1")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .body(Body::empty())
         .unwrap();
     let res = app.oneshot(req).await.unwrap();
+    assert!(res.status().is_success(), "the handler's checks passed");
     let _ = res.into_body().collect().await.unwrap();
 
     let fields = captured.0.lock().unwrap().clone();
@@ -101,5 +114,9 @@ async fn request_span_carries_id_route_and_tenant() {
     assert_eq!(get("route").as_deref(), Some("/orgs/{orgId}/things"));
     assert_eq!(get("request_id").as_deref(), Some("span-test-1"));
     assert_eq!(get("organization").as_deref(), Some("acme"));
+    assert_eq!(
+        get("trace_id").as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
     assert_eq!(get("event_span").as_deref(), Some("request"));
 }

@@ -84,6 +84,7 @@ async fn cpu_allocation_and_blocking_are_attributed_to_the_request() {
         "{alloc}"
     );
     assert_eq!(alloc["isHighMemory"], true);
+    assert!(alloc["freedBytes"].is_u64(), "{alloc}");
 
     // Per-route aggregates, and the dashboard's top CPU route and recommendation.
     let stats = server.stats().await;
@@ -94,12 +95,106 @@ async fn cpu_allocation_and_blocking_are_attributed_to_the_request() {
         .find(|r| r["route"] == "/api/demo/cpu")
         .expect("cpu route");
     assert_eq!(cpu_route["sinceStart"]["count"], 1);
+    let resources = |route: &str| {
+        stats["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == route)
+            .unwrap_or_else(|| panic!("no route {route} in {stats}"))["resources"]
+            .clone()
+    };
+    let cpu_res = resources("/api/demo/cpu");
+    assert_eq!(cpu_res["measured"], 1, "{cpu_res}");
+    let total = cpu_res["cpuMsTotal"].as_f64().unwrap();
+    assert!((150.0..=400.0).contains(&total), "{cpu_res}");
+    assert_eq!(cpu_res["highCpu"], 1);
+    let block_res = resources("/api/demo/block");
+    assert_eq!(block_res["blockedRuntime"], 1, "{block_res}");
+    assert!(block_res["longestPollMs"].as_f64().unwrap() >= 50.0);
+    let leak_res = resources("/api/demo/leak");
+    assert!(
+        leak_res["allocatedBytesPerRequest"].as_f64().unwrap() >= 20.0 * 1024.0 * 1024.0,
+        "{leak_res}"
+    );
+    assert_eq!(leak_res["highMemory"], 1);
+    let slow_res = resources("/api/slow");
+    assert_eq!(slow_res["blockedRuntime"], 0, "{slow_res}");
+    assert!(slow_res["pollsPerRequest"].as_f64().unwrap() >= 2.0);
+
+    // The slow lists rank by CPU and by allocation too.
+    let by_cpu = server.get("/health/performance/slow?by=cpu&limit=1").await;
+    assert_eq!(by_cpu.status, 200, "{}", by_cpu.text);
+    assert_eq!(by_cpu.json["by"], "cpu");
+    assert_eq!(by_cpu.json["resourcesEvery"], 1);
+    assert_eq!(by_cpu.json["requests"][0]["correlationId"], "attr-cpu");
+    let by_alloc = server
+        .get("/health/performance/slow?by=allocated&limit=1")
+        .await;
+    assert_eq!(by_alloc.json["requests"][0]["correlationId"], "attr-alloc");
+    let paths = server
+        .get("/health/performance/v2/slow-paths?by=cpu&limit=1")
+        .await;
+    assert_eq!(paths.status, 200, "{}", paths.text);
+    assert_eq!(
+        paths.json["paths"][0]["route"], "/api/demo/cpu",
+        "{}",
+        paths.text
+    );
+    let paths = server
+        .get("/health/performance/v2/slow-paths?by=allocated&limit=1")
+        .await;
+    assert_eq!(
+        paths.json["paths"][0]["route"], "/api/demo/leak",
+        "{}",
+        paths.text
+    );
+    let bad = server.get("/health/performance/slow?by=memory").await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.json["parameter"], "by");
+
     let dashboard = server.get("/metrics/dashboard").await;
     assert_eq!(
         dashboard.json["topCpuRoutes"][0]["route"], "/api/demo/cpu",
         "{}",
         dashboard.text
     );
+    assert_eq!(
+        dashboard.json["topAllocatingRoutes"][0]["route"], "/api/demo/leak",
+        "{}",
+        dashboard.text
+    );
+    let recs = dashboard.json["recommendations"].to_string();
+    assert!(recs.contains("/api/demo/block"), "{recs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_default_sampling_every_blocking_request_is_still_flagged() {
+    // Defaults: CPU and allocations measured one request in 64 per worker; polls timed always.
+    let server = Server::start();
+    let debug = server.get("/health/debug").await;
+    assert_eq!(debug.json["config"]["resourcesEvery"], 64, "{}", debug.text);
+    assert_eq!(debug.json["config"]["blockingPollThresholdMs"], 10.0);
+    for i in 0..3 {
+        let id = format!("default-block-{i}");
+        let res = server
+            .get_with("/api/demo/block?ms=50", &[("x-request-id", &id)])
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let r = record(&server, &id).await;
+        assert_eq!(r["blockedRuntime"], true, "{r}");
+        assert_eq!(r["polls"], 1, "{r}");
+        assert!(r["longestPollMs"].as_f64().unwrap() >= 50.0, "{r}");
+    }
+    let stats = server.stats().await;
+    let block = stats["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "/api/demo/block")
+        .unwrap_or_else(|| panic!("no block route in {stats}"));
+    assert_eq!(block["resources"]["blockedRuntime"], 3, "{block}");
+    let dashboard = server.get("/metrics/dashboard").await;
     let recs = dashboard.json["recommendations"].to_string();
     assert!(recs.contains("/api/demo/block"), "{recs}");
 }

@@ -164,6 +164,9 @@ async fn exact_counts_after_known_traffic() {
     let properties = route_entry(&stats, PROPERTIES_ROUTE, "GET");
     assert_eq!(properties["sinceStart"]["count"], 10, "{properties:#}");
     assert_eq!(properties["sinceStart"]["errors"], 0, "{properties:#}");
+    // The recent windows hold the same traffic (all of it within the last minute).
+    assert_eq!(properties["lastMinute"]["count"], 10, "{properties:#}");
+    assert_eq!(properties["lastFiveMinutes"]["count"], 10, "{properties:#}");
     assert_eq!(properties["status"]["2xx"], 10, "{properties:#}");
     assert_eq!(
         route_entries(&stats, PROPERTIES_ROUTE).len(),
@@ -239,6 +242,24 @@ async fn exact_counts_after_known_traffic() {
         "{:#}",
         stats["organizations"]
     );
+
+    // The seed's v1 totals: the 16 requests above plus the three monitoring requests since
+    // (v2 stats and two organization lookups; a request is recorded once answered, so the
+    // stats above did not count themselves, and this one does not either).
+    let v1 = server.get("/health/performance/stats").await;
+    v1.assert_ok_json();
+    assert_eq!(v1.json["totalRequests"], 19, "{}", v1.text);
+    assert_eq!(v1.json["errorCount"], 6, "{}", v1.text);
+    assert_eq!(v1.json["statusCodes"]["2xx"], 13, "{}", v1.text);
+    assert_eq!(v1.json["statusCodes"]["4xx"], 4, "{}", v1.text);
+    assert_eq!(v1.json["statusCodes"]["5xx"], 2, "{}", v1.text);
+    let rate = v1.json["errorRate"].as_f64().expect("errorRate");
+    assert!((rate - 6.0 / 19.0).abs() < 1e-9, "{}", v1.text);
+    // The five-minute summary: all of it, and the v1 request.
+    let summary = server.get("/health/performance/summary").await;
+    summary.assert_ok_json();
+    assert_eq!(summary.json["requests"], 20, "{}", summary.text);
+    assert_eq!(summary.json["totalRequests"], 20, "{}", summary.text);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -541,6 +562,19 @@ async fn health_endpoints_pass() {
         health.text
     );
     assert_eq!(health.json["service"], "vitals-server", "{}", health.text);
+    assert_eq!(
+        health.json["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{}",
+        health.text
+    );
+    assert!(
+        health.json["uptimeSeconds"]
+            .as_f64()
+            .is_some_and(|u| u >= 0.0),
+        "{}",
+        health.text
+    );
     assert!(
         health.json["timestamp"].as_str().is_some_and(is_rfc3339),
         "{}",
@@ -686,4 +720,39 @@ async fn unknown_tenant_flood_mints_no_series() {
         "{:#}",
         after["monitorMemory"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_database_url_the_database_is_created_under_data_and_sigint_stops_cleanly() {
+    let dir = std::env::temp_dir().join(format!(
+        "vitals-server-defaults-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut server = Server::start_in(&dir);
+    // Created and migrated on first start, with the sample organizations.
+    assert!(
+        dir.join("data").join("vitals.db").is_file(),
+        "no ./data/vitals.db in {dir:?}"
+    );
+    let acme = server.get("/api/orgs/acme/properties").await;
+    acme.assert_ok_json();
+    assert!(
+        !acme.json.as_array().expect("properties").is_empty(),
+        "{}",
+        acme.text
+    );
+
+    server.interrupt();
+    let status = server.wait_exit(Duration::from_secs(10)).await;
+    assert!(
+        status.success(),
+        "exit after SIGINT: {status:?}; output:\n{}",
+        server.output()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

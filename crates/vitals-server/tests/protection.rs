@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 use support::Server;
 
 /// Polls `check` every 50 ms until it returns true or `deadline` passes.
+/// The value of the sample whose name and labels are exactly `series` in a text exposition.
+fn metric_value(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample `{series}` in:\n{exposition}"))
+}
+
 async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
@@ -79,6 +87,14 @@ async fn sheds_under_heap_pressure_keeps_health_up_and_recovers() {
         "{}",
         metrics.text
     );
+    let shed = metric_value(
+        &metrics.text,
+        r#"vitals_pressure_shed_requests_total{reason="heapUsedBytes"}"#,
+    );
+    assert!(shed >= 2.0, "{}", metrics.text);
+    let dashboard = server.get("/metrics/dashboard").await;
+    let shown = &dashboard.json["protection"]["pressure"]["shed"]["heapUsedBytes"];
+    assert!(shown.as_u64().is_some_and(|n| n >= 2), "{}", dashboard.text);
 
     // The demo routes are exempt in the reference server, so the memory can be let go.
     let free = server
@@ -147,6 +163,11 @@ async fn database_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
         "{}",
         metrics.text
     );
+    // Closed -> open is one transition; the open circuit refused the call above.
+    let transitions = r#"vitals_circuit_breaker_transitions_total{breaker="database"}"#;
+    assert_eq!(metric_value(&metrics.text, transitions), 1.0);
+    let rejected = r#"vitals_circuit_breaker_rejected_calls_total{breaker="database"}"#;
+    assert!(metric_value(&metrics.text, rejected) >= 1.0);
 
     // The dependency recovers; after the reset timeout one trial call goes through and closes it.
     server
@@ -164,6 +185,17 @@ async fn database_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
     let health = server.get("/health").await;
     assert_eq!(health.status, 200);
     assert_eq!(health.json["breakers"][0]["state"], "closed");
+    let metrics = server.get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|l| l == r#"vitals_circuit_breaker_state{breaker="database",state="closed"} 1"#),
+        "{}",
+        metrics.text
+    );
+    // Open -> half-open -> closed: two more.
+    assert!(metric_value(&metrics.text, transitions) >= 3.0);
     let dashboard = server.get("/metrics/dashboard").await;
     assert_eq!(
         dashboard.json["protection"]["breakers"][0]["state"],

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use vitals::{Method, Monitor, RequestSample, RouteKey};
+use vitals::{Method, Monitor, Polls, RequestSample, RouteKey};
 
 fn main() {
     let n: u64 = std::env::args()
@@ -16,18 +16,24 @@ fn main() {
     let monitor = Monitor::default();
     let start = Instant::now();
     for i in 0..n {
+        let duration = Duration::from_nanos(200_000 + (i * 7_919) % 2_000_000);
         monitor.record(&RequestSample {
             method: Method::Get,
             route: RouteKey::Template("/api/orgs/{orgId}/properties/{propertyId}"),
             status: 200,
             start,
-            duration: Duration::from_nanos(200_000 + (i * 7_919) % 2_000_000),
+            duration,
             organization: Some("acme"),
             correlation_id: "0b6f9c1e-3c57-4c0e-9d55-0c1f6b3a8e11",
             trace_id: None,
             aborted: false,
             panicked: false,
             resources: None,
+            // As the axum layer passes it for a request answered in one poll.
+            polls: Some(Polls {
+                count: 1,
+                longest: duration,
+            }),
         });
     }
     println!("{}", monitor.recorded());

@@ -44,7 +44,7 @@ pub mod trend;
 
 pub use method::Method;
 pub use monitor::{
-    MemoryReport, Monitor, MonitorConfig, OVERFLOW, OrganizationStats, RequestRecord,
+    MemoryReport, Monitor, MonitorConfig, OVERFLOW, OrganizationStats, Polls, RequestRecord,
     RequestSample, Resources, RouteKey, RouteResources, RouteStats, SeriesSnapshot, StatusCounts,
     UNMATCHED, Window, WindowStats,
 };

@@ -123,6 +123,33 @@ impl MonitorConfig {
         self.max_organizations = organizations;
         self
     }
+
+    /// Sets [`MonitorConfig::high_cpu_threshold`].
+    #[must_use]
+    pub fn high_cpu_threshold(mut self, threshold: Duration) -> Self {
+        self.high_cpu_threshold = threshold;
+        self
+    }
+
+    /// Sets [`MonitorConfig::high_memory_threshold`].
+    #[must_use]
+    pub fn high_memory_threshold(mut self, bytes: u64) -> Self {
+        self.high_memory_threshold = bytes;
+        self
+    }
+
+    /// Sets [`MonitorConfig::blocking_poll_threshold`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = vitals::MonitorConfig::default().blocking_poll_threshold(Duration::from_millis(50));
+    /// assert_eq!(config.blocking_poll_threshold, Duration::from_millis(50));
+    /// ```
+    #[must_use]
+    pub fn blocking_poll_threshold(mut self, threshold: Duration) -> Self {
+        self.blocking_poll_threshold = threshold;
+        self
+    }
 }
 
 /// How a request names its route.
@@ -163,11 +190,15 @@ pub struct RequestSample<'a> {
     pub panicked: bool,
     /// What the request's polls consumed, when measured (sampled; see [`Resources`]).
     pub resources: Option<Resources>,
+    /// How many times the request's future and body were polled and the longest poll, when the
+    /// integration timed them (the axum layer does for every request).
+    pub polls: Option<Polls>,
 }
 
 /// What a request's polls consumed: CPU time read from the thread's CPU clock around each poll
-/// of the request's future and of its response body, bytes allocated and freed on the thread
-/// during those polls, the number of polls and the longest one.
+/// of the request's future and of its response body, and bytes allocated and freed on the
+/// thread during those polls. Reading the CPU clock is a system call, so integrations measure
+/// one request in N.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resources {
     /// CPU time of the polls.
@@ -176,10 +207,23 @@ pub struct Resources {
     pub allocated_bytes: Option<u64>,
     /// Bytes freed during the polls.
     pub freed_bytes: Option<u64>,
+}
+
+/// How a request was polled: its future and its response body, each poll timed on the
+/// monotonic clock. A poll longer than [`MonitorConfig::blocking_poll_threshold`] held its
+/// worker thread that long, blocking the other tasks queued on it.
+///
+/// ```
+/// use std::time::Duration;
+/// let polls = vitals::Polls { count: 2, longest: Duration::from_millis(3) };
+/// assert_eq!(polls.count, 2);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Polls {
     /// Number of polls.
-    pub polls: u32,
+    pub count: u32,
     /// The longest single poll (wall time).
-    pub longest_poll: Duration,
+    pub longest: Duration,
 }
 
 impl Default for RequestSample<'_> {
@@ -196,6 +240,7 @@ impl Default for RequestSample<'_> {
             aborted: false,
             panicked: false,
             resources: None,
+            polls: None,
         }
     }
 }
@@ -465,8 +510,10 @@ pub struct RequestRecord {
     pub client_aborted: bool,
     /// The handler panicked.
     pub panicked: bool,
-    /// CPU, allocation and polls, when this request was measured (sampled).
+    /// CPU and allocation, when this request was measured (sampled).
     pub resources: Option<Resources>,
+    /// Its polls, when the integration timed them.
+    pub polls: Option<Polls>,
     /// Used more CPU than [`MonitorConfig::high_cpu_threshold`].
     pub is_high_cpu: bool,
     /// Allocated more than [`MonitorConfig::high_memory_threshold`].
@@ -501,6 +548,8 @@ impl Serialize for RequestRecord {
             #[serde(skip_serializing_if = "Option::is_none")]
             allocated_bytes: Option<u64>,
             #[serde(skip_serializing_if = "Option::is_none")]
+            freed_bytes: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             polls: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             longest_poll_ms: Option<f64>,
@@ -525,8 +574,9 @@ impl Serialize for RequestRecord {
             resources_measured: r.is_some(),
             cpu_time_ms: r.map(|r| as_ms(r.cpu)),
             allocated_bytes: r.and_then(|r| r.allocated_bytes),
-            polls: r.map(|r| r.polls),
-            longest_poll_ms: r.map(|r| as_ms(r.longest_poll)),
+            freed_bytes: r.and_then(|r| r.freed_bytes),
+            polls: self.polls.map(|p| p.count),
+            longest_poll_ms: self.polls.map(|p| as_ms(p.longest)),
             is_high_cpu: self.is_high_cpu,
             is_high_memory: self.is_high_memory,
             blocked_runtime: self.blocked_runtime,
@@ -556,12 +606,14 @@ struct RouteEntry {
     resources: [OnceBox<ResourceTotals>; Method::ALL.len()],
 }
 
-/// Since-start sums of measured requests of one route and method.
+/// Since-start sums of one route and method: CPU, allocation and polls over the measured
+/// requests; the longest poll and the blocking count over every request whose polls were timed.
 #[derive(Debug, Default)]
 struct ResourceTotals {
     measured: AtomicU64,
     cpu_ns: AtomicU64,
     allocated_bytes: AtomicU64,
+    freed_bytes: AtomicU64,
     polls: AtomicU64,
     longest_poll_ns: AtomicU64,
     high_cpu: AtomicU64,
@@ -569,8 +621,10 @@ struct ResourceTotals {
     blocked: AtomicU64,
 }
 
-/// Resource figures of one route and method since start, over the requests that were
-/// measured (sampled).
+/// Resource figures of one route and method since start. CPU, allocation and polls per
+/// request are over the requests that were measured (sampled, `measured` of them); the longest
+/// poll and `blocked_runtime` are over every request whose polls were timed (all of them under
+/// the axum layer).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteResources {
@@ -582,15 +636,17 @@ pub struct RouteResources {
     pub cpu_ms_total: f64,
     /// Mean bytes allocated per measured request.
     pub allocated_bytes_per_request: f64,
+    /// Mean bytes freed per measured request.
+    pub freed_bytes_per_request: f64,
     /// Mean polls per measured request.
     pub polls_per_request: f64,
-    /// The longest single poll seen, ms.
+    /// The longest single poll seen, ms (every timed request).
     pub longest_poll_ms: f64,
     /// Measured requests over the CPU threshold.
     pub high_cpu: u64,
     /// Measured requests over the allocation threshold.
     pub high_memory: u64,
-    /// Measured requests with a poll over the blocking threshold.
+    /// Requests with a poll over the blocking threshold (every timed request).
     pub blocked_runtime: u64,
 }
 
@@ -604,6 +660,7 @@ impl ResourceTotals {
             cpu_ms_per_request: per(cpu_ns) / 1e6,
             cpu_ms_total: cpu_ns as f64 / 1e6,
             allocated_bytes_per_request: per(self.allocated_bytes.load(Relaxed)),
+            freed_bytes_per_request: per(self.freed_bytes.load(Relaxed)),
             polls_per_request: per(self.polls.load(Relaxed)),
             longest_poll_ms: self.longest_poll_ns.load(Relaxed) as f64 / 1e6,
             high_cpu: self.high_cpu.load(Relaxed),
@@ -914,7 +971,7 @@ impl Monitor {
         let observation = Observation::new(minute, duration_ns, is_error);
 
         let config = &inner.config;
-        let flags = sample.resources.map_or(0, |r| {
+        let mut flags = sample.resources.map_or(0, |r| {
             let mut f = Entry::MEASURED;
             if r.cpu > config.high_cpu_threshold {
                 f |= Entry::HIGH_CPU;
@@ -924,30 +981,56 @@ impl Monitor {
             {
                 f |= Entry::HIGH_MEMORY;
             }
-            if r.longest_poll > config.blocking_poll_threshold {
-                f |= Entry::BLOCKED;
-            }
             f
         });
+        // The polls word of the ring entry; a request polled once for its whole duration (most
+        // of a fast service's) is a flag, so its entry writes no resource words.
+        let mut polls_word = 0;
+        if let Some(p) = sample.polls {
+            if p.longest > config.blocking_poll_threshold {
+                flags |= Entry::BLOCKED;
+            }
+            if p.count == 1 && p.longest == sample.duration {
+                flags |= Entry::SINGLE_POLL;
+            } else {
+                let longest_us = u64::try_from(p.longest.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .min(u64::from(u32::MAX));
+                polls_word = u64::from(p.count) | (longest_us << 32);
+            }
+        }
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let route_id = self.with_route(sample.route, sample.status, |route| {
             route
                 .series(sample.method, sample.status)
                 .record(&observation);
+            if sample.resources.is_none() && sample.polls.is_none() {
+                return route.id;
+            }
+            let t = route.resources[sample.method.index()].get_or_init(Box::default);
+            if let Some(p) = sample.polls {
+                let longest = ns(p.longest);
+                // A load first: `fetch_max` is a locked compare-exchange loop even when the
+                // value does not change, and a new maximum is rare.
+                if longest > t.longest_poll_ns.load(Relaxed) {
+                    t.longest_poll_ns.fetch_max(longest, Relaxed);
+                }
+                if flags & Entry::BLOCKED != 0 {
+                    t.blocked.fetch_add(1, Relaxed);
+                }
+            }
             if let Some(r) = sample.resources {
-                let t = route.resources[sample.method.index()].get_or_init(Box::default);
-                let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
                 t.measured.fetch_add(1, Relaxed);
                 t.cpu_ns.fetch_add(ns(r.cpu), Relaxed);
                 t.allocated_bytes
                     .fetch_add(r.allocated_bytes.unwrap_or(0), Relaxed);
-                t.polls.fetch_add(u64::from(r.polls), Relaxed);
-                t.longest_poll_ns.fetch_max(ns(r.longest_poll), Relaxed);
+                t.freed_bytes.fetch_add(r.freed_bytes.unwrap_or(0), Relaxed);
+                t.polls
+                    .fetch_add(u64::from(sample.polls.map_or(0, |p| p.count)), Relaxed);
                 t.high_cpu
                     .fetch_add(u64::from(flags & Entry::HIGH_CPU != 0), Relaxed);
                 t.high_memory
                     .fetch_add(u64::from(flags & Entry::HIGH_MEMORY != 0), Relaxed);
-                t.blocked
-                    .fetch_add(u64::from(flags & Entry::BLOCKED != 0), Relaxed);
             }
             route.id
         });
@@ -976,19 +1059,13 @@ impl Monitor {
             organization,
             correlation_id: sample.correlation_id,
             trace_id: sample.trace_id.unwrap_or_default(),
-            cpu_ns: sample
-                .resources
-                .map_or(0, |r| u64::try_from(r.cpu.as_nanos()).unwrap_or(u64::MAX)),
+            cpu_ns: sample.resources.map_or(0, |r| ns(r.cpu)),
             allocated_bytes: sample
                 .resources
                 .and_then(|r| r.allocated_bytes)
                 .unwrap_or(0),
-            polls: sample.resources.map_or(0, |r| {
-                let longest_us = u64::try_from(r.longest_poll.as_micros())
-                    .unwrap_or(u64::MAX)
-                    .min(u64::from(u32::MAX));
-                u64::from(r.polls) | (longest_us << 32)
-            }),
+            freed_bytes: sample.resources.and_then(|r| r.freed_bytes).unwrap_or(0),
+            polls: polls_word,
         });
     }
 
@@ -1274,10 +1351,19 @@ impl Monitor {
                     resources: (e.flags & Entry::MEASURED != 0).then(|| Resources {
                         cpu: Duration::from_nanos(e.cpu_ns),
                         allocated_bytes: Some(e.allocated_bytes).filter(|&b| b > 0),
-                        freed_bytes: None,
-                        polls: (e.polls & 0xFFFF_FFFF) as u32,
-                        longest_poll: Duration::from_micros(e.polls >> 32),
+                        freed_bytes: Some(e.freed_bytes).filter(|_| e.allocated_bytes > 0),
                     }),
+                    polls: if e.flags & Entry::SINGLE_POLL != 0 {
+                        Some(Polls {
+                            count: 1,
+                            longest: duration,
+                        })
+                    } else {
+                        (e.polls != 0).then(|| Polls {
+                            count: (e.polls & 0xFFFF_FFFF) as u32,
+                            longest: Duration::from_micros(e.polls >> 32),
+                        })
+                    },
                     is_high_cpu: e.flags & Entry::HIGH_CPU != 0,
                     is_high_memory: e.flags & Entry::HIGH_MEMORY != 0,
                     blocked_runtime: e.flags & Entry::BLOCKED != 0,

@@ -30,9 +30,11 @@ pub const INLINE_BYTES: usize = 64;
 const STR_WORDS: usize = INLINE_BYTES / 8;
 // A slot is four cache lines, laid out so that a typical request writes only the first two:
 // line 0: seq, order, unix_ns, duration, packed, lens, trace id (2 words); line 1: correlation
-// id (8); line 2: organization (8); line 3: cpu, alloc, polls, padding to 256 bytes. Strings
-// are written up to their length and the resource words only when measured (a bit in the
-// lens word says so), so a request without an organization or a measurement touches two lines:
+// id (8); line 2: organization (8); line 3: cpu, allocated, freed, polls, padding to 256
+// bytes. Strings are written up to their length and the resource words only when there is
+// something to put in them (a bit in the lens word says so): a request that was polled once
+// for its whole duration says so with a flag instead. So a request without an organization or
+// a measurement touches two lines:
 // the ring is cold memory (2000 slots are 512 KiB), and every line written is a cache miss.
 // Slots start on cache lines, so writers of neighbouring slots (usually on different threads)
 // never share one.
@@ -41,7 +43,7 @@ const TRACE: usize = 6;
 const CID: usize = 8;
 const ORG: usize = CID + STR_WORDS;
 const RES: usize = ORG + STR_WORDS;
-const USED_WORDS: usize = RES + 3;
+const USED_WORDS: usize = RES + 4;
 const _: () = assert!(USED_WORDS <= WORDS && TRACE + 2 == CID && CID % 8 == 0 && ORG % 8 == 0);
 /// Bit of the lens word: the resource words were written.
 const HAS_RESOURCES: u64 = 1 << 16;
@@ -75,7 +77,10 @@ pub struct Entry {
     pub cpu_ns: u64,
     /// Bytes allocated during the request's polls (0: not measured).
     pub allocated_bytes: u64,
-    /// Number of polls (low 32 bits) and longest poll in µs (high 32 bits).
+    /// Bytes freed during the request's polls (0: not measured).
+    pub freed_bytes: u64,
+    /// Number of polls (low 32 bits) and longest poll in µs (high 32 bits); 0 when the polls
+    /// were not timed, or when [`Entry::SINGLE_POLL`] says there was one.
     pub polls: u64,
 }
 
@@ -84,7 +89,7 @@ impl Entry {
     pub const ABORTED: u8 = 1;
     /// The handler panicked.
     pub const PANICKED: u8 = 2;
-    /// CPU, allocation and polls were measured for this request.
+    /// CPU and allocation were measured for this request.
     pub const MEASURED: u8 = 4;
     /// More CPU than the high-CPU threshold.
     pub const HIGH_CPU: u8 = 8;
@@ -92,6 +97,8 @@ impl Entry {
     pub const HIGH_MEMORY: u8 = 16;
     /// A poll longer than the blocking threshold.
     pub const BLOCKED: u8 = 32;
+    /// Polled once, that poll lasting the whole duration (the polls word is then 0).
+    pub const SINGLE_POLL: u8 = 64;
 }
 
 /// A string of at most [`INLINE_BYTES`] bytes stored by value.
@@ -228,6 +235,8 @@ pub struct EntryRef<'a> {
     pub cpu_ns: u64,
     /// See [`Entry::allocated_bytes`].
     pub allocated_bytes: u64,
+    /// See [`Entry::freed_bytes`].
+    pub freed_bytes: u64,
     /// See [`Entry::polls`].
     pub polls: u64,
 }
@@ -246,6 +255,7 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
             trace_id: e.trace_id,
             cpu_ns: e.cpu_ns,
             allocated_bytes: e.allocated_bytes,
+            freed_bytes: e.freed_bytes,
             polls: e.polls,
         }
     }
@@ -379,7 +389,7 @@ impl Ring {
             | u64::from(e.flags) << 56;
         w[4].store(packed, Ordering::Relaxed);
         let (org_len, cid_len) = (inline_len(e.organization), inline_len(e.correlation_id));
-        let has_resources = e.cpu_ns | e.allocated_bytes | e.polls != 0;
+        let has_resources = e.cpu_ns | e.allocated_bytes | e.freed_bytes | e.polls != 0;
         let lens = org_len as u64 | (cid_len as u64) << 8;
         w[5].store(
             if has_resources {
@@ -402,7 +412,8 @@ impl Ring {
         if has_resources {
             w[RES].store(e.cpu_ns, Ordering::Relaxed);
             w[RES + 1].store(e.allocated_bytes, Ordering::Relaxed);
-            w[RES + 2].store(e.polls, Ordering::Relaxed);
+            w[RES + 2].store(e.freed_bytes, Ordering::Relaxed);
+            w[RES + 3].store(e.polls, Ordering::Relaxed);
         }
         w[0].store(seq + 2, Ordering::Release);
     }
@@ -447,7 +458,8 @@ impl Ring {
                 trace_id,
                 cpu_ns: res(0),
                 allocated_bytes: res(1),
-                polls: res(2),
+                freed_bytes: res(2),
+                polls: res(3),
             });
         }
         None // too busy: skip this slot
@@ -505,6 +517,7 @@ mod tests {
         ring.push(&EntryRef {
             cpu_ns: 5,
             allocated_bytes: 6,
+            freed_bytes: 8,
             polls: 7,
             organization: "a-long-organization-name",
             correlation_id: "a-long-correlation-id",
@@ -519,7 +532,10 @@ mod tests {
         let got = ring.snapshot();
         assert_eq!(got.len(), 1);
         let e = &got[0];
-        assert_eq!((e.cpu_ns, e.allocated_bytes, e.polls), (0, 0, 0));
+        assert_eq!(
+            (e.cpu_ns, e.allocated_bytes, e.freed_bytes, e.polls),
+            (0, 0, 0, 0)
+        );
         assert_eq!(e.organization.as_str(), "b");
         assert_eq!(e.correlation_id.as_str(), "");
         assert_eq!(e.trace_id, [0; 16]);
@@ -542,6 +558,7 @@ mod tests {
             trace_id: [7; 16],
             cpu_ns: 9,
             allocated_bytes: 10,
+            freed_bytes: 12,
             polls: 11,
         };
         ring.push(&EntryRef::from(&e));

@@ -32,6 +32,7 @@ fn a_million_distinct_paths_and_tenants_stay_within_the_caps() {
             aborted: false,
             panicked: false,
             resources: None,
+            polls: None,
         });
     }
     let memory = monitor.memory();

@@ -80,7 +80,8 @@ pub(crate) fn signals(state: &Shared) -> Signals {
             } else {
                 0.0
             },
-            // Since start: attribution is sampled, so a short window would often hold none.
+            // Since start (blocking is counted on every request; per-route resources are kept
+            // since start only).
             blocked_polls: r.resources.map(|x| x.blocked_runtime),
         })
         .collect();
@@ -340,6 +341,7 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
             "rateLimit": state.rate_limit.as_ref().map(|l| json!({
                 "refusedTotal": l.refused_total(),
                 "trackedKeys": l.tracked_keys(),
+                "overflowedTotal": l.overflowed_total(),
             })),
         },
     }))

@@ -73,7 +73,12 @@ fn protection_families(state: &AppState) -> Vec<Family> {
             "Keys the rate limiter holds state for.",
         );
         keys.push(vec![], limit.tracked_keys() as f64);
-        out.extend([refused, keys]);
+        let mut overflowed = Family::counter(
+            "vitals_rate_limit_overflowed_requests",
+            "Requests of new keys limited by the shared overflow state because the key table was full.",
+        );
+        overflowed.push(vec![], limit.overflowed_total() as f64);
+        out.extend([refused, keys, overflowed]);
     }
     out
 }

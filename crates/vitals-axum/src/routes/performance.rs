@@ -83,17 +83,47 @@ pub(crate) async fn summary(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// `GET /health/performance/slow?limit=10`: slowest requests of the ring, slowest first.
+/// How `/slow` and `/v2/slow-paths` rank (`by=`): time, or the sampled CPU or allocation.
+const RANKINGS: [&str; 3] = ["duration", "cpu", "allocated"];
+
+/// `GET /health/performance/slow?limit=10&by=duration`: the ring's slowest requests, slowest
+/// first; `by=cpu` / `by=allocated`: its measured requests (one in `resourcesEvery`) that used
+/// the most CPU / allocated the most, first.
 pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
-    let limit = match Query::parse(uri.query()).limit("limit", 10, MAX_SLOW_LIMIT) {
-        Ok(l) => l,
+    let query = Query::parse(uri.query());
+    let (limit, by) = match query
+        .limit("limit", 10, MAX_SLOW_LIMIT)
+        .and_then(|l| Ok((l, query.choice("by", &RANKINGS, "duration")?)))
+    {
+        Ok(v) => v,
         Err(p) => return problem_response(p, &uri),
     };
-    let requests = state.monitor.slowest(limit);
+    let requests = match by {
+        "duration" => state.monitor.slowest(limit),
+        _ => {
+            let key = |r: &vitals::RequestRecord| {
+                r.resources.and_then(|x| match by {
+                    "cpu" => Some(u64::try_from(x.cpu.as_nanos()).unwrap_or(u64::MAX)),
+                    _ => x.allocated_bytes,
+                })
+            };
+            let mut measured: Vec<_> = state
+                .monitor
+                .recent()
+                .into_iter()
+                .filter(|r| key(r).is_some())
+                .collect();
+            measured.sort_by_key(|r| std::cmp::Reverse(key(r)));
+            measured.truncate(limit);
+            measured
+        }
+    };
     Json(json!({
         "limit": limit,
+        "by": by,
         "ringCapacity": state.monitor.config().ring_capacity,
         "slowThresholdMs": as_ms(state.monitor.config().slow_threshold),
+        "resourcesEvery": state.resources_every,
         "count": requests.len(),
         "requests": requests,
     }))
@@ -197,11 +227,16 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
     .into_response()
 }
 
-/// `GET /health/performance/v2/slow-paths?limit=5&window=5m`: routes by p95, slowest first.
+/// `GET /health/performance/v2/slow-paths?limit=5&window=5m&by=duration`: routes by p95,
+/// slowest first; `by=cpu` / `by=allocated`: routes by total CPU / bytes allocated per
+/// request of their measured requests (since start, whatever the window), highest first.
 pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
     let query = Query::parse(uri.query());
-    let limit = match query.limit("limit", 5, MAX_SLOW_PATHS_LIMIT) {
-        Ok(l) => l,
+    let (limit, by) = match query
+        .limit("limit", 5, MAX_SLOW_PATHS_LIMIT)
+        .and_then(|l| Ok((l, query.choice("by", &RANKINGS, "duration")?)))
+    {
+        Ok(v) => v,
         Err(p) => return problem_response(p, &uri),
     };
     let window = match query.get("window") {
@@ -220,16 +255,40 @@ pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Respo
         },
     };
     let mut routes = state.monitor.route_stats(window);
-    routes.sort_by(|a, b| {
-        b.stats
-            .p95
-            .cmp(&a.stats.p95)
-            .then(b.stats.count.cmp(&a.stats.count))
-    });
+    if by == "duration" {
+        routes.sort_by(|a, b| {
+            b.stats
+                .p95
+                .cmp(&a.stats.p95)
+                .then(b.stats.count.cmp(&a.stats.count))
+        });
+    } else {
+        let resources = state.monitor.route_stats(Window::SinceStart);
+        let key = |r: &vitals::RouteStats| {
+            let x = resources
+                .iter()
+                .find(|s| s.route == r.route && s.method == r.method)
+                .and_then(|s| s.resources)
+                .filter(|x| x.measured > 0)?;
+            Some(if by == "cpu" {
+                x.cpu_ms_total
+            } else {
+                x.allocated_bytes_per_request
+            })
+        };
+        let mut keyed: Vec<_> = routes
+            .into_iter()
+            .filter_map(|r| key(&r).map(|k| (k, r)))
+            .collect();
+        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        routes = keyed.into_iter().map(|(_, r)| r).collect();
+    }
     routes.truncate(limit);
     Json(json!({
         "window": window.key(),
         "limit": limit,
+        "by": by,
+        "resourcesEvery": state.resources_every,
         "paths": routes,
     }))
     .into_response()

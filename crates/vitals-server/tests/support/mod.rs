@@ -100,13 +100,32 @@ impl Server {
 
     /// Starts a server with extra environment variables.
     pub(crate) fn start_with(env: &[(&str, &str)]) -> Self {
-        let db_path = temp_db_path();
+        Self::launch(env, None)
+    }
+
+    /// Starts a server in `dir` with no `DATABASE_URL`, so it uses its default database
+    /// location (`./data/vitals.db`, relative to `dir`).
+    pub(crate) fn start_in(dir: &std::path::Path) -> Self {
+        Self::launch(&[], Some(dir))
+    }
+
+    fn launch(env: &[(&str, &str)], dir: Option<&std::path::Path>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vitals-server"));
+        let db_path = match dir {
+            Some(dir) => {
+                command.current_dir(dir).env_remove("DATABASE_URL");
+                dir.join("data").join("vitals.db")
+            }
+            None => {
+                let path = temp_db_path();
+                command.env("DATABASE_URL", &path);
+                path
+            }
+        };
         command
             .env_remove("VITALS_ADMIN_TOKEN")
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
-            .env("DATABASE_URL", &db_path)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -199,14 +218,23 @@ impl Server {
 
     /// Sends SIGTERM to the child.
     pub(crate) fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGINT (Ctrl-C) to the child.
+    pub(crate) fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.pid().to_string())
             .status()
             .expect("running kill");
         assert!(
             status.success(),
-            "kill -TERM {} failed: {status}",
+            "kill -{name} {} failed: {status}",
             self.pid()
         );
     }
