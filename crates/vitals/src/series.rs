@@ -14,7 +14,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{
-    AtomicU64,
+    AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 
@@ -86,14 +86,20 @@ pub struct PrometheusCounts {
     pub errors: u64,
 }
 
-/// Counters for one minute of one series.
+/// Counters for one minute of one series: 40 bytes plus the histogram's chunks (there are
+/// [`SLOTS`] per series and 10,000 tenant series by default, so every word here is 560 KB).
 #[derive(Debug, Default)]
 pub struct Cell {
     histogram: AtomicHistogram,
     sum_ns: AtomicU64,
     max_ns: AtomicU64,
-    errors: AtomicU64,
+    /// Requests with status >= 400 in the minute (32 bits: 71 million a second for a minute).
+    errors: AtomicU32,
+    /// Minute number + 1 that the cell holds; 0 = never used (32 bits: 8,000 years).
+    epoch: AtomicU32,
 }
+
+const _: () = assert!(std::mem::size_of::<Cell>() == 40);
 
 impl Cell {
     #[inline]
@@ -115,12 +121,25 @@ impl Cell {
         self.errors.store(0, Relaxed);
     }
 
+    /// Minute number + 1 held; 0: never used.
+    #[inline]
+    fn epoch(&self) -> u64 {
+        u64::from(self.epoch.load(Acquire))
+    }
+
+    fn set_epoch(&self, epoch: u64) {
+        self.epoch
+            .store(u32::try_from(epoch).unwrap_or(u32::MAX), Release);
+    }
+
     /// Adds this cell into an aggregate.
     pub fn add_to(&self, agg: &mut Aggregate) {
         self.histogram.add_to(&mut agg.histogram);
         agg.sum_ns = agg.sum_ns.saturating_add(self.sum_ns.load(Relaxed));
         agg.max_ns = agg.max_ns.max(self.max_ns.load(Relaxed));
-        agg.errors = agg.errors.saturating_add(self.errors.load(Relaxed));
+        agg.errors = agg
+            .errors
+            .saturating_add(u64::from(self.errors.load(Relaxed)));
     }
 
     fn heap_bytes(&self) -> usize {
@@ -128,17 +147,10 @@ impl Cell {
     }
 }
 
-#[derive(Debug, Default)]
-struct Slot {
-    /// Minute number + 1 that the slot holds; 0 = never used.
-    epoch: AtomicU64,
-    cell: Cell,
-}
-
 /// One-minute slots plus an archive; see the [module docs](self).
 #[derive(Debug, Default)]
 pub struct Series {
-    slots: [Slot; SLOTS],
+    slots: [Cell; SLOTS],
     archive: Mutex<Aggregate>,
     /// Non-cumulative counts per Prometheus bucket (index 11: above the last bound), since
     /// start: one more relaxed add per request buys an exposition that reads 12 words per
@@ -174,10 +186,10 @@ impl Series {
     #[inline]
     pub fn record(&self, o: &Observation) {
         let slot = &self.slots[(o.minute % SLOTS as u64) as usize];
-        if slot.epoch.load(Acquire) != o.minute + 1 {
+        if slot.epoch() != o.minute + 1 {
             self.rotate(slot, o.minute);
         }
-        slot.cell.record(o.bucket, o.duration_ns, o.is_error);
+        slot.record(o.bucket, o.duration_ns, o.is_error);
         self.prometheus[o.le].fetch_add(1, Relaxed);
     }
 
@@ -200,9 +212,11 @@ impl Series {
         out.sum_ns = archive.sum_ns;
         out.errors = archive.errors;
         for slot in &self.slots {
-            if slot.epoch.load(Acquire) != 0 {
-                out.sum_ns = out.sum_ns.saturating_add(slot.cell.sum_ns.load(Relaxed));
-                out.errors = out.errors.saturating_add(slot.cell.errors.load(Relaxed));
+            if slot.epoch() != 0 {
+                out.sum_ns = out.sum_ns.saturating_add(slot.sum_ns.load(Relaxed));
+                out.errors = out
+                    .errors
+                    .saturating_add(u64::from(slot.errors.load(Relaxed)));
             }
         }
         out
@@ -211,17 +225,17 @@ impl Series {
     /// Archives and resets `slot` for `minute`, unless it already holds that minute or a later
     /// one.
     #[cold]
-    fn rotate(&self, slot: &Slot, minute: u64) {
+    fn rotate(&self, slot: &Cell, minute: u64) {
         let mut archive = self
             .archive
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.epoch.load(Acquire) > minute {
+        if slot.epoch() > minute {
             return;
         }
-        slot.cell.add_to(&mut archive);
-        slot.cell.clear();
-        slot.epoch.store(minute + 1, Release);
+        slot.add_to(&mut archive);
+        slot.clear();
+        slot.set_epoch(minute + 1);
     }
 
     /// Readies, ahead of time, the slot that `minute + 1` will use. Call at least once a
@@ -229,7 +243,7 @@ impl Series {
     pub fn prepare(&self, minute: u64) {
         let next = minute + 1;
         let slot = &self.slots[(next % SLOTS as u64) as usize];
-        if slot.epoch.load(Acquire) < next + 1 {
+        if slot.epoch() < next + 1 {
             self.rotate(slot, next);
         }
     }
@@ -247,8 +261,8 @@ impl Series {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 agg.merge(&archive);
                 for slot in &self.slots {
-                    if slot.epoch.load(Acquire) != 0 {
-                        slot.cell.add_to(agg);
+                    if slot.epoch() != 0 {
+                        slot.add_to(agg);
                     }
                 }
                 return;
@@ -256,9 +270,9 @@ impl Series {
             Some(m) => now_minute.saturating_sub(m.min(MAX_WINDOW_MINUTES))..=now_minute,
         };
         for slot in &self.slots {
-            let epoch = slot.epoch.load(Acquire);
+            let epoch = slot.epoch();
             if epoch != 0 && range.contains(&(epoch - 1)) {
-                slot.cell.add_to(agg);
+                slot.add_to(agg);
             }
         }
     }
@@ -266,8 +280,8 @@ impl Series {
     /// Adds exactly one minute (if the ring still holds it) into `agg`.
     pub fn add_minute_to(&self, minute: u64, agg: &mut Aggregate) {
         for slot in &self.slots {
-            if slot.epoch.load(Acquire) == minute + 1 {
-                slot.cell.add_to(agg);
+            if slot.epoch() == minute + 1 {
+                slot.add_to(agg);
             }
         }
     }
@@ -287,12 +301,7 @@ impl Series {
             .archive
             .lock()
             .map_or(0, |a| a.histogram.buckets().len() * 16);
-        archive
-            + self
-                .slots
-                .iter()
-                .map(|s| s.cell.heap_bytes())
-                .sum::<usize>()
+        archive + self.slots.iter().map(Cell::heap_bytes).sum::<usize>()
     }
 }
 
