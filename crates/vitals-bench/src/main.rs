@@ -245,26 +245,17 @@ fn prometheus_client_app(router: Router) -> Router {
 }
 
 /// `GET /metrics` of the `monitor` variant: the monitor's families in Prometheus text 0.0.4,
-/// rendered by vitals' direct renderer on a blocking thread, as `vitals_axum`'s own `/metrics`
-/// does (no system sample: this variant runs no sampler).
+/// rendered by vitals' direct renderer on a blocking thread and streamed, as `vitals_axum`'s
+/// own `/metrics` does (no system sample: this variant runs no sampler).
 async fn monitor_metrics(State(monitor): State<vitals::Monitor>) -> Response {
-    let rendered = tokio::task::spawn_blocking(move || {
-        let mut body = String::new();
-        vitals::expose::collect::render(&monitor, None, vitals::expose::Format::Text, &mut body);
-        body
-    })
-    .await;
-    match rendered {
-        Ok(body) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                vitals::expose::TEXT_CONTENT_TYPE,
-            )],
-            body,
-        )
-            .into_response(),
-        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            vitals::expose::TEXT_CONTENT_TYPE,
+        )],
+        vitals_axum::routes::exposition_body(monitor, vitals::expose::Format::Text),
+    )
+        .into_response()
 }
 
 /// Builds the app of a variant. Must run inside the runtime (`axum-prometheus` spawns its

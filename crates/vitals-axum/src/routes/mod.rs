@@ -51,6 +51,38 @@ pub(crate) type AppState = Arc<Shared>;
 
 pub(crate) use insight::spawn_sampling;
 
+/// The Prometheus exposition of `monitor` alone (no system sample, no protection families) in
+/// `format`, as a response body streamed the way `/metrics` streams its own (rendered on a
+/// blocking thread, sent in 256 KiB pieces): for an application that serves a metrics route of
+/// its own. Call it inside a tokio runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use http_body_util::BodyExt;
+/// use vitals::expose::Format;
+///
+/// let body = vitals_axum::routes::exposition_body(vitals::Monitor::default(), Format::Text);
+/// let text = body.collect().await.unwrap().to_bytes();
+/// assert!(text.starts_with(b"# HELP"));
+/// # }
+/// ```
+pub fn exposition_body(
+    monitor: vitals::Monitor,
+    format: vitals::expose::Format,
+) -> axum::body::Body {
+    metrics::stream_exposition(move |flush| {
+        vitals::expose::collect::render_chunked(
+            &monitor,
+            None,
+            &[],
+            format,
+            metrics::EXPOSITION_CHUNK,
+            flush,
+        );
+    })
+}
+
 /// Maximum `limit` of `/health/performance/slow`.
 pub const MAX_SLOW_LIMIT: usize = 500;
 /// Maximum `limit` of `/health/performance/v2/slow-paths`.

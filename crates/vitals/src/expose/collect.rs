@@ -45,7 +45,7 @@ use crate::monitor::status_class_label;
 use crate::series::{PROMETHEUS_BUCKETS, PrometheusCounts};
 use crate::system::SystemSnapshot;
 
-pub use super::fast::{render, render_with};
+pub use super::fast::{render, render_chunked, render_with};
 
 fn histogram(counts: &PrometheusCounts) -> HistogramValue {
     HistogramValue {

@@ -105,6 +105,82 @@ pub fn render_with(
     format: Format,
     out: &mut String,
 ) {
+    render_into(monitor, system, extra, format, out, &mut Sink::Whole);
+}
+
+/// [`render_with`] in pieces of about `chunk` bytes: whenever the buffer holds at least `chunk`
+/// bytes (at a line boundary) it is passed to `flush`, which takes its contents (sends them,
+/// say) and empties it, and once more at the end if anything is left. So an exposition of
+/// ten thousand tenants (13 MB) never sits in memory whole: a server streams it with a buffer
+/// of `chunk` bytes. The concatenated pieces are exactly [`render_with`]'s output.
+///
+/// ```
+/// use vitals::expose::Format;
+/// use vitals::expose::collect::{render_chunked, render_with};
+///
+/// let monitor = vitals::Monitor::default();
+/// let mut whole = String::new();
+/// render_with(&monitor, None, &[], Format::Text, &mut whole);
+/// let mut pieces = String::new();
+/// render_chunked(&monitor, None, &[], Format::Text, 64, &mut |buf: &mut String| {
+///     pieces.push_str(buf);
+///     buf.clear();
+/// });
+/// assert_eq!(pieces, whole);
+/// ```
+pub fn render_chunked(
+    monitor: &Monitor,
+    system: Option<&SystemSnapshot>,
+    extra: &[Family],
+    format: Format,
+    chunk: usize,
+    flush: &mut dyn FnMut(&mut String),
+) {
+    let mut out = String::with_capacity(chunk.saturating_add(4096).min(1 << 20));
+    let mut sink = Sink::Chunks { chunk, flush };
+    render_into(monitor, system, extra, format, &mut out, &mut sink);
+    if !out.is_empty() {
+        sink.flush(&mut out);
+    }
+}
+
+/// Where rendered text goes: one growing buffer, or pieces handed to a callback.
+enum Sink<'f> {
+    Whole,
+    Chunks {
+        chunk: usize,
+        flush: &'f mut dyn FnMut(&mut String),
+    },
+}
+
+impl Sink<'_> {
+    /// Hands `out` over if it holds a chunk (call at line boundaries).
+    #[inline]
+    fn line_boundary(&mut self, out: &mut String) {
+        if let Sink::Chunks { chunk, .. } = self {
+            if out.len() >= *chunk {
+                self.flush(out);
+            }
+        }
+    }
+
+    fn flush(&mut self, out: &mut String) {
+        if let Sink::Chunks { flush, .. } = self {
+            flush(out);
+            // A callback that kept the text would make the next piece repeat it.
+            out.clear();
+        }
+    }
+}
+
+fn render_into(
+    monitor: &Monitor,
+    system: Option<&SystemSnapshot>,
+    extra: &[Family],
+    format: Format,
+    out: &mut String,
+    sink: &mut Sink<'_>,
+) {
     let openmetrics = format == Format::OpenMetrics;
     let mut num = itoa::Buffer::new();
     // Scratch: every label set, concatenated; the line prefix of the current histogram.
@@ -143,9 +219,11 @@ pub fn render_with(
         });
     });
     if !rows.is_empty() {
-        // Room for the 16 lines of each series (12 buckets, sum, count, requests, errors) of
-        // about 80 bytes besides the label set, so that a fresh `out` grows once.
-        out.reserve(16 * (labels.len() + 80 * rows.len()));
+        if matches!(sink, Sink::Whole) {
+            // Room for the 16 lines of each series (12 buckets, sum, count, requests, errors)
+            // of about 80 bytes besides the label set, so that a fresh `out` grows once.
+            out.reserve(16 * (labels.len() + 80 * rows.len()));
+        }
         let duration = duration_family();
         write_metadata(&duration, out, openmetrics);
         for row in &rows {
@@ -158,6 +236,7 @@ pub fn render_with(
                 &row.counts,
                 openmetrics,
             );
+            sink.line_boundary(out);
         }
         let requests = requests_family();
         let sample = write_metadata(&requests, out, openmetrics);
@@ -170,6 +249,7 @@ pub fn render_with(
                 &labels[row.labels.clone()],
                 row.counts.count,
             );
+            sink.line_boundary(out);
         }
     }
     if rows.iter().any(|row| row.counts.errors > 0) {
@@ -184,10 +264,12 @@ pub fn render_with(
                 &labels[row.labels.clone()],
                 row.counts.errors,
             );
+            sink.line_boundary(out);
         }
     }
 
     encode_families_without_eof(&[active_family(monitor)], out, openmetrics);
+    sink.line_boundary(out);
 
     let organizations = monitor.organization_counts();
     if !organizations.is_empty() {
@@ -220,6 +302,7 @@ pub fn render_with(
                 &labels[span],
                 counts.count,
             );
+            sink.line_boundary(out);
         }
         let duration = org_duration_family();
         write_metadata(&duration, out, openmetrics);
@@ -233,11 +316,13 @@ pub fn render_with(
                 counts,
                 openmetrics,
             );
+            sink.line_boundary(out);
         }
     }
 
     if let Some(system) = system {
         encode_families_without_eof(&system_families(system), out, openmetrics);
+        sink.line_boundary(out);
     }
     encode_families_without_eof(extra, out, openmetrics);
     if openmetrics {
@@ -411,6 +496,34 @@ mod tests {
                     fast.lines().nth(line),
                     expected.lines().nth(line)
                 );
+            }
+            // In pieces: the same bytes, each piece whole lines, all but the last a full chunk.
+            for chunk in [1, 200, 4096] {
+                let mut pieces: Vec<String> = Vec::new();
+                render_chunked(
+                    monitor,
+                    system,
+                    &[],
+                    format,
+                    chunk,
+                    &mut |buf: &mut String| {
+                        pieces.push(buf.clone());
+                        buf.clear();
+                    },
+                );
+                assert_eq!(
+                    pieces.concat(),
+                    expected["(prefix kept)\n".len()..],
+                    "{format:?} in pieces of {chunk}"
+                );
+                for (i, piece) in pieces.iter().enumerate() {
+                    assert!(piece.ends_with('\n'), "piece {i} of {chunk}: {piece:?}");
+                    assert!(
+                        i + 1 == pieces.len() || piece.len() >= chunk,
+                        "piece {i} of {chunk} is short: {}",
+                        piece.len()
+                    );
+                }
             }
         }
     }
