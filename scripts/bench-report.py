@@ -228,9 +228,11 @@ def target_checks(s: Summary, targets: dict[str, float]) -> list[str]:
                   f"monitor {mon[key]:{spec}}{unit} vs {o[key]:{spec}}{unit} (medians)")
     for v in ("monitor", "full"):
         g = s.flood.get(v, {}).get("rss_growth_mib")
-        check(f"{v} flood RSS growth < {targets['flood_mib']:g} MiB",
-              None if g is None else g < targets["flood_mib"],
-              "not run" if g is None else f"{g:+.1f} MiB")
+        # The bound is in MB (10^6 bytes); growth is measured in MiB.
+        mb = None if g is None else g * 1024 * 1024 / 1e6
+        check(f"{v} flood RSS growth < {targets['flood_mb']:g} MB",
+              None if mb is None else mb < targets["flood_mb"],
+              "not run" if g is None else f"{g:+.1f} MiB = {mb:+.1f} MB")
     return lines
 
 
@@ -331,7 +333,7 @@ def report(args: argparse.Namespace) -> int:
         "monitor_ratio": float(meta.get("target_monitor_ratio", 0.97)),
         "full_ratio": float(meta.get("target_full_ratio", 0.92)),
         "monitor_cpu_us": float(meta.get("target_monitor_cpu_us", 0.25)),
-        "flood_mib": float(meta.get("target_flood_mib", 10)),
+        "flood_mb": float(meta.get("target_flood_mb", 10)),
     }
     flooded = meta.get("flood", "0") != "0"
     rows = summary_rows(s)

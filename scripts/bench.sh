@@ -30,7 +30,7 @@
 #   PATH_UNDER_TEST [/hello]  FLOOD [100000] requests (0: no flood)  METRICS_GETS [20]
 #   FLOOD_TIMEOUT [600] s  TARGET_MONITOR_RATIO [0.97]  TARGET_FULL_RATIO [0.92]
 #   TARGET_MONITOR_CPU_US [0.25] (issue 2: CPU the monitor may add per request)
-#   TARGET_FLOOD_MIB [10]
+#   TARGET_FLOOD_MB [10] (decimal megabytes, as issue 8 states the bound)
 #
 # The fastify variant needs node and npm: its packages (benches/fastify/package.json and
 # package-lock.json) are installed with `npm ci` into <target-dir>/bench-node/; without node or
@@ -43,7 +43,7 @@ set -euo pipefail
 
 KNOBS=(VARIANTS ROUNDS DURATION WARMUP CONNECTIONS THREADS WORKERS SERVER_CPU LOAD_CPU
     PATH_UNDER_TEST FLOOD METRICS_GETS FLOOD_TIMEOUT TARGET_MONITOR_RATIO TARGET_FULL_RATIO
-    TARGET_MONITOR_CPU_US TARGET_FLOOD_MIB)
+    TARGET_MONITOR_CPU_US TARGET_FLOOD_MB)
 # The command as given: the knobs set in the environment, then the script and its arguments.
 COMMAND=""
 for knob in "${KNOBS[@]}"; do
@@ -69,7 +69,7 @@ FLOOD_TIMEOUT=${FLOOD_TIMEOUT:-600}
 TARGET_MONITOR_RATIO=${TARGET_MONITOR_RATIO:-0.97}
 TARGET_FULL_RATIO=${TARGET_FULL_RATIO:-0.92}
 TARGET_MONITOR_CPU_US=${TARGET_MONITOR_CPU_US:-0.25}
-TARGET_FLOOD_MIB=${TARGET_FLOOD_MIB:-10}
+TARGET_FLOOD_MB=${TARGET_FLOOD_MB:-10}
 read -r -a VARIANTS <<<"${VARIANTS:-bare monitor full axum-prometheus prometheus-client fastify}"
 
 for knob in ROUNDS DURATION WARMUP CONNECTIONS THREADS WORKERS FLOOD METRICS_GETS FLOOD_TIMEOUT; do
@@ -266,4 +266,4 @@ python3 scripts/bench-report.py report --rounds "$ROUNDS_TSV" --flood "$FLOOD_TS
     --meta "target_monitor_ratio=$TARGET_MONITOR_RATIO" \
     --meta "target_full_ratio=$TARGET_FULL_RATIO" \
     --meta "target_monitor_cpu_us=$TARGET_MONITOR_CPU_US" \
-    --meta "target_flood_mib=$TARGET_FLOOD_MIB"
+    --meta "target_flood_mb=$TARGET_FLOOD_MB"
