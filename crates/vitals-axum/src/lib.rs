@@ -278,7 +278,7 @@ impl VitalsBuilder {
         self
     }
 
-    /// Measure CPU time, allocations and polls of one request in `every` (default
+    /// Measure CPU time and allocations of one request in `every` (default
     /// [`monitor::DEFAULT_RESOURCES_EVERY`]; `0` off, `1` all); see
     /// [`MonitorLayer::resources_every`].
     pub fn resources_every(mut self, every: u32) -> Self {

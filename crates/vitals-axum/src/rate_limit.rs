@@ -413,6 +413,11 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// grow the table a million keys in one cleanup interval.
 struct CappedStore {
     map: DashMapStateStore<RateLimitKey, KeyHasher>,
+    /// Keys in `map`, counted as they are added and recounted at each cleanup: `len()` would
+    /// lock every shard, on every request of a flood of new keys (the case the cap is for).
+    /// Two threads adding the same new key at once count it twice until the next cleanup,
+    /// which errs on the side of the cap.
+    keys: std::sync::atomic::AtomicUsize,
     max_keys: usize,
     overflow: InMemoryState,
     /// Requests limited by the overflow state (shared with the [`Policy`]: governor's limiter
@@ -424,6 +429,7 @@ impl CappedStore {
     fn new(max_keys: usize, overflowed: Arc<AtomicU64>) -> Self {
         Self {
             map: DashMapStateStore::with_hasher(KeyHasher::default()),
+            keys: std::sync::atomic::AtomicUsize::new(0),
             max_keys,
             overflow: InMemoryState::default(),
             overflowed,
@@ -441,12 +447,13 @@ impl StateStore for CappedStore {
         if let Some(state) = self.map.get(key) {
             return state.measure_and_replace(&NotKeyed::NonKey, f);
         }
-        // A new key. Counting visits every shard, so only a new key pays it; concurrent new
-        // keys can each see room, so the table can pass the cap by one key per thread.
-        if self.map.len() >= self.max_keys {
+        // A new key. Concurrent new keys can each see room, so the table can pass the cap by
+        // one key per thread.
+        if self.keys.load(Ordering::Relaxed) >= self.max_keys {
             self.overflowed.fetch_add(1, Ordering::Relaxed);
             return self.overflow.measure_and_replace(&NotKeyed::NonKey, f);
         }
+        self.keys.fetch_add(1, Ordering::Relaxed);
         self.map.measure_and_replace(key, f)
     }
 }
@@ -454,6 +461,7 @@ impl StateStore for CappedStore {
 impl ShrinkableKeyedStateStore<RateLimitKey> for CappedStore {
     fn retain_recent(&self, drop_below: Nanos) {
         ShrinkableKeyedStateStore::retain_recent(&self.map, drop_below);
+        self.keys.store(self.map.len(), Ordering::Relaxed);
     }
 
     fn shrink_to_fit(&self) {

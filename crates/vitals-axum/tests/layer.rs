@@ -607,10 +607,7 @@ async fn every_request_has_its_polls_timed_and_a_blocking_poll_flagged() {
     assert!(fast.resources.is_none(), "CPU is not measured: {fast:?}");
     let polls = fast.polls.expect("polls are always timed");
     assert_eq!(polls.count, 1);
-    assert_eq!(
-        polls.longest, fast.duration,
-        "one poll lasts the whole request"
-    );
+    assert!(polls.longest <= fast.duration, "{fast:?}");
     assert!(!fast.blocked_runtime);
 
     let waits = by_route("/waits");

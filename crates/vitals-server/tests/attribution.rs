@@ -194,6 +194,12 @@ async fn with_default_sampling_every_blocking_request_is_still_flagged() {
         .find(|r| r["route"] == "/api/demo/block")
         .unwrap_or_else(|| panic!("no block route in {stats}"));
     assert_eq!(block["resources"]["blockedRuntime"], 3, "{block}");
+    // None of the three was measured (one in 64): the route says so rather than show zeros.
+    assert_eq!(block["resources"]["measured"], 0, "{block}");
+    assert!(
+        block["resources"].get("cpuMsPerRequest").is_none(),
+        "{block}"
+    );
     let dashboard = server.get("/metrics/dashboard").await;
     let recs = dashboard.json["recommendations"].to_string();
     assert!(recs.contains("/api/demo/block"), "{recs}");

@@ -2,7 +2,10 @@
 //!
 //! - the text format (0.0.4) passes `promtool check metrics` and carries exact counts;
 //! - OpenMetrics 1.0 is served when asked for;
-//! - a real Prometheus server scrapes it and answers PromQL over what it scraped.
+//! - a real Prometheus server scrapes it and answers PromQL over what it scraped;
+//! - the files in `deploy/` work: the Prometheus config and alert rules pass `promtool` (the
+//!   rules' unit tests included), the rules load and evaluate in the real server, and every
+//!   query of the Grafana dashboard runs there and names metrics the server exposes.
 //!
 //! `promtool` and `prometheus` come from Debian's `prometheus` package
 //! (`apt-get install -y prometheus`). When they are missing the tests fail, unless
@@ -339,8 +342,10 @@ impl Prometheus {
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n  - '{}'\n\
                  scrape_configs:\n  - job_name: vitals\n    metrics_path: /metrics\n    \
-                 static_configs:\n      - targets: ['{target}']\n"
+                 static_configs:\n      - targets: ['{target}']\n",
+                deploy_dir().join("prometheus/vitals-alerts.yml").display()
             ),
         )
         .expect("writing prometheus.yml");
@@ -386,6 +391,70 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The repository's `deploy/` directory.
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+#[test]
+fn deploy_config_and_alert_rules_pass_promtool() {
+    let dir = deploy_dir().join("prometheus");
+    for args in [
+        &["check", "config", "prometheus.yml"][..],
+        &["test", "rules", "vitals-alerts.test.yml"],
+    ] {
+        let output = match Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+        {
+            Ok(output) => output,
+            Err(error) if skip_tools() => {
+                eprintln!("skipping promtool ({SKIP_ENV}=1): {error}");
+                return;
+            }
+            Err(error) => panic!("{}", missing_tool("promtool", &error)),
+        };
+        assert!(
+            output.status.success(),
+            "promtool {}: {}\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The metric names in `text` (PromQL, or a rules file): every word that starts with one of
+/// the prefixes vitals' families use.
+fn metric_names(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| {
+            ["http_server_", "vitals_", "process_"]
+                .iter()
+                .any(|p| w.starts_with(p))
+        })
+        .collect()
+}
+
+/// Whether a text exposition has the metric `name`: a sample line of exactly that name, or the
+/// `# TYPE` line of its family (a counter or histogram family with no sample yet).
+fn exposes(exposition: &str, name: &str) -> bool {
+    let family = ["_bucket", "_total", "_count", "_sum"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name);
+    exposition.lines().any(|line| {
+        line.strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            || line
+                .strip_prefix("# TYPE ")
+                .and_then(|rest| rest.strip_prefix(family))
+                .is_some_and(|rest| rest.starts_with(' '))
+    })
 }
 
 /// A port that was free a moment ago.
@@ -524,4 +593,78 @@ async fn real_prometheus_scrapes_and_queries() {
         .unwrap_or_else(|| panic!("no 200 JSON answer to `{quantile}`"));
     assert_eq!(answer["status"], "success", "{answer:#}");
     assert_eq!(answer["data"]["resultType"], "vector", "{answer:#}");
+
+    // deploy/prometheus/vitals-alerts.yml loaded, and every rule evaluates without error.
+    let deadline = Instant::now() + PROMETHEUS_TIMEOUT;
+    loop {
+        prometheus.assert_running();
+        let rules = get_json(&client, &prometheus.url("/api/v1/rules")).await;
+        let group = rules.as_ref().and_then(|r| {
+            r["data"]["groups"]
+                .as_array()?
+                .iter()
+                .find(|g| g["name"] == "vitals")
+                .cloned()
+        });
+        let evaluated = group.as_ref().and_then(|g| {
+            let rules = g["rules"].as_array()?;
+            Some((
+                rules.len(),
+                rules.iter().filter(|r| r["health"] == "ok").count(),
+            ))
+        });
+        if let Some((total, ok)) = evaluated
+            && total == 8
+            && ok == total
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the vitals alert rules did not all evaluate ok within {PROMETHEUS_TIMEOUT:?}: \
+             {group:#?}; prometheus log:\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Every query of deploy/grafana/vitals-dashboard.json runs, with the dashboard's variables
+    // set as Grafana would, over metrics the server exposes.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy_dir().join("grafana/vitals-dashboard.json"))
+            .expect("reading the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let exposition = server.get("/metrics").await.text;
+    // A rule or query on a misspelt metric would still evaluate (to nothing): every name the
+    // rules and the dashboard use must be exposed.
+    let rules = std::fs::read_to_string(deploy_dir().join("prometheus/vitals-alerts.yml"))
+        .expect("reading the alert rules");
+    let rule_names = metric_names(&rules);
+    assert!(rule_names.len() >= 8, "{rule_names:?}");
+    for name in rule_names {
+        assert!(
+            exposes(&exposition, name),
+            "the alert rules use `{name}`, which /metrics does not expose"
+        );
+    }
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("a PromQL expr");
+            for name in metric_names(expr) {
+                assert!(
+                    exposes(&exposition, name),
+                    "the dashboard queries `{name}`, which /metrics does not expose"
+                );
+            }
+            let promql = expr.replace("$__rate_interval", "1m").replace("$job", ".*");
+            let answer = query(&client, &prometheus, &promql)
+                .await
+                .unwrap_or_else(|| panic!("no 200 JSON answer to `{promql}`"));
+            assert_eq!(answer["status"], "success", "`{promql}`: {answer:#}");
+            queries += 1;
+        }
+    }
+    assert!(queries >= 20, "{queries} dashboard queries");
 }

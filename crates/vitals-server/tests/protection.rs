@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use support::Server;
 
-/// Polls `check` every 50 ms until it returns true or `deadline` passes.
 /// The value of the sample whose name and labels are exactly `series` in a text exposition.
 fn metric_value(exposition: &str, series: &str) -> f64 {
     exposition
@@ -17,6 +16,7 @@ fn metric_value(exposition: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no sample `{series}` in:\n{exposition}"))
 }
 
+/// Polls `check` every 50 ms until it returns true or `deadline` passes.
 async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,

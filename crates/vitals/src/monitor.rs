@@ -451,7 +451,8 @@ pub struct RouteStats {
     pub stats: WindowStats,
     /// Requests per status class.
     pub status: StatusCounts,
-    /// CPU, allocation and polls since start, when any request was measured.
+    /// CPU, allocation and polls since start (whatever the window), once the route has a
+    /// request with timed polls or a measurement: under the axum layer, from its first request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<RouteResources>,
 }
@@ -630,16 +631,20 @@ struct ResourceTotals {
 pub struct RouteResources {
     /// Requests measured.
     pub measured: u64,
-    /// Mean CPU time per measured request, ms.
-    pub cpu_ms_per_request: f64,
+    /// Mean CPU time per measured request, ms (`None`: none measured yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_request: Option<f64>,
     /// Total CPU time of measured requests, ms.
     pub cpu_ms_total: f64,
-    /// Mean bytes allocated per measured request.
-    pub allocated_bytes_per_request: f64,
-    /// Mean bytes freed per measured request.
-    pub freed_bytes_per_request: f64,
-    /// Mean polls per measured request.
-    pub polls_per_request: f64,
+    /// Mean bytes allocated per measured request (`None`: none measured yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocated_bytes_per_request: Option<f64>,
+    /// Mean bytes freed per measured request (`None`: none measured yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freed_bytes_per_request: Option<f64>,
+    /// Mean polls per measured request (`None`: none measured yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub polls_per_request: Option<f64>,
     /// The longest single poll seen, ms (every timed request).
     pub longest_poll_ms: f64,
     /// Measured requests over the CPU threshold.
@@ -653,11 +658,11 @@ pub struct RouteResources {
 impl ResourceTotals {
     fn snapshot(&self) -> RouteResources {
         let n = self.measured.load(Relaxed);
-        let per = |v: u64| if n == 0 { 0.0 } else { v as f64 / n as f64 };
+        let per = |v: u64| (n > 0).then(|| v as f64 / n as f64);
         let cpu_ns = self.cpu_ns.load(Relaxed);
         RouteResources {
             measured: n,
-            cpu_ms_per_request: per(cpu_ns) / 1e6,
+            cpu_ms_per_request: per(cpu_ns).map(|ns| ns / 1e6),
             cpu_ms_total: cpu_ns as f64 / 1e6,
             allocated_bytes_per_request: per(self.allocated_bytes.load(Relaxed)),
             freed_bytes_per_request: per(self.freed_bytes.load(Relaxed)),
@@ -983,21 +988,16 @@ impl Monitor {
             }
             f
         });
-        // The polls word of the ring entry; a request polled once for its whole duration (most
-        // of a fast service's) is a flag, so its entry writes no resource words.
+        // The polls word of the ring entry (count, longest in µs).
         let mut polls_word = 0;
         if let Some(p) = sample.polls {
             if p.longest > config.blocking_poll_threshold {
                 flags |= Entry::BLOCKED;
             }
-            if p.count == 1 && p.longest == sample.duration {
-                flags |= Entry::SINGLE_POLL;
-            } else {
-                let longest_us = u64::try_from(p.longest.as_micros())
-                    .unwrap_or(u64::MAX)
-                    .min(u64::from(u32::MAX));
-                polls_word = u64::from(p.count) | (longest_us << 32);
-            }
+            let longest_us = u64::try_from(p.longest.as_micros())
+                .unwrap_or(u64::MAX)
+                .min(u64::from(u32::MAX));
+            polls_word = u64::from(p.count) | (longest_us << 32);
         }
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let route_id = self.with_route(sample.route, sample.status, |route| {
@@ -1353,17 +1353,10 @@ impl Monitor {
                         allocated_bytes: Some(e.allocated_bytes).filter(|&b| b > 0),
                         freed_bytes: Some(e.freed_bytes).filter(|_| e.allocated_bytes > 0),
                     }),
-                    polls: if e.flags & Entry::SINGLE_POLL != 0 {
-                        Some(Polls {
-                            count: 1,
-                            longest: duration,
-                        })
-                    } else {
-                        (e.polls != 0).then(|| Polls {
-                            count: (e.polls & 0xFFFF_FFFF) as u32,
-                            longest: Duration::from_micros(e.polls >> 32),
-                        })
-                    },
+                    polls: (e.polls != 0).then(|| Polls {
+                        count: (e.polls & 0xFFFF_FFFF) as u32,
+                        longest: Duration::from_micros(e.polls >> 32),
+                    }),
                     is_high_cpu: e.flags & Entry::HIGH_CPU != 0,
                     is_high_memory: e.flags & Entry::HIGH_MEMORY != 0,
                     blocked_runtime: e.flags & Entry::BLOCKED != 0,

@@ -32,8 +32,8 @@ const STR_WORDS: usize = INLINE_BYTES / 8;
 // line 0: seq, order, unix_ns, duration, packed, lens, trace id (2 words); line 1: correlation
 // id (8); line 2: organization (8); line 3: cpu, allocated, freed, polls, padding to 256
 // bytes. Strings are written up to their length and the resource words only when there is
-// something to put in them (a bit in the lens word says so): a request that was polled once
-// for its whole duration says so with a flag instead. So a request without an organization or
+// something to put in them (a bit in the lens word says so); a request polled once keeps that
+// poll's length in the lens word's high half instead. So a request without an organization or
 // a measurement touches two lines:
 // the ring is cold memory (2000 slots are 512 KiB), and every line written is a cache miss.
 // Slots start on cache lines, so writers of neighbouring slots (usually on different threads)
@@ -47,6 +47,8 @@ const USED_WORDS: usize = RES + 4;
 const _: () = assert!(USED_WORDS <= WORDS && TRACE + 2 == CID && CID % 8 == 0 && ORG % 8 == 0);
 /// Bit of the lens word: the resource words were written.
 const HAS_RESOURCES: u64 = 1 << 16;
+/// Bit of the lens word: polled once; the high 32 bits hold that poll's length in µs.
+const ONE_POLL: u64 = 1 << 17;
 /// Bytes per slot.
 pub const SLOT_BYTES: usize = WORDS * 8;
 
@@ -80,7 +82,7 @@ pub struct Entry {
     /// Bytes freed during the request's polls (0: not measured).
     pub freed_bytes: u64,
     /// Number of polls (low 32 bits) and longest poll in µs (high 32 bits); 0 when the polls
-    /// were not timed, or when [`Entry::SINGLE_POLL`] says there was one.
+    /// were not timed.
     pub polls: u64,
 }
 
@@ -97,8 +99,6 @@ impl Entry {
     pub const HIGH_MEMORY: u8 = 16;
     /// A poll longer than the blocking threshold.
     pub const BLOCKED: u8 = 32;
-    /// Polled once, that poll lasting the whole duration (the polls word is then 0).
-    pub const SINGLE_POLL: u8 = 64;
 }
 
 /// A string of at most [`INLINE_BYTES`] bytes stored by value.
@@ -389,16 +389,17 @@ impl Ring {
             | u64::from(e.flags) << 56;
         w[4].store(packed, Ordering::Relaxed);
         let (org_len, cid_len) = (inline_len(e.organization), inline_len(e.correlation_id));
-        let has_resources = e.cpu_ns | e.allocated_bytes | e.freed_bytes | e.polls != 0;
-        let lens = org_len as u64 | (cid_len as u64) << 8;
-        w[5].store(
-            if has_resources {
-                lens | HAS_RESOURCES
-            } else {
-                lens
-            },
-            Ordering::Relaxed,
-        );
+        let one_poll = e.polls & 0xFFFF_FFFF == 1;
+        let has_resources =
+            e.cpu_ns | e.allocated_bytes | e.freed_bytes != 0 || (e.polls != 0 && !one_poll);
+        let mut lens = org_len as u64 | (cid_len as u64) << 8;
+        if has_resources {
+            lens |= HAS_RESOURCES;
+        }
+        if one_poll {
+            lens |= ONE_POLL | (e.polls & !0xFFFF_FFFF);
+        }
+        w[5].store(lens, Ordering::Relaxed);
         w[TRACE].store(
             u64::from_le_bytes(e.trace_id[..8].try_into().unwrap_or_default()),
             Ordering::Relaxed,
@@ -459,7 +460,11 @@ impl Ring {
                 cpu_ns: res(0),
                 allocated_bytes: res(1),
                 freed_bytes: res(2),
-                polls: res(3),
+                polls: if copy[5] & ONE_POLL == 0 {
+                    res(3)
+                } else {
+                    1 | (copy[5] & !0xFFFF_FFFF)
+                },
             });
         }
         None // too busy: skip this slot
@@ -540,6 +545,25 @@ mod tests {
         assert_eq!(e.correlation_id.as_str(), "");
         assert_eq!(e.trace_id, [0; 16]);
         assert_eq!(e.status, 200);
+    }
+
+    #[test]
+    fn one_poll_needs_no_resource_words_and_round_trips() {
+        let ring = Ring::new(1);
+        // An older entry's resource words must not show through.
+        ring.push(&EntryRef {
+            cpu_ns: 5,
+            polls: 3 | (40 << 32),
+            ..EntryRef::default()
+        });
+        ring.push(&EntryRef {
+            status: 200,
+            polls: 1 | (1_234 << 32),
+            ..EntryRef::default()
+        });
+        let e = &ring.snapshot()[0];
+        assert_eq!(e.polls, 1 | (1_234 << 32));
+        assert_eq!((e.cpu_ns, e.allocated_bytes, e.freed_bytes), (0, 0, 0));
     }
 
     #[test]

@@ -265,20 +265,15 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
         })
         .collect();
     let since_start = state.monitor.route_stats(Window::SinceStart);
-    let top = |key: fn(&vitals::RouteResources) -> f64| {
-        let mut measured: Vec<_> = since_start
-            .iter()
-            .filter_map(|r| r.resources.filter(|x| x.measured > 0).map(|x| (r, x)))
-            .collect();
-        measured.sort_by(|a, b| key(&b.1).total_cmp(&key(&a.1)));
-        measured
+    let top = |key| {
+        super::performance::rank_routes(since_start.clone(), key)
             .into_iter()
             .take(5)
-            .map(|(r, x)| json!({ "route": r.route, "method": r.method, "resources": x }))
+            .map(|r| json!({ "route": r.route, "method": r.method, "resources": r.resources }))
             .collect::<Vec<_>>()
     };
-    let top_cpu = top(|x| x.cpu_ms_total);
-    let top_alloc = top(|x| x.allocated_bytes_per_request);
+    let top_cpu = top(super::performance::cpu_rank);
+    let top_alloc = top(super::performance::allocation_rank);
     let mut slowest = state.monitor.route_stats(Window::LastFiveMinutes);
     slowest.sort_by_key(|r| std::cmp::Reverse(r.stats.p95));
     slowest.truncate(5);

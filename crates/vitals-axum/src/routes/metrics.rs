@@ -4,7 +4,7 @@
 //! blocking thread (`spawn_blocking`), so a large exposition never stalls a runtime worker, and
 //! `/metrics` is sent as it is rendered, in 256 KiB pieces (see [`stream_exposition`]).
 
-use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -114,28 +114,54 @@ pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap
 pub(crate) const EXPOSITION_CHUNK: usize = 256 * 1024;
 
 /// Pieces of a streamed exposition waiting for the client (so at most this many times
-/// [`EXPOSITION_CHUNK`] bytes are held for a slow reader).
+/// [`EXPOSITION_CHUNK`] bytes are held for a slow reader, plus the piece being written).
 const EXPOSITION_QUEUE: usize = 4;
+
+/// How long a streamed exposition may take, slow reader included (Prometheus' default scrape
+/// timeout is 10 s): past it the rendering thread stops waiting and the body ends in an error.
+const EXPOSITION_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A response body that `render` writes on a blocking thread (`spawn_blocking`, so a large
 /// exposition never stalls a runtime worker) and that is sent as it is written, in pieces of
 /// [`EXPOSITION_CHUNK`] bytes: ten thousand tenants make a 13 MB exposition, which rendered
 /// whole took a 16 MiB buffer per scrape that the allocator then kept (+14 MiB of RSS after a
-/// few scrapes, in `scripts/bench.sh`'s flood step). A client that goes away stops the
-/// sending; the rendering runs to its end and is dropped.
+/// few scrapes, in `scripts/bench.sh`'s flood step).
+///
+/// The body ends in an error, which makes hyper abort the response rather than end it
+/// cleanly, when the rendering panics or the client reads too slowly for
+/// [`EXPOSITION_DEADLINE`]: a scraper must not take a cut-off exposition for a whole one. A
+/// client that goes away stops the sending. Call it inside a tokio runtime.
 pub(crate) fn stream_exposition(
     render: impl FnOnce(&mut dyn FnMut(&mut String)) + Send + 'static,
 ) -> axum::body::Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, Infallible>>(EXPOSITION_QUEUE);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(EXPOSITION_QUEUE);
+    let runtime = tokio::runtime::Handle::current();
     let _rendering = tokio::task::spawn_blocking(move || {
-        let mut open = true;
-        render(&mut |buf: &mut String| {
-            if open {
-                let piece = bytes::Bytes::copy_from_slice(buf.as_bytes());
-                open = tx.blocking_send(Ok(piece)).is_ok();
-            }
-            buf.clear();
-        });
+        let deadline = tokio::time::Instant::now() + EXPOSITION_DEADLINE;
+        // Why the pieces can no longer go out whole, once they cannot.
+        let mut failed: Option<&'static str> = None;
+        let mut closed = false;
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            render(&mut |buf: &mut String| {
+                if failed.is_none() && !closed {
+                    let piece = bytes::Bytes::copy_from_slice(buf.as_bytes());
+                    let send = tokio::time::timeout_at(deadline, tx.send(Ok(piece)));
+                    match runtime.block_on(send) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => closed = true, // the client went away
+                        Err(_) => failed = Some("the client read the exposition too slowly"),
+                    }
+                }
+                buf.clear();
+            });
+        }));
+        if rendered.is_err() {
+            failed = Some("rendering the exposition failed");
+        }
+        if let (Some(reason), false) = (failed, closed) {
+            tracing::warn!(reason, "/metrics: response aborted");
+            let _ = tx.try_send(Err(std::io::Error::other(reason)));
+        }
     });
     let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
         let piece = rx.recv().await?;

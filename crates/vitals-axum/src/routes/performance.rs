@@ -83,6 +83,29 @@ pub(crate) async fn summary(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// `by=cpu` for routes: the total CPU time of their measured requests, ms.
+pub(crate) fn cpu_rank(x: &vitals::RouteResources) -> Option<f64> {
+    (x.measured > 0).then_some(x.cpu_ms_total)
+}
+
+/// `by=allocated` for routes: bytes allocated per measured request.
+pub(crate) fn allocation_rank(x: &vitals::RouteResources) -> Option<f64> {
+    x.allocated_bytes_per_request
+}
+
+/// The routes with a `key` (those with measured requests), highest first.
+pub(crate) fn rank_routes(
+    routes: Vec<vitals::RouteStats>,
+    key: fn(&vitals::RouteResources) -> Option<f64>,
+) -> Vec<vitals::RouteStats> {
+    let mut keyed: Vec<_> = routes
+        .into_iter()
+        .filter_map(|r| Some((r.resources.as_ref().and_then(key)?, r)))
+        .collect();
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
 /// How `/slow` and `/v2/slow-paths` rank (`by=`): time, or the sampled CPU or allocation.
 const RANKINGS: [&str; 3] = ["duration", "cpu", "allocated"];
 
@@ -228,8 +251,8 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
 }
 
 /// `GET /health/performance/v2/slow-paths?limit=5&window=5m&by=duration`: routes by p95,
-/// slowest first; `by=cpu` / `by=allocated`: routes by total CPU / bytes allocated per
-/// request of their measured requests (since start, whatever the window), highest first.
+/// slowest first; `by=cpu` / `by=allocated`: routes with measured requests by their total CPU
+/// time / their bytes allocated per request (since start, whatever the window), highest first.
 pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
     let query = Query::parse(uri.query());
     let (limit, by) = match query
@@ -263,25 +286,12 @@ pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Respo
                 .then(b.stats.count.cmp(&a.stats.count))
         });
     } else {
-        let resources = state.monitor.route_stats(Window::SinceStart);
-        let key = |r: &vitals::RouteStats| {
-            let x = resources
-                .iter()
-                .find(|s| s.route == r.route && s.method == r.method)
-                .and_then(|s| s.resources)
-                .filter(|x| x.measured > 0)?;
-            Some(if by == "cpu" {
-                x.cpu_ms_total
-            } else {
-                x.allocated_bytes_per_request
-            })
+        let key = if by == "cpu" {
+            cpu_rank
+        } else {
+            allocation_rank
         };
-        let mut keyed: Vec<_> = routes
-            .into_iter()
-            .filter_map(|r| key(&r).map(|k| (k, r)))
-            .collect();
-        keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-        routes = keyed.into_iter().map(|(_, r)| r).collect();
+        routes = rank_routes(routes, key);
     }
     routes.truncate(limit);
     Json(json!({
