@@ -61,10 +61,11 @@ const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADE
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// By default one request in this many (per worker thread) has its CPU time and allocations
-/// measured (its polls are timed whatever the rate). A measured request reads the thread CPU clock, a system call (555 ns on the
-/// reference machine: `cargo bench -p vitals --bench sample -- poll_probe`), before and after
-/// each poll: about 1.1 µs for a request answered in one poll, 17 ns per request at 1 in 64.
-/// (It was 16 until the full stack's budget showed 70 ns per request for it.)
+/// measured (its polls are timed whatever the rate). A measured request reads the thread CPU
+/// clock, a system call (555 ns on the reference machine: `cargo bench -p vitals --bench sample
+/// -- poll_probe`), before and after each poll: about 1.1 µs for a request answered in one
+/// poll, 17 ns per request at 1 in 64. (It was 16 until the full stack's budget showed 70 ns
+/// per request for it.)
 pub const DEFAULT_RESOURCES_EVERY: u32 = 64;
 
 /// By default a response whose body has an exact size of at most this many bytes is recorded
