@@ -59,8 +59,8 @@
 //! legacy `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; either set
 //! can be switched off ([`RateLimitLayer::draft_headers`], [`RateLimitLayer::legacy_headers`]).
 //! Remaining is the burst the key has left after this request; reset is the number of seconds
-//! until the full burst is back (rounded up). A route quota's policy is named after its template instead of
-//! `"default"`. Window and reset are whole seconds, rounded up.
+//! until the full burst is back. A route quota's policy is named after its template instead
+//! of `"default"`. Window and reset are whole seconds, rounded up.
 //!
 //! A refused request gets `429 Too Many Requests` as an RFC 9457 [`Problem`]
 //! (`application/problem+json`) with `Retry-After` (whole seconds until the next request would
