@@ -14,6 +14,8 @@
 #   CONNECTIONS [32]  THREADS [1] wrk threads  WORKERS [1] server tokio workers
 #   SERVER_CPU [0]  LOAD_CPU [1] cores for taskset  PATH_UNDER_TEST [/hello]
 #   TARGET_RPS_RATIO [0.97]  TARGET_CPU_DELTA_US [0.25] thresholds for the verdict line
+#   BENCH_FEATURES [unset] cargo features of bench-app (`jemalloc`: every variant on jemalloc,
+#   as the reference server runs; also read by scripts/bench.sh and callgrind-requests.sh)
 #
 # Output: tables on stdout and a markdown report in <target-dir>/bench-load.md (its last
 # line, `RESULT ...`, is machine-readable).
@@ -81,7 +83,7 @@ bench_prerequisites() {
 # Builds bench-app; sets TARGET_DIR and BIN.
 bench_build() {
     echo "$BENCH_NAME: building bench-app (release)" >&2
-    cargo build --release -p vitals-bench --bin bench-app
+    cargo build --release -p vitals-bench --bin bench-app ${BENCH_FEATURES:+--features "$BENCH_FEATURES"}
     TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     BIN="$TARGET_DIR/release/bench-app"

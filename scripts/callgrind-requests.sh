@@ -9,7 +9,8 @@
 # server side (hyper, axum, the layers, tokio's wake-ups), none of the client.
 #
 # Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare passthrough monitor full)
-# Env: N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], HEADER [unset]: one
+# Env: BENCH_FEATURES [unset]: cargo features of bench-app (`jemalloc`: every variant on
+# jemalloc), N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], HEADER [unset]: one
 # request header to send with every request (`x-request-id: from-the-proxy`, as a proxy in
 # front would set it), KEEP [unset]: keep the
 # callgrind output files in target/callgrind/ for callgrind_annotate, CACHE [unset]: also
@@ -30,7 +31,7 @@ die() {
 command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
 command -v callgrind_control >/dev/null || die "callgrind_control not found (valgrind package)"
 
-cargo build --release -p vitals-bench --bin bench-app >&2
+cargo build --release -p vitals-bench --bin bench-app ${BENCH_FEATURES:+--features "$BENCH_FEATURES"} >&2
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 BIN="$TARGET_DIR/release/bench-app"

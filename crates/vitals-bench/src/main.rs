@@ -26,6 +26,12 @@
 //! 127.0.0.1:41234`) once it accepts connections. Env `WORKERS` sets the number of tokio worker
 //! threads (default 1, so that with CPU pinning one core serves and another drives the load).
 //! No logging subscriber is installed, so tracing spans cost what they cost without one.
+//! Built with the `jemalloc` feature, every variant runs on jemalloc (as the reference server
+//! does), which makes vitals' heap figures and per-request allocation counts live.
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
