@@ -677,21 +677,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        // The CPU clock reads of a measured request (system calls) fall outside the poll's
+        // wall time.
+        let probe = PollProbe::for_request(this.recorder.as_ref());
         if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
             p.poll_begins();
         }
-        let probe = PollProbe::for_request(this.recorder.as_ref());
         let poll = {
             let _enter = this.span.enter();
             let _scope = Scope::enter(this.recorder);
             this.inner.poll(cx)
         };
-        PollProbe::finish(probe, this.recorder.as_mut());
         // The poll's end, and the request's when it is recorded now: one clock read.
         let now = Instant::now();
         if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
             p.poll_ended(now);
         }
+        PollProbe::finish(probe, this.recorder.as_mut());
         let result = ready!(poll);
         let mut recorder = this.recorder.take();
         match result {
@@ -777,16 +779,16 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
+        let probe = PollProbe::for_request(this.recorder.as_ref());
         if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
             p.poll_begins();
         }
-        let probe = PollProbe::for_request(this.recorder.as_ref());
         let frame = this.inner.as_mut().poll_frame(cx);
-        PollProbe::finish(probe, this.recorder.as_mut());
         let now = Instant::now();
         if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
             p.poll_ended(now);
         }
+        PollProbe::finish(probe, this.recorder.as_mut());
         let frame = ready!(frame);
         let ended = match &frame {
             None => Some(false),

@@ -415,8 +415,9 @@ struct CappedStore {
     map: DashMapStateStore<RateLimitKey, KeyHasher>,
     /// Keys in `map`, counted as they are added and recounted at each cleanup: `len()` would
     /// lock every shard, on every request of a flood of new keys (the case the cap is for).
-    /// Two threads adding the same new key at once count it twice until the next cleanup,
-    /// which errs on the side of the cap.
+    /// Approximate: two threads adding the same new key at once count it twice, and a key
+    /// added while a cleanup recounts can be missed, so the table can pass the cap by about
+    /// one key per thread.
     keys: std::sync::atomic::AtomicUsize,
     max_keys: usize,
     overflow: InMemoryState,

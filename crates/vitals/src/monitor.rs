@@ -610,13 +610,15 @@ struct RouteEntry {
 /// Since-start sums of one route and method: CPU, allocation and polls over the measured
 /// requests; the longest poll and the blocking count over every request whose polls were timed.
 ///
-/// Cache-line aligned: every request reads `longest_poll_ns`, and a box allocated next to a
-/// series' counters shared a line with words other threads write on every request (two
-/// threads recording took 2.5 times as long).
+/// Cache-line aligned: every request with a long poll reads `longest_poll_ns`, and a box
+/// allocated next to a series' counters shared a line with words other threads write on every
+/// request (two threads recording took 2.5 times as long).
 #[derive(Debug, Default)]
 #[repr(align(64))]
 struct ResourceTotals {
     measured: AtomicU64,
+    /// Measured requests whose allocations were known (an allocator that counts per thread).
+    allocations_known: AtomicU64,
     cpu_ns: AtomicU64,
     allocated_bytes: AtomicU64,
     freed_bytes: AtomicU64,
@@ -642,10 +644,11 @@ pub struct RouteResources {
     pub cpu_ms_per_request: Option<f64>,
     /// Total CPU time of measured requests, ms.
     pub cpu_ms_total: f64,
-    /// Mean bytes allocated per measured request (`None`: none measured yet).
+    /// Mean bytes allocated per measured request (`None`: none measured yet, or no allocator
+    /// that counts per thread).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allocated_bytes_per_request: Option<f64>,
-    /// Mean bytes freed per measured request (`None`: none measured yet).
+    /// Mean bytes freed per measured request (`None` as for `allocated_bytes_per_request`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub freed_bytes_per_request: Option<f64>,
     /// Mean polls per measured request (`None`: none measured yet).
@@ -666,13 +669,15 @@ impl ResourceTotals {
     fn snapshot(&self) -> RouteResources {
         let n = self.measured.load(Relaxed);
         let per = |v: u64| (n > 0).then(|| v as f64 / n as f64);
+        let known = self.allocations_known.load(Relaxed);
+        let per_known = |v: u64| (known > 0).then(|| v as f64 / known as f64);
         let cpu_ns = self.cpu_ns.load(Relaxed);
         RouteResources {
             measured: n,
             cpu_ms_per_request: per(cpu_ns).map(|ns| ns / 1e6),
             cpu_ms_total: cpu_ns as f64 / 1e6,
-            allocated_bytes_per_request: per(self.allocated_bytes.load(Relaxed)),
-            freed_bytes_per_request: per(self.freed_bytes.load(Relaxed)),
+            allocated_bytes_per_request: per_known(self.allocated_bytes.load(Relaxed)),
+            freed_bytes_per_request: per_known(self.freed_bytes.load(Relaxed)),
             polls_per_request: per(self.polls.load(Relaxed)),
             longest_poll_ms: self.longest_poll_ns.load(Relaxed) as f64 / 1e6,
             high_cpu: self.high_cpu.load(Relaxed),
@@ -1034,9 +1039,11 @@ impl Monitor {
             if let Some(r) = sample.resources {
                 t.measured.fetch_add(1, Relaxed);
                 t.cpu_ns.fetch_add(ns(r.cpu), Relaxed);
-                t.allocated_bytes
-                    .fetch_add(r.allocated_bytes.unwrap_or(0), Relaxed);
-                t.freed_bytes.fetch_add(r.freed_bytes.unwrap_or(0), Relaxed);
+                if let Some(allocated) = r.allocated_bytes {
+                    t.allocations_known.fetch_add(1, Relaxed);
+                    t.allocated_bytes.fetch_add(allocated, Relaxed);
+                    t.freed_bytes.fetch_add(r.freed_bytes.unwrap_or(0), Relaxed);
+                }
                 t.polls
                     .fetch_add(u64::from(sample.polls.map_or(0, |p| p.count)), Relaxed);
                 t.high_cpu

@@ -35,7 +35,7 @@ const STR_WORDS: usize = INLINE_BYTES / 8;
 // something to put in them (a bit in the lens word says so); a request polled once keeps that
 // poll's length in the lens word's high half instead. So a request without an organization or
 // a measurement touches two lines:
-// the ring is cold memory (2000 slots are 512 KiB), and every line written is a cache miss.
+// the ring is cold memory (2000 slots are 512 KB), and every line written is a cache miss.
 // Slots start on cache lines, so writers of neighbouring slots (usually on different threads)
 // never share one.
 const WORDS: usize = 32;
@@ -564,6 +564,24 @@ mod tests {
         let e = &ring.snapshot()[0];
         assert_eq!(e.polls, 1 | (1_234 << 32));
         assert_eq!((e.cpu_ns, e.allocated_bytes, e.freed_bytes), (0, 0, 0));
+        // The second entry left the resource line as the first wrote it.
+        let words = &ring.slots[0].words;
+        assert_eq!(words[RES].load(Ordering::Relaxed), 5);
+        assert_eq!(words[RES + 3].load(Ordering::Relaxed), 3 | (40 << 32));
+
+        // One poll with resources: both read back.
+        ring.push(&EntryRef {
+            cpu_ns: 7,
+            allocated_bytes: 64,
+            freed_bytes: 32,
+            polls: 1 | (99 << 32),
+            ..EntryRef::default()
+        });
+        let e = &ring.snapshot()[0];
+        assert_eq!(
+            (e.cpu_ns, e.allocated_bytes, e.freed_bytes, e.polls),
+            (7, 64, 32, 1 | (99 << 32))
+        );
     }
 
     #[test]

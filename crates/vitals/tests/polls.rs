@@ -43,6 +43,18 @@ fn records_keep_polls_and_routes_count_long_polls_only() {
         }),
     );
 
+    // Measured without an allocator that counts per thread: no allocation means, not zeros.
+    record(
+        &monitor,
+        "/cpu-only",
+        polls(1, 100),
+        Some(Resources {
+            cpu: Duration::from_millis(1),
+            allocated_bytes: None,
+            freed_bytes: None,
+        }),
+    );
+
     let recent = monitor.recent();
     let by = |route: &str| -> Vec<_> { recent.iter().filter(|r| &*r.route == route).collect() };
     // Every record keeps its own polls, whatever their length (µs resolution).
@@ -85,4 +97,9 @@ fn records_keep_polls_and_routes_count_long_polls_only() {
     assert_eq!(m.allocated_bytes_per_request, Some(4_096.0));
     assert_eq!(m.freed_bytes_per_request, Some(1_024.0));
     assert_eq!(m.polls_per_request, Some(4.0));
+    let c = totals("/cpu-only").expect("a measured request");
+    assert_eq!(c.measured, 1);
+    assert_eq!(c.cpu_ms_per_request, Some(1.0));
+    assert_eq!(c.allocated_bytes_per_request, None);
+    assert_eq!(c.freed_bytes_per_request, None);
 }

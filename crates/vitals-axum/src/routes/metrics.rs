@@ -117,9 +117,18 @@ pub(crate) const EXPOSITION_CHUNK: usize = 256 * 1024;
 /// [`EXPOSITION_CHUNK`] bytes are held for a slow reader, plus the piece being written).
 const EXPOSITION_QUEUE: usize = 4;
 
-/// How long a streamed exposition may take, slow reader included (Prometheus' default scrape
-/// timeout is 10 s): past it the rendering thread stops waiting and the body ends in an error.
+/// How long the rendering thread may wait, in all, for a slow reader to take the pieces
+/// (Prometheus' default scrape timeout is 10 s); past it the body ends in an error.
 const EXPOSITION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What the rendering thread sends the response body.
+enum Piece {
+    Data(bytes::Bytes),
+    /// The exposition is whole. The body ends cleanly only after this; a channel that closes
+    /// without it (a render panic, a slow reader past the deadline, a runtime shutting down)
+    /// ends the body in an error.
+    End,
+}
 
 /// A response body that `render` writes on a blocking thread (`spawn_blocking`, so a large
 /// exposition never stalls a runtime worker) and that is sent as it is written, in pieces of
@@ -128,44 +137,60 @@ const EXPOSITION_DEADLINE: Duration = Duration::from_secs(30);
 /// few scrapes, in `scripts/bench.sh`'s flood step).
 ///
 /// The body ends in an error, which makes hyper abort the response rather than end it
-/// cleanly, when the rendering panics or the client reads too slowly for
-/// [`EXPOSITION_DEADLINE`]: a scraper must not take a cut-off exposition for a whole one. A
-/// client that goes away stops the sending. Call it inside a tokio runtime.
+/// cleanly, unless the rendering finished and every piece was handed over: a render panic, or
+/// a client that leaves the rendering waiting longer than [`EXPOSITION_DEADLINE`] in all, must
+/// not look like a whole exposition to a scraper. A client that goes away stops the sending.
+/// Call it inside a tokio runtime.
 pub(crate) fn stream_exposition(
     render: impl FnOnce(&mut dyn FnMut(&mut String)) + Send + 'static,
 ) -> axum::body::Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(EXPOSITION_QUEUE);
+    stream_exposition_within(EXPOSITION_DEADLINE, render)
+}
+
+fn stream_exposition_within(
+    wait_limit: Duration,
+    render: impl FnOnce(&mut dyn FnMut(&mut String)) + Send + 'static,
+) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(EXPOSITION_QUEUE);
     let runtime = tokio::runtime::Handle::current();
     let _rendering = tokio::task::spawn_blocking(move || {
-        let deadline = tokio::time::Instant::now() + EXPOSITION_DEADLINE;
-        // Why the pieces can no longer go out whole, once they cannot.
+        let deadline = tokio::time::Instant::now() + wait_limit;
+        let send = |piece: Piece| -> Result<(), &'static str> {
+            match runtime.block_on(tokio::time::timeout_at(deadline, tx.send(piece))) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err("the client went away"),
+                Err(_) => Err("the client read the exposition too slowly"),
+            }
+        };
         let mut failed: Option<&'static str> = None;
-        let mut closed = false;
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             render(&mut |buf: &mut String| {
-                if failed.is_none() && !closed {
+                if failed.is_none() {
                     let piece = bytes::Bytes::copy_from_slice(buf.as_bytes());
-                    let send = tokio::time::timeout_at(deadline, tx.send(Ok(piece)));
-                    match runtime.block_on(send) {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => closed = true, // the client went away
-                        Err(_) => failed = Some("the client read the exposition too slowly"),
-                    }
+                    failed = send(Piece::Data(piece)).err();
                 }
                 buf.clear();
             });
         }));
-        if rendered.is_err() {
-            failed = Some("rendering the exposition failed");
-        }
-        if let (Some(reason), false) = (failed, closed) {
-            tracing::warn!(reason, "/metrics: response aborted");
-            let _ = tx.try_send(Err(std::io::Error::other(reason)));
+        let outcome = match (rendered, failed) {
+            (Err(_), _) => Err("rendering the exposition failed"),
+            (Ok(()), Some(reason)) => Err(reason),
+            (Ok(()), None) => send(Piece::End),
+        };
+        if let Err(reason) = outcome {
+            tracing::warn!(reason, "/metrics: response not sent whole");
         }
     });
-    let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
-        let piece = rx.recv().await?;
-        Some((piece, rx))
+    let pieces = futures_util::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        match rx.recv().await {
+            Some(Piece::Data(data)) => Some((Ok(data), Some(rx))),
+            Some(Piece::End) => None,
+            None => Some((
+                Err(std::io::Error::other("the exposition was cut short")),
+                None,
+            )),
+        }
     });
     axum::body::Body::from_stream(pieces)
 }
@@ -257,5 +282,50 @@ mod tests {
         }
         assert!(pieces.len() > 3, "{} pieces", pieces.len());
         assert_eq!(pieces.concat(), whole.as_bytes());
+    }
+
+    /// `count` pieces of 1,000 bytes, then whatever `then` does.
+    fn render_pieces(
+        count: usize,
+        then: fn(),
+    ) -> impl FnOnce(&mut dyn FnMut(&mut String)) + Send + 'static {
+        move |flush: &mut dyn FnMut(&mut String)| {
+            for _ in 0..count {
+                let mut piece = "x".repeat(1000);
+                flush(&mut piece);
+            }
+            then();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_render_that_panics_ends_the_body_in_an_error_not_cut_off() {
+        let body = super::stream_exposition(render_pieces(2, || panic!("render failed")));
+        assert!(body.collect().await.is_err());
+        // A render that finishes ends the body cleanly.
+        let body = super::stream_exposition(render_pieces(2, || {}));
+        assert_eq!(body.collect().await.unwrap().to_bytes().len(), 2000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_too_slow_for_the_deadline_gets_an_error_not_a_cut_off_body() {
+        // More pieces than the queue holds, and a reader that only reads once the rendering
+        // has finished: the rendering waits past its 50 ms, gives up, and runs to its end.
+        static RENDERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let body = super::stream_exposition_within(
+            Duration::from_millis(50),
+            render_pieces(super::EXPOSITION_QUEUE + 3, || {
+                RENDERED.store(true, std::sync::atomic::Ordering::SeqCst);
+            }),
+        );
+        let waited = Instant::now();
+        while !RENDERED.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                waited.elapsed() < Duration::from_secs(20),
+                "the rendering never ended"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(body.collect().await.is_err());
     }
 }
