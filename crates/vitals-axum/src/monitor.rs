@@ -489,6 +489,26 @@ impl PollProbe {
     }
 }
 
+/// Runs one poll of a request's future or body through `poll`: times it, and for a measured
+/// request reads the CPU clock and allocation counters around it (outside the timed span:
+/// they are system calls). Returns the poll's result and when it ended.
+fn timed_poll<R>(
+    recorder: &mut Option<Recorder>,
+    poll: impl FnOnce(&mut Option<Recorder>) -> R,
+) -> (R, Instant) {
+    let probe = PollProbe::for_request(recorder.as_ref());
+    if let Some(p) = recorder.as_mut().and_then(Recorder::pending_mut) {
+        p.poll_begins();
+    }
+    let result = poll(recorder);
+    let now = Instant::now();
+    if let Some(p) = recorder.as_mut().and_then(Recorder::pending_mut) {
+        p.poll_ended(now);
+    }
+    PollProbe::finish(probe, recorder.as_mut());
+    (result, now)
+}
+
 fn is_event_stream(headers: &http::HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
@@ -677,23 +697,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        // The CPU clock reads of a measured request (system calls) fall outside the poll's
-        // wall time.
-        let probe = PollProbe::for_request(this.recorder.as_ref());
-        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
-            p.poll_begins();
-        }
-        let poll = {
+        // `now`: the poll's end, and the request's when it is recorded now (one clock read).
+        let (poll, now) = timed_poll(this.recorder, |recorder| {
             let _enter = this.span.enter();
-            let _scope = Scope::enter(this.recorder);
+            let _scope = Scope::enter(recorder);
             this.inner.poll(cx)
-        };
-        // The poll's end, and the request's when it is recorded now: one clock read.
-        let now = Instant::now();
-        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
-            p.poll_ended(now);
-        }
-        PollProbe::finish(probe, this.recorder.as_mut());
+        });
         let result = ready!(poll);
         let mut recorder = this.recorder.take();
         match result {
@@ -779,16 +788,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let probe = PollProbe::for_request(this.recorder.as_ref());
-        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
-            p.poll_begins();
-        }
-        let frame = this.inner.as_mut().poll_frame(cx);
-        let now = Instant::now();
-        if let Some(p) = this.recorder.as_mut().and_then(Recorder::pending_mut) {
-            p.poll_ended(now);
-        }
-        PollProbe::finish(probe, this.recorder.as_mut());
+        let (frame, now) = timed_poll(this.recorder, |_| this.inner.as_mut().poll_frame(cx));
         let frame = ready!(frame);
         let ended = match &frame {
             None => Some(false),

@@ -8,6 +8,16 @@ mod support;
 use serde_json::Value;
 use support::Server;
 
+/// The `/v2/stats` entry of `route`.
+fn route_entry<'s>(stats: &'s Value, route: &str) -> &'s Value {
+    stats["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .find(|r| r["route"] == route)
+        .unwrap_or_else(|| panic!("no route {route} in {stats}"))
+}
+
 /// The ring record of the request with this correlation id.
 async fn record(server: &Server, id: &str) -> Value {
     server
@@ -88,22 +98,11 @@ async fn cpu_allocation_and_blocking_are_attributed_to_the_request() {
 
     // Per-route aggregates, and the dashboard's top CPU route and recommendation.
     let stats = server.stats().await;
-    let cpu_route = stats["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["route"] == "/api/demo/cpu")
-        .expect("cpu route");
-    assert_eq!(cpu_route["sinceStart"]["count"], 1);
-    let resources = |route: &str| {
-        stats["routes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["route"] == route)
-            .unwrap_or_else(|| panic!("no route {route} in {stats}"))["resources"]
-            .clone()
-    };
+    assert_eq!(
+        route_entry(&stats, "/api/demo/cpu")["sinceStart"]["count"],
+        1
+    );
+    let resources = |route: &str| route_entry(&stats, route)["resources"].clone();
     let cpu_res = resources("/api/demo/cpu");
     assert_eq!(cpu_res["measured"], 1, "{cpu_res}");
     let total = cpu_res["cpuMsTotal"].as_f64().unwrap();
@@ -187,12 +186,7 @@ async fn with_default_sampling_every_blocking_request_is_still_flagged() {
         assert!(r["longestPollMs"].as_f64().unwrap() >= 50.0, "{r}");
     }
     let stats = server.stats().await;
-    let block = stats["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["route"] == "/api/demo/block")
-        .unwrap_or_else(|| panic!("no block route in {stats}"));
+    let block = route_entry(&stats, "/api/demo/block");
     assert_eq!(block["resources"]["blockedRuntime"], 3, "{block}");
     // None of the three was measured (one in 64): the route says so rather than show zeros.
     assert_eq!(block["resources"]["measured"], 0, "{block}");

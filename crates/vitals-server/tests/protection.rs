@@ -155,14 +155,8 @@ async fn database_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
             >= 1
     );
     let metrics = server.get("/metrics").await;
-    assert!(
-        metrics
-            .text
-            .lines()
-            .any(|l| l == r#"vitals_circuit_breaker_state{breaker="database",state="open"} 1"#),
-        "{}",
-        metrics.text
-    );
+    let state = r#"vitals_circuit_breaker_state{breaker="database",state="open"}"#;
+    assert_eq!(metric_value(&metrics.text, state), 1.0);
     // Closed -> open is one transition; the open circuit refused the call above.
     let transitions = r#"vitals_circuit_breaker_transitions_total{breaker="database"}"#;
     assert_eq!(metric_value(&metrics.text, transitions), 1.0);
@@ -186,14 +180,8 @@ async fn database_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
     assert_eq!(health.status, 200);
     assert_eq!(health.json["breakers"][0]["state"], "closed");
     let metrics = server.get("/metrics").await;
-    assert!(
-        metrics
-            .text
-            .lines()
-            .any(|l| l == r#"vitals_circuit_breaker_state{breaker="database",state="closed"} 1"#),
-        "{}",
-        metrics.text
-    );
+    let state = r#"vitals_circuit_breaker_state{breaker="database",state="closed"}"#;
+    assert_eq!(metric_value(&metrics.text, state), 1.0);
     // Open -> half-open -> closed: two more.
     assert!(metric_value(&metrics.text, transitions) >= 3.0);
     let dashboard = server.get("/metrics/dashboard").await;

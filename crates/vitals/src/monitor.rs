@@ -728,6 +728,9 @@ struct Inner {
     start: Instant,
     start_unix: SystemTime,
     start_unix_ns: u64,
+    /// A tenth of the blocking threshold: polls this long or longer count in the per-route
+    /// poll totals (divided once here rather than on every request).
+    long_poll: Duration,
     routes: papaya::HashMap<Box<str>, Arc<RouteEntry>, Hasher>,
     route_slots: AtomicUsize,
     unmatched: Arc<RouteEntry>,
@@ -829,6 +832,7 @@ impl Monitor {
         let ring = Ring::new(config.ring_capacity);
         Self {
             inner: Arc::new(Inner {
+                long_poll: config.blocking_poll_threshold / 10,
                 id: NEXT_MONITOR_ID.fetch_add(1, Relaxed),
                 start: Instant::now(),
                 start_unix: SystemTime::now(),
@@ -983,7 +987,8 @@ impl Monitor {
         let inner = &*self.inner;
         let since_start = sample.start.saturating_duration_since(inner.start);
         let minute = (since_start + sample.duration).as_secs() / 60;
-        let duration_ns = u64::try_from(sample.duration.as_nanos()).unwrap_or(u64::MAX);
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let duration_ns = ns(sample.duration);
         let is_error = sample.status >= 400;
         let observation = Observation::new(minute, duration_ns, is_error);
 
@@ -1011,16 +1016,13 @@ impl Monitor {
                 .min(u64::from(u32::MAX));
             polls_word = u64::from(p.count) | (longest_us << 32);
         }
-        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let route_id = self.with_route(sample.route, sample.status, |route| {
             route
                 .series(sample.method, sample.status)
                 .record(&observation);
             // Per route, polls of a tenth of the blocking threshold or more (1 ms by default):
             // a fast request's poll is not worth a cache line more per request.
-            let long_poll = sample
-                .polls
-                .filter(|p| p.longest >= config.blocking_poll_threshold / 10);
+            let long_poll = sample.polls.filter(|p| p.longest >= inner.long_poll);
             if sample.resources.is_none() && long_poll.is_none() {
                 return route.id;
             }

@@ -266,7 +266,7 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
         .collect();
     let since_start = state.monitor.route_stats(Window::SinceStart);
     let top = |key| {
-        super::performance::rank_routes(since_start.clone(), key)
+        super::performance::rank_routes(&since_start, key)
             .into_iter()
             .take(5)
             .map(|r| json!({ "route": r.route, "method": r.method, "resources": r.resources }))

@@ -95,11 +95,11 @@ pub(crate) fn allocation_rank(x: &vitals::RouteResources) -> Option<f64> {
 
 /// The routes with a `key` (those with measured requests), highest first.
 pub(crate) fn rank_routes(
-    routes: Vec<vitals::RouteStats>,
+    routes: &[vitals::RouteStats],
     key: fn(&vitals::RouteResources) -> Option<f64>,
-) -> Vec<vitals::RouteStats> {
+) -> Vec<&vitals::RouteStats> {
     let mut keyed: Vec<_> = routes
-        .into_iter()
+        .iter()
         .filter_map(|r| Some((r.resources.as_ref().and_then(key)?, r)))
         .collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -278,28 +278,26 @@ pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Respo
         },
     };
     let mut routes = state.monitor.route_stats(window);
-    if by == "duration" {
-        routes.sort_by(|a, b| {
-            b.stats
-                .p95
-                .cmp(&a.stats.p95)
-                .then(b.stats.count.cmp(&a.stats.count))
-        });
-    } else {
-        let key = if by == "cpu" {
-            cpu_rank
-        } else {
-            allocation_rank
-        };
-        routes = rank_routes(routes, key);
-    }
-    routes.truncate(limit);
+    let mut ranked = match by {
+        "cpu" => rank_routes(&routes, cpu_rank),
+        "allocated" => rank_routes(&routes, allocation_rank),
+        _ => {
+            routes.sort_by(|a, b| {
+                b.stats
+                    .p95
+                    .cmp(&a.stats.p95)
+                    .then(b.stats.count.cmp(&a.stats.count))
+            });
+            routes.iter().collect()
+        }
+    };
+    ranked.truncate(limit);
     Json(json!({
         "window": window.key(),
         "limit": limit,
         "by": by,
         "resourcesEvery": state.resources_every,
-        "paths": routes,
+        "paths": ranked,
     }))
     .into_response()
 }
