@@ -8,9 +8,9 @@
 //! # Example
 //!
 //! ```
-//! use vitals::memory::{MemoryThresholds, Threshold};
+//! use vitals::{MemoryThreshold, MemoryThresholds};
 //!
-//! let t = MemoryThresholds::default().rss_warning(Threshold::FractionOfLimit(0.8));
+//! let t = MemoryThresholds::default().rss_warning(MemoryThreshold::FractionOfLimit(0.8));
 //! let limit = 2_000 * 1024 * 1024;
 //! assert_eq!(t.rss_warning.bytes(limit), 1_600 * 1024 * 1024);
 //! assert_eq!(t.heap_critical.bytes(limit), 1_024 * 1024 * 1024);

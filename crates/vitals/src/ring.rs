@@ -13,11 +13,11 @@
 //! # Example
 //!
 //! ```
-//! use vitals::ring::{EntryRef, Ring};
+//! use vitals::{Ring, RingEntryRef};
 //!
 //! let ring = Ring::new(2);
 //! for status in [200, 201, 500] {
-//!     ring.push(&EntryRef { status, ..EntryRef::default() });
+//!     ring.push(&RingEntryRef { status, ..RingEntryRef::default() });
 //! }
 //! let recent: Vec<u16> = ring.snapshot().iter().map(|e| e.status).collect();
 //! assert_eq!(recent, vec![201, 500]);
@@ -144,7 +144,7 @@ impl InlineStr {
     /// on every request): one word-at-a-time check instead of UTF-8 validation.
     ///
     /// ```
-    /// use vitals::ring::InlineStr;
+    /// use vitals::InlineStr;
     ///
     /// assert_eq!(InlineStr::from_ascii(b"req-1").unwrap().as_str(), "req-1");
     /// assert!(InlineStr::from_ascii("é".as_bytes()).is_none());
@@ -167,7 +167,7 @@ impl InlineStr {
     /// writes inline, for ids made on every request.
     ///
     /// ```
-    /// use vitals::ring::InlineStr;
+    /// use vitals::InlineStr;
     ///
     /// assert_eq!(InlineStr::from_ascii_array(*b"abc").unwrap().as_str(), "abc");
     /// ```
