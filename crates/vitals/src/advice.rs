@@ -14,8 +14,7 @@
 //! | a route whose requests blocked the runtime (`blocked_polls > 0`); the 3 worst | high | `runtime` |
 //! | runtime busy ratio above the warning busy threshold (0.9) | high | `runtime` |
 //!
-//! The three memory rules are the Node design's garbage-collection rules translated to
-//! allocator reclaim (`POST /metrics/memory/gc`). Reclaim returns free pages to the OS; it
+//! The three memory rules recommend an allocator reclaim (`POST /metrics/memory/gc`). Reclaim returns free pages to the OS; it
 //! does not free live allocations, so a heap that stays high after a reclaim points to a leak
 //! or a cache to bound, which the actions say.
 //!
@@ -67,7 +66,7 @@ pub enum Priority {
     Critical,
 }
 
-/// A recommendation: the seed's `{type, priority, message, action}`.
+/// A recommendation: `{type, priority, message, action}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
     /// `optimization`, `memory`, `reliability` or `runtime`.

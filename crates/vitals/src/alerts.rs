@@ -15,8 +15,8 @@
 //! | `runtime` | runtime busy ratio | percent | 90% | 98% |
 //! | `schedulingDelay` | scheduling delay p99 | ms | 50 ms | 200 ms |
 //!
-//! **MB means MiB.** The Node design's "512MB" is `heapUsed / 1024 / 1024`, so every MB of
-//! it is a MiB (1024 × 1024 bytes) here, as in [`crate::trend`].
+//! **MB means MiB** (1024 × 1024 bytes) in every threshold, value and message, as in
+//! [`crate::trend`].
 //!
 //! A rule fires when its value is strictly greater than a threshold (as `under-pressure`
 //! trips). The `errorRate` rule needs at least [`AlertThresholds::error_rate_min_requests`]
@@ -87,7 +87,7 @@ use crate::units::{rfc3339, rfc3339_opt};
 /// How many resolved alerts [`AlertEngine`] keeps.
 pub const RESOLVED_CAPACITY: usize = 50;
 
-/// An alert: the seed's `{type, severity, message, value, threshold, timestamp}` plus its
+/// An alert: `{type, severity, message, value, threshold, timestamp}` plus its
 /// lifecycle (`firingSince`, `resolvedAt`). Serialized camelCase, times in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -63,7 +63,7 @@ pub struct Entry {
     pub duration_ns: u64,
     /// Route id in the monitor's route table.
     pub route_id: u32,
-    /// Method index ([`crate::Method::index`]).
+    /// Method index ([`crate::method::Method::index`]).
     pub method: u8,
     /// HTTP status (499 for a client that went away before the response ended).
     pub status: u16,

@@ -92,20 +92,19 @@ impl Level<u64> {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AlertThresholds {
-    /// Live heap bytes. Default 512 MiB / 1024 MiB (the seed's `memory` thresholds).
+    /// Live heap bytes. Default 512 MiB / 1024 MiB.
     pub heap: Level<u64>,
-    /// Resident set size in bytes. Default 1100 MiB / 1300 MiB (the seed's `rss` thresholds).
+    /// Resident set size in bytes. Default 1100 MiB / 1300 MiB.
     pub rss: Level<u64>,
-    /// p95 latency over 5 minutes. Default 1000 ms / 2000 ms: the seed's slow request
-    /// (> 1000 ms) and its "P95 response time exceeds 2 seconds" recommendation.
+    /// p95 latency over 5 minutes. Default 1000 ms / 2000 ms: the default slow
+    /// request threshold and the p95 of the "P95 response time exceeds 2 seconds" advice.
     pub latency_p95: Level<Duration>,
     /// Error rate (0..1) over 5 minutes. Default 0.05 / 0.10 (5% / 10%).
     pub error_rate: Level<f64>,
     /// Fewest requests in the window for the error rate to fire or escalate an alert, count
     /// in a health check, or flag a route. Default 20 (so 1 failure of 2 requests is no alert).
     pub error_rate_min_requests: u64,
-    /// Runtime busy ratio (0..1). Default 0.9 / 0.98 (0.98 is the seed's
-    /// `maxEventLoopUtilization` pressure default).
+    /// Runtime busy ratio (0..1). Default 0.9 / 0.98.
     pub busy_ratio: Level<f64>,
     /// Runtime scheduling delay p99. Default 50 ms / 200 ms.
     pub scheduling_delay_p99: Level<Duration>,
@@ -113,10 +112,10 @@ pub struct AlertThresholds {
     /// value drops below `threshold × (1 − hysteresis)`. Default 0.1; clamped to 0..1.
     pub hysteresis: f64,
     /// Recommendations only: heap above the warning threshold suggests a reclaim unless one
-    /// ran within this time. Default 5 minutes (the seed's "no GC in last 5 minutes").
+    /// ran within this time. Default 5 minutes.
     pub reclaim_interval: Duration,
     /// Recommendations only: memory growth in MiB/min above which, with high fragmentation,
-    /// a reclaim is recommended. Default 50 (the seed's "> 50MB/minute"); `None`: off.
+    /// a reclaim is recommended. Default 50; `None`: off.
     pub memory_growth_mib_per_min: Option<f64>,
     /// Recommendations only: fragmentation (`held / allocated − 1`, see
     /// [`Signals::fragmentation`]) above which it counts as high. Default 0.5 (the process

@@ -6,7 +6,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MonitorConfig {
-    /// Slots of the recent-request ring. Default 2000 (the seed's).
+    /// Slots of the recent-request ring. Default 2000.
     pub ring_capacity: usize,
     /// A request slower than this is a slow request. Default 1 s.
     pub slow_threshold: Duration,
@@ -14,7 +14,7 @@ pub struct MonitorConfig {
     pub max_routes: usize,
     /// Distinct organizations with their own series. Default 10,000.
     pub max_organizations: usize,
-    /// A request that used more CPU than this is `isHighCpu`. Default 100 ms (the seed's).
+    /// A request that used more CPU than this is `isHighCpu`. Default 100 ms.
     pub high_cpu_threshold: Duration,
     /// A request that allocated more than this is `isHighMemory`. Default 16 MiB.
     pub high_memory_threshold: u64,

@@ -1,10 +1,12 @@
 //! The request monitor: where every request is recorded and every report is read.
 //!
 //! [`Monitor`] is a cheap handle (`Arc` inside) shared by the middleware that records and the
-//! endpoints that read. Recording ([`Monitor::record`]) looks the route and organization up in
-//! lock-free maps (`papaya`), adds the duration to two cells of each series (totals and the
-//! current minute) and writes the request into the [ring](crate::ring). It takes no lock and,
-//! once a route, method and status class have been seen, allocates nothing.
+//! endpoints that read. Recording ([`Monitor::record`]) finds the route in a per-thread cache
+//! (else in a lock-free `papaya` map) and the organization in another map, records the request
+//! into the series of its route, method and status class and into its organization's series
+//! (what one series touches per request: see [`crate::series`]), and writes it into the
+//! [ring](crate::ring). It takes no lock and, once a route, method and status class have been
+//! seen, allocates nothing.
 //!
 //! # Bounded by construction
 //!
@@ -17,9 +19,8 @@
 //!   1 to 64 bytes of `A-Z a-z 0-9 . _ - : @ ~`.
 //! - The ring has a fixed number of slots.
 //!
-//! Each series holds 8 cells (totals plus 7 one-minute slots) of a few dozen bytes plus
-//! histogram chunks of 256 bytes allocated as latencies land in them; see
-//! [`MemoryReport`] and ARCHITECTURE.md for the bound.
+//! The memory of a series is described in [`crate::series`]; [`Monitor::memory`] reports what
+//! the monitor holds ([`MemoryReport`]).
 //!
 //! # Example
 //!

@@ -90,7 +90,7 @@ pub struct SeriesSnapshot {
 /// A request from the ring, with names resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
-    /// Route template (the seed's normalized path).
+    /// Route template (serialized as `path`).
     pub route: Arc<str>,
     /// Method.
     pub method: Method,
