@@ -117,6 +117,18 @@ impl Default for InlineStr {
     }
 }
 
+impl AsRef<str> for InlineStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for InlineStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::fmt::Debug for InlineStr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
@@ -186,6 +198,13 @@ impl InlineStr {
     }
 
     /// The stored text.
+    ///
+    /// ```
+    /// let id = vitals::InlineStr::new("acme");
+    /// assert_eq!(id.as_str(), "acme");
+    /// assert_eq!(id.to_string(), "acme");
+    /// assert_eq!(AsRef::<str>::as_ref(&id), "acme");
+    /// ```
     #[must_use]
     #[allow(unsafe_code)]
     pub fn as_str(&self) -> &str {
