@@ -4,13 +4,13 @@
 //!
 //! Benchmarks, in group `expose`:
 //!
-//! - `families`: building the metric model ([`vitals::expose::collect::families`]), including
+//! - `families`: building the metric model ([`vitals::metric_families`]), including
 //!   dropping it;
 //! - `encode_text`: rendering prebuilt families in the Prometheus text format 0.0.4;
 //! - `families_and_encode_text`: both, into a `String` whose capacity is reused (one scrape);
 //! - `families_and_encode_openmetrics`: the same in OpenMetrics 1.0 text;
 //! - `render_text`, `render_openmetrics`: the direct renderer
-//!   ([`vitals::expose::collect::render`]), which writes the same bytes as the two above, into
+//!   ([`vitals::render_metrics`]), which writes the same bytes as the two above, into
 //!   a `String` whose capacity is reused.
 //!
 //! `cargo bench -p vitals --bench expose -- --warm-up-time 1 --measurement-time 5`
@@ -19,9 +19,11 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use vitals::expose::collect::{families, render};
-use vitals::expose::{Format, encode_openmetrics, encode_text};
 use vitals::{Method, Monitor, MonitorConfig, RequestSample, RouteKey};
+use vitals::{
+    MetricsFormat as Format, encode_openmetrics, encode_text, metric_families as families,
+    render_metrics as render,
+};
 
 const ROUTES: usize = 500;
 const METHODS: [Method; 3] = [Method::Get, Method::Post, Method::Put];

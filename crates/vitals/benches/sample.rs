@@ -1,6 +1,6 @@
-//! Cost of one sample of the process's vitals: [`vitals::process::sample_process`] (reads
+//! Cost of one sample of the process's vitals: [`vitals::sample_process`] (reads
 //! `/proc/self/stat`, `/proc/self/status` and counts `/proc/self/fd` on Linux),
-//! [`vitals::heap::heap_stats`], and both together (what the sampler does every interval).
+//! [`vitals::heap_stats`], and both together (what the sampler does every interval).
 //!
 //! Budget: sampling must cost under 1% of one core at the default interval of 5 s, i.e.
 //! 1% × 5 s = 50 ms of CPU per sample. (Wall time measured here bounds CPU time from above.)
@@ -15,9 +15,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use vitals::alloc::CountingAllocator;
-use vitals::heap::heap_stats;
-use vitals::process::sample_process;
+use vitals::{CountingAllocator, heap_stats, sample_process};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator::new(std::alloc::System);
@@ -46,10 +44,10 @@ fn sample(c: &mut Criterion) {
 fn poll_probe(c: &mut Criterion) {
     let mut group = c.benchmark_group("poll_probe");
     group.bench_function("thread_cpu_time", |b| {
-        b.iter(vitals::process::thread_cpu_time);
+        b.iter(vitals::thread_cpu_time);
     });
     group.bench_function("thread_allocation", |b| {
-        b.iter(vitals::heap::thread_allocation);
+        b.iter(vitals::thread_allocation);
     });
     group.bench_function("instant_now", |b| b.iter(std::time::Instant::now));
     group.finish();

@@ -1,4 +1,4 @@
-//! Recommendations: actionable advice derived from the same [`Signals`] and [`Thresholds`] as
+//! Recommendations: actionable advice derived from the same [`Signals`] and [`AlertThresholds`] as
 //! alerts and health.
 //!
 //! [`recommend`] applies these rules (each is off when the threshold it uses is off, and none
@@ -7,15 +7,14 @@
 //! | rule | priority | `type` |
 //! | --- | --- | --- |
 //! | overall p95 above the critical latency threshold (2 s): names the 3 slowest routes | high | `optimization` |
-//! | a route with an error rate above the critical error threshold (10%) and at least [`Thresholds::error_rate_min_requests`] (20) requests; the 3 worst | high | `reliability` |
+//! | a route with an error rate above the critical error threshold (10%) and at least [`AlertThresholds::error_rate_min_requests`] (20) requests; the 3 worst | high | `reliability` |
 //! | heap above the critical heap threshold (1 GiB): reclaim now | critical | `memory` |
-//! | heap above the warning heap threshold (512 MiB) and no reclaim within [`Thresholds::reclaim_interval`] (5 min); not when the critical rule fires | medium | `memory` |
-//! | memory growth above [`Thresholds::memory_growth_mib_per_min`] (50 MiB/min) with fragmentation above [`Thresholds::fragmentation`] (0.5) | high | `memory` |
+//! | heap above the warning heap threshold (512 MiB) and no reclaim within [`AlertThresholds::reclaim_interval`] (5 min); not when the critical rule fires | medium | `memory` |
+//! | memory growth above [`AlertThresholds::memory_growth_mib_per_min`] (50 MiB/min) with fragmentation above [`AlertThresholds::fragmentation`] (0.5) | high | `memory` |
 //! | a route whose requests blocked the runtime (`blocked_polls > 0`); the 3 worst | high | `runtime` |
 //! | runtime busy ratio above the warning busy threshold (0.9) | high | `runtime` |
 //!
-//! The three memory rules are the Node design's garbage-collection rules translated to
-//! allocator reclaim (`POST /metrics/memory/gc`). Reclaim returns free pages to the OS; it
+//! The three memory rules recommend an allocator reclaim (`POST /metrics/memory/gc`). Reclaim returns free pages to the OS; it
 //! does not free live allocations, so a heap that stays high after a reclaim points to a leak
 //! or a cache to bound, which the actions say.
 //!
@@ -29,13 +28,13 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use vitals::advice::{Priority, recommend};
-//! use vitals::alerts::Thresholds;
-//! use vitals::health::Signals;
+//! use vitals::{Priority, recommend};
+//! use vitals::AlertThresholds;
+//! use vitals::Signals;
 //!
 //! let mut signals = Signals::new(SystemTime::now());
 //! signals.p95 = Some(Duration::from_millis(2500));
-//! let advice = recommend(&signals, &Thresholds::default());
+//! let advice = recommend(&signals, &AlertThresholds::default());
 //! assert_eq!(advice[0].type_, "optimization");
 //! assert_eq!(advice[0].priority, Priority::High);
 //! assert_eq!(advice[0].message, "P95 response time exceeds 2 seconds");
@@ -46,8 +45,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::alerts::Thresholds;
-use crate::health::{BYTES_PER_MIB, RouteSignal, Signals, as_ms};
+use crate::signals::{RouteSignal, Signals};
+use crate::thresholds::AlertThresholds;
+use crate::units::{BYTES_PER_MIB, as_ms};
 
 /// Routes named per route rule (slowest, most failing, most blocking).
 pub const MAX_ROUTES: usize = 3;
@@ -66,7 +66,7 @@ pub enum Priority {
     Critical,
 }
 
-/// A recommendation: the seed's `{type, priority, message, action}`.
+/// A recommendation: `{type, priority, message, action}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recommendation {
     /// `optimization`, `memory`, `reliability` or `runtime`.
@@ -93,7 +93,7 @@ impl Recommendation {
 
 /// Applies the rules of the [module docs](self) to `signals`.
 #[must_use]
-pub fn recommend(signals: &Signals, thresholds: &Thresholds) -> Vec<Recommendation> {
+pub fn recommend(signals: &Signals, thresholds: &AlertThresholds) -> Vec<Recommendation> {
     let mut out = Vec::new();
     latency(signals, thresholds, &mut out);
     failing_routes(signals, thresholds, &mut out);
@@ -108,7 +108,7 @@ pub fn recommend(signals: &Signals, thresholds: &Thresholds) -> Vec<Recommendati
     out
 }
 
-fn latency(s: &Signals, t: &Thresholds, out: &mut Vec<Recommendation>) {
+fn latency(s: &Signals, t: &AlertThresholds, out: &mut Vec<Recommendation>) {
     let (Some(p95), Some(limit)) = (s.p95, t.latency_p95.critical) else {
         return;
     };
@@ -143,7 +143,7 @@ fn latency(s: &Signals, t: &Thresholds, out: &mut Vec<Recommendation>) {
     ));
 }
 
-fn failing_routes(s: &Signals, t: &Thresholds, out: &mut Vec<Recommendation>) {
+fn failing_routes(s: &Signals, t: &AlertThresholds, out: &mut Vec<Recommendation>) {
     let Some(limit) = t.error_rate.critical else {
         return;
     };
@@ -177,7 +177,7 @@ fn failing_routes(s: &Signals, t: &Thresholds, out: &mut Vec<Recommendation>) {
     }
 }
 
-fn memory(s: &Signals, t: &Thresholds, out: &mut Vec<Recommendation>) {
+fn memory(s: &Signals, t: &AlertThresholds, out: &mut Vec<Recommendation>) {
     if let Some(heap) = s.heap_bytes {
         let mib = heap as f64 / BYTES_PER_MIB;
         if let Some(critical) = t.heap.critical.filter(|&c| heap > c) {
@@ -274,7 +274,7 @@ fn blocking_routes(s: &Signals, out: &mut Vec<Recommendation>) {
     }
 }
 
-fn busy(s: &Signals, t: &Thresholds, out: &mut Vec<Recommendation>) {
+fn busy(s: &Signals, t: &AlertThresholds, out: &mut Vec<Recommendation>) {
     let (Some(ratio), Some(limit)) = (s.busy_ratio, t.busy_ratio.warning) else {
         return;
     };
@@ -341,7 +341,7 @@ mod tests {
     }
 
     fn run(s: &Signals) -> Vec<Recommendation> {
-        recommend(s, &Thresholds::default())
+        recommend(s, &AlertThresholds::default())
     }
 
     #[test]
@@ -380,7 +380,7 @@ mod tests {
             "Review slowest paths and consider optimization"
         );
 
-        let off = Thresholds::default().latency_p95(crate::alerts::Level::OFF);
+        let off = AlertThresholds::default().latency_p95(crate::thresholds::Level::OFF);
         assert!(recommend(&s, &off).is_empty());
     }
 

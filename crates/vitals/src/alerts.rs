@@ -1,4 +1,4 @@
-//! Alerts: warning and critical [`Thresholds`], and an [`AlertEngine`] that fires, escalates,
+//! Alerts: warning and critical [`AlertThresholds`], and an [`AlertEngine`] that fires, escalates,
 //! de-escalates and resolves [`Alert`]s with hysteresis.
 //!
 //! # Rules
@@ -15,11 +15,11 @@
 //! | `runtime` | runtime busy ratio | percent | 90% | 98% |
 //! | `schedulingDelay` | scheduling delay p99 | ms | 50 ms | 200 ms |
 //!
-//! **MB means MiB.** The Node design's "512MB" is `heapUsed / 1024 / 1024`, so every MB of
-//! it is a MiB (1024 × 1024 bytes) here, as in [`crate::trend`].
+//! **MB means MiB** (1024 × 1024 bytes) in every threshold, value and message, as in
+//! [`crate::trend`].
 //!
 //! A rule fires when its value is strictly greater than a threshold (as `under-pressure`
-//! trips). The `errorRate` rule needs at least [`Thresholds::error_rate_min_requests`]
+//! trips). The `errorRate` rule needs at least [`AlertThresholds::error_rate_min_requests`]
 //! requests in the window (default 20) to fire or escalate, so that one failure out of two
 //! requests does not page anyone; with fewer requests an active alert can still calm down or
 //! resolve. A rule whose warning and critical thresholds are both `None` is off.
@@ -33,7 +33,7 @@
 //! - **Escalate:** an active warning whose value rises above the critical threshold becomes
 //!   critical; `firingSince` is kept.
 //! - **De-escalate, resolve (hysteresis):** an alert keeps its severity while the value stays
-//!   at or above that severity's threshold minus a margin, [`Thresholds::hysteresis`] × the
+//!   at or above that severity's threshold minus a margin, [`AlertThresholds::hysteresis`] × the
 //!   threshold (default 10%: a warning at 512 MiB holds down to 460.8 MiB). Below it, a
 //!   critical alert becomes a warning (if the value still holds the warning level) or
 //!   resolves; a warning resolves. So a value hovering around a threshold fires once and stays
@@ -51,10 +51,10 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use vitals::alerts::{AlertEngine, Level, Severity, Thresholds};
-//! use vitals::health::Signals;
+//! use vitals::{AlertEngine, AlertThresholds, Level, Severity};
+//! use vitals::Signals;
 //!
-//! let thresholds = Thresholds::default().rss(Level::OFF).heap(Level::mib(600, 1000));
+//! let thresholds = AlertThresholds::default().rss(Level::OFF).heap(Level::mib(600, 1000));
 //! let mut engine = AlertEngine::new(thresholds);
 //! let t0 = SystemTime::now();
 //!
@@ -78,237 +78,16 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::health::{BYTES_PER_MIB, Signals, as_ms, rfc3339, rfc3339_opt};
+use crate::signals::Signals;
+use crate::thresholds::{AlertThresholds, Rule, hold};
+// Until the workspace's other crates use the root paths (`vitals::AlertThresholds`, …).
+pub use crate::thresholds::{AlertThresholds as Thresholds, Level, Severity};
+use crate::units::{rfc3339, rfc3339_opt};
 
 /// How many resolved alerts [`AlertEngine`] keeps.
 pub const RESOLVED_CAPACITY: usize = 50;
 
-const MIB: u64 = 1024 * 1024;
-
-/// A warning and a critical threshold; `None` switches that level off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Level<T> {
-    /// Above this: warning.
-    pub warning: Option<T>,
-    /// Above this: critical.
-    pub critical: Option<T>,
-}
-
-impl<T> Level<T> {
-    /// Both levels off: the rule never fires.
-    pub const OFF: Self = Self {
-        warning: None,
-        critical: None,
-    };
-
-    /// Both levels on.
-    #[must_use]
-    pub const fn new(warning: T, critical: T) -> Self {
-        Self {
-            warning: Some(warning),
-            critical: Some(critical),
-        }
-    }
-
-    /// A warning level only.
-    #[must_use]
-    pub const fn warning_only(warning: T) -> Self {
-        Self {
-            warning: Some(warning),
-            critical: None,
-        }
-    }
-
-    /// A critical level only.
-    #[must_use]
-    pub const fn critical_only(critical: T) -> Self {
-        Self {
-            warning: None,
-            critical: Some(critical),
-        }
-    }
-
-    /// Whether both levels are off.
-    #[must_use]
-    pub const fn is_off(&self) -> bool {
-        self.warning.is_none() && self.critical.is_none()
-    }
-}
-
-impl Level<u64> {
-    /// Byte levels given in MiB.
-    #[must_use]
-    pub const fn mib(warning: u64, critical: u64) -> Self {
-        Self::new(warning * MIB, critical * MIB)
-    }
-}
-
-/// Alert thresholds (also used by [`health_report`](crate::health::health_report),
-/// [`health_score`](crate::health::health_score) and
-/// [`recommend`](crate::advice::recommend)). Every field has a documented default; set a
-/// rule's [`Level`] to [`Level::OFF`] to switch it off.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Thresholds {
-    /// Live heap bytes. Default 512 MiB / 1024 MiB (the seed's `memory` thresholds).
-    pub heap: Level<u64>,
-    /// Resident set size in bytes. Default 1100 MiB / 1300 MiB (the seed's `rss` thresholds).
-    pub rss: Level<u64>,
-    /// p95 latency over 5 minutes. Default 1000 ms / 2000 ms: the seed's slow request
-    /// (> 1000 ms) and its "P95 response time exceeds 2 seconds" recommendation.
-    pub latency_p95: Level<Duration>,
-    /// Error rate (0..1) over 5 minutes. Default 0.05 / 0.10 (5% / 10%).
-    pub error_rate: Level<f64>,
-    /// Fewest requests in the window for the error rate to fire or escalate an alert, count
-    /// in a health check, or flag a route. Default 20 (so 1 failure of 2 requests is no alert).
-    pub error_rate_min_requests: u64,
-    /// Runtime busy ratio (0..1). Default 0.9 / 0.98 (0.98 is the seed's
-    /// `maxEventLoopUtilization` pressure default).
-    pub busy_ratio: Level<f64>,
-    /// Runtime scheduling delay p99. Default 50 ms / 200 ms.
-    pub scheduling_delay_p99: Level<Duration>,
-    /// Hysteresis margin as a fraction of the threshold: an alert holds its severity until the
-    /// value drops below `threshold × (1 − hysteresis)`. Default 0.1; clamped to 0..1.
-    pub hysteresis: f64,
-    /// Recommendations only: heap above the warning threshold suggests a reclaim unless one
-    /// ran within this time. Default 5 minutes (the seed's "no GC in last 5 minutes").
-    pub reclaim_interval: Duration,
-    /// Recommendations only: memory growth in MiB/min above which, with high fragmentation,
-    /// a reclaim is recommended. Default 50 (the seed's "> 50MB/minute"); `None`: off.
-    pub memory_growth_mib_per_min: Option<f64>,
-    /// Recommendations only: fragmentation (`held / allocated − 1`, see
-    /// [`Signals::fragmentation`]) above which it counts as high. Default 0.5 (the process
-    /// holds more than 1.5 times what it uses); `None`: off.
-    pub fragmentation: Option<f64>,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            heap: Level::mib(512, 1024),
-            rss: Level::mib(1100, 1300),
-            latency_p95: Level::new(Duration::from_millis(1000), Duration::from_millis(2000)),
-            error_rate: Level::new(0.05, 0.10),
-            error_rate_min_requests: 20,
-            busy_ratio: Level::new(0.9, 0.98),
-            scheduling_delay_p99: Level::new(Duration::from_millis(50), Duration::from_millis(200)),
-            hysteresis: 0.1,
-            reclaim_interval: Duration::from_secs(5 * 60),
-            memory_growth_mib_per_min: Some(50.0),
-            fragmentation: Some(0.5),
-        }
-    }
-}
-
-impl Thresholds {
-    /// Sets [`Thresholds::heap`] (bytes; see [`Level::mib`]).
-    #[must_use]
-    pub fn heap(mut self, level: Level<u64>) -> Self {
-        self.heap = level;
-        self
-    }
-
-    /// Sets [`Thresholds::rss`] (bytes; see [`Level::mib`]).
-    #[must_use]
-    pub fn rss(mut self, level: Level<u64>) -> Self {
-        self.rss = level;
-        self
-    }
-
-    /// Sets [`Thresholds::latency_p95`].
-    #[must_use]
-    pub fn latency_p95(mut self, level: Level<Duration>) -> Self {
-        self.latency_p95 = level;
-        self
-    }
-
-    /// Sets [`Thresholds::error_rate`] (fractions, 0..1).
-    #[must_use]
-    pub fn error_rate(mut self, level: Level<f64>) -> Self {
-        self.error_rate = level;
-        self
-    }
-
-    /// Sets [`Thresholds::error_rate_min_requests`].
-    #[must_use]
-    pub fn error_rate_min_requests(mut self, requests: u64) -> Self {
-        self.error_rate_min_requests = requests;
-        self
-    }
-
-    /// Sets [`Thresholds::busy_ratio`] (fractions, 0..1).
-    #[must_use]
-    pub fn busy_ratio(mut self, level: Level<f64>) -> Self {
-        self.busy_ratio = level;
-        self
-    }
-
-    /// Sets [`Thresholds::scheduling_delay_p99`].
-    #[must_use]
-    pub fn scheduling_delay_p99(mut self, level: Level<Duration>) -> Self {
-        self.scheduling_delay_p99 = level;
-        self
-    }
-
-    /// Sets [`Thresholds::hysteresis`] (clamped to 0..1).
-    #[must_use]
-    pub fn hysteresis(mut self, fraction: f64) -> Self {
-        self.hysteresis = fraction;
-        self
-    }
-
-    /// Sets [`Thresholds::reclaim_interval`].
-    #[must_use]
-    pub fn reclaim_interval(mut self, interval: Duration) -> Self {
-        self.reclaim_interval = interval;
-        self
-    }
-
-    /// Sets [`Thresholds::memory_growth_mib_per_min`].
-    #[must_use]
-    pub fn memory_growth_mib_per_min(mut self, rate: Option<f64>) -> Self {
-        self.memory_growth_mib_per_min = rate;
-        self
-    }
-
-    /// Sets [`Thresholds::fragmentation`].
-    #[must_use]
-    pub fn fragmentation(mut self, fragmentation: Option<f64>) -> Self {
-        self.fragmentation = fragmentation;
-        self
-    }
-
-    fn margin(&self) -> f64 {
-        if self.hysteresis.is_finite() {
-            self.hysteresis.clamp(0.0, 0.999)
-        } else {
-            0.0
-        }
-    }
-}
-
-/// Severity of an alert, `warning < critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// A warning threshold is crossed.
-    Warning,
-    /// A critical threshold is crossed.
-    Critical,
-}
-
-impl Severity {
-    /// `warning` or `critical`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// An alert: the seed's `{type, severity, message, value, threshold, timestamp}` plus its
+/// An alert: `{type, severity, message, value, threshold, timestamp}` plus its
 /// lifecycle (`firingSince`, `resolvedAt`). Serialized camelCase, times in RFC 3339.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -359,7 +138,7 @@ impl Alert {
 /// Fires, escalates and resolves [`Alert`]s; see the [module docs](self).
 #[derive(Debug, Clone, Default)]
 pub struct AlertEngine {
-    thresholds: Thresholds,
+    thresholds: AlertThresholds,
     active: [Option<Alert>; Rule::ALL.len()],
     resolved: VecDeque<Alert>,
 }
@@ -367,7 +146,7 @@ pub struct AlertEngine {
 impl AlertEngine {
     /// An engine with no alerts.
     #[must_use]
-    pub fn new(thresholds: Thresholds) -> Self {
+    pub fn new(thresholds: AlertThresholds) -> Self {
         Self {
             thresholds,
             ..Self::default()
@@ -376,13 +155,13 @@ impl AlertEngine {
 
     /// The thresholds in use.
     #[must_use]
-    pub fn thresholds(&self) -> &Thresholds {
+    pub fn thresholds(&self) -> &AlertThresholds {
         &self.thresholds
     }
 
     /// Replaces the thresholds; active alerts are re-judged at the next
     /// [`evaluate`](Self::evaluate).
-    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+    pub fn set_thresholds(&mut self, thresholds: AlertThresholds) {
         self.thresholds = thresholds;
     }
 
@@ -452,156 +231,12 @@ impl AlertEngine {
     }
 }
 
-/// Severity of a value given the current severity, with hysteresis.
-fn hold(
-    value: f64,
-    (warning, critical): (Option<f64>, Option<f64>),
-    current: Option<Severity>,
-    margin: f64,
-) -> Option<Severity> {
-    let holds = |threshold: f64| value >= threshold * (1.0 - margin);
-    if critical.is_some_and(|c| value > c || (current == Some(Severity::Critical) && holds(c))) {
-        Some(Severity::Critical)
-    } else if warning.is_some_and(|w| value > w || (current.is_some() && holds(w))) {
-        Some(Severity::Warning)
-    } else {
-        None
-    }
-}
-
-/// Severity of a value with no history (no hysteresis): above critical, critical; above
-/// warning, warning.
-pub(crate) fn classify(value: f64, levels: (Option<f64>, Option<f64>)) -> Option<Severity> {
-    hold(value, levels, None, 0.0)
-}
-
-/// The alert rules, in the order of the module's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Rule {
-    Memory,
-    Rss,
-    Latency,
-    ErrorRate,
-    Runtime,
-    SchedulingDelay,
-}
-
-impl Rule {
-    pub(crate) const ALL: [Rule; 6] = [
-        Rule::Memory,
-        Rule::Rss,
-        Rule::Latency,
-        Rule::ErrorRate,
-        Rule::Runtime,
-        Rule::SchedulingDelay,
-    ];
-
-    /// The alert `type`.
-    pub(crate) fn kind(self) -> &'static str {
-        match self {
-            Rule::Memory => "memory",
-            Rule::Rss => "rss",
-            Rule::Latency => "latency",
-            Rule::ErrorRate => "errorRate",
-            Rule::Runtime => "runtime",
-            Rule::SchedulingDelay => "schedulingDelay",
-        }
-    }
-
-    /// Display unit of values and thresholds.
-    pub(crate) fn unit(self) -> &'static str {
-        match self {
-            Rule::Memory | Rule::Rss => "MiB",
-            Rule::Latency | Rule::SchedulingDelay => "ms",
-            Rule::ErrorRate | Rule::Runtime => "percent",
-        }
-    }
-
-    /// What is measured, for details.
-    pub(crate) fn measure(self) -> &'static str {
-        match self {
-            Rule::Memory => "heap",
-            Rule::Rss => "RSS",
-            Rule::Latency => "p95",
-            Rule::ErrorRate => "error rate",
-            Rule::Runtime => "busy",
-            Rule::SchedulingDelay => "scheduling delay p99",
-        }
-    }
-
-    /// The measured value in the display unit; `None` when not measured or not finite.
-    pub(crate) fn value(self, s: &Signals) -> Option<f64> {
-        let mib = |b: u64| b as f64 / BYTES_PER_MIB;
-        let v = match self {
-            Rule::Memory => s.heap_bytes.map(mib),
-            Rule::Rss => s.rss_bytes.map(mib),
-            Rule::Latency => s.p95.map(as_ms),
-            Rule::ErrorRate => s.error_rate.map(|r| r * 100.0),
-            Rule::Runtime => s.busy_ratio.map(|r| r * 100.0),
-            Rule::SchedulingDelay => s.scheduling_delay_p99.map(as_ms),
-        };
-        v.filter(|v| v.is_finite())
-    }
-
-    /// (warning, critical) in the display unit.
-    pub(crate) fn levels(self, t: &Thresholds) -> (Option<f64>, Option<f64>) {
-        fn map<T: Copy>(l: &Level<T>, f: impl Fn(T) -> f64) -> (Option<f64>, Option<f64>) {
-            (l.warning.map(&f), l.critical.map(&f))
-        }
-        let mib = |b: u64| b as f64 / BYTES_PER_MIB;
-        let pct = |r: f64| r * 100.0;
-        match self {
-            Rule::Memory => map(&t.heap, mib),
-            Rule::Rss => map(&t.rss, mib),
-            Rule::Latency => map(&t.latency_p95, as_ms),
-            Rule::ErrorRate => map(&t.error_rate, pct),
-            Rule::Runtime => map(&t.busy_ratio, pct),
-            Rule::SchedulingDelay => map(&t.scheduling_delay_p99, as_ms),
-        }
-    }
-
-    /// Whether there is enough evidence to raise this rule (error rate: enough requests).
-    pub(crate) fn judged(self, s: &Signals, t: &Thresholds) -> bool {
-        self != Rule::ErrorRate || s.requests_last_5m >= t.error_rate_min_requests
-    }
-
-    /// A value with its unit (`650 MiB`, `1200 ms`, `7.5%`).
-    pub(crate) fn format(self, v: f64) -> String {
-        match self {
-            Rule::Memory | Rule::Rss | Rule::Latency | Rule::SchedulingDelay => {
-                format!("{v:.0} {}", self.unit())
-            }
-            Rule::ErrorRate | Rule::Runtime => format!("{}%", trim(v)),
-        }
-    }
-
-    /// The alert message.
-    pub(crate) fn message(self, v: f64, s: &Signals) -> String {
-        let v = self.format(v);
-        match self {
-            Rule::Memory => format!("High memory usage: {v}"),
-            Rule::Rss => format!("High RSS: {v}"),
-            Rule::Latency => format!("High P95 response time: {v}"),
-            Rule::ErrorRate => format!(
-                "High error rate: {v} of {} requests in the last 5 minutes",
-                s.requests_last_5m
-            ),
-            Rule::Runtime => format!("Runtime busy: {v} of worker time"),
-            Rule::SchedulingDelay => format!("High scheduling delay: p99 {v}"),
-        }
-    }
-}
-
-/// A percentage with at most one decimal, without a trailing `.0`.
-fn trim(v: f64) -> String {
-    let s = format!("{v:.1}");
-    s.strip_suffix(".0")
-        .map_or_else(|| s.clone(), str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::thresholds::Level;
+
+    const MIB: u64 = 1024 * 1024;
     use std::time::UNIX_EPOCH;
 
     fn at(secs: u64) -> SystemTime {
@@ -621,7 +256,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         assert_eq!(t.heap, Level::new(512 * MIB, 1024 * MIB));
         assert_eq!(t.rss, Level::new(1100 * MIB, 1300 * MIB));
         assert_eq!(
@@ -729,7 +364,7 @@ mod tests {
 
     #[test]
     fn zero_hysteresis_resolves_just_below_threshold() {
-        let mut e = AlertEngine::new(Thresholds::default().hysteresis(0.0));
+        let mut e = AlertEngine::new(AlertThresholds::default().hysteresis(0.0));
         e.evaluate(&heap(0, 515));
         e.evaluate(&heap(5, 512)); // at the threshold: holds
         assert_eq!(e.active().len(), 1);
@@ -820,19 +455,21 @@ mod tests {
 
     #[test]
     fn switched_off_rule_never_fires_and_resolves_when_switched_off() {
-        let mut e = AlertEngine::new(Thresholds::default().heap(Level::OFF));
+        let mut e = AlertEngine::new(AlertThresholds::default().heap(Level::OFF));
         e.evaluate(&heap(0, 5000));
         assert!(e.active().is_empty());
 
-        let mut e = AlertEngine::new(Thresholds::default().heap(Level::warning_only(100 * MIB)));
+        let mut e =
+            AlertEngine::new(AlertThresholds::default().heap(Level::warning_only(100 * MIB)));
         e.evaluate(&heap(0, 5000));
         assert_eq!(e.active()[0].severity, Severity::Warning);
-        e.set_thresholds(Thresholds::default().heap(Level::OFF));
+        e.set_thresholds(AlertThresholds::default().heap(Level::OFF));
         e.evaluate(&Signals::new(at(5)));
         assert!(e.active().is_empty());
         assert_eq!(e.recently_resolved()[0].resolved_at, Some(at(5)));
 
-        let mut e = AlertEngine::new(Thresholds::default().heap(Level::critical_only(100 * MIB)));
+        let mut e =
+            AlertEngine::new(AlertThresholds::default().heap(Level::critical_only(100 * MIB)));
         e.evaluate(&heap(0, 150));
         assert_eq!(e.active()[0].severity, Severity::Critical);
         e.evaluate(&heap(5, 95)); // within the 10% margin

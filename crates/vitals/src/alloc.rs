@@ -21,7 +21,7 @@
 //! # Example
 //!
 //! ```
-//! use vitals::alloc::{CountingAllocator, allocator_stats};
+//! use vitals::{CountingAllocator, allocator_stats};
 //!
 //! #[global_allocator]
 //! static GLOBAL: CountingAllocator = CountingAllocator::new(std::alloc::System);

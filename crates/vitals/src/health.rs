@@ -10,7 +10,7 @@
 //! - [`health_report`] builds a [`HealthReport`] in the shape of
 //!   draft-inadarei-api-health-check-06 ("Health Check Response Format for HTTP APIs",
 //!   media type `application/health+json`): one [`CheckResult`] per measured signal, each judged
-//!   against the alert [`Thresholds`] (above warning: `warn`; above critical: `fail`; a
+//!   against the alert [`AlertThresholds`] (above warning: `warn`; above critical: `fail`; a
 //!   dependency that is not ok: `fail`). The report's status is the worst check's status.
 //! - [`health_score`] weighs the same signals into a [`HealthScore`] with one [`Factor`] per
 //!   measured signal, so an operator can see what pulled the score down.
@@ -24,8 +24,8 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use vitals::alerts::Thresholds;
-//! use vitals::health::{DependencySignal, HealthStatus, Signals, health_report, health_score};
+//! use vitals::AlertThresholds;
+//! use vitals::{DependencySignal, HealthStatus, Signals, health_report, health_score};
 //!
 //! let mut signals = Signals::new(SystemTime::now());
 //! signals.p95 = Some(Duration::from_millis(40));
@@ -37,7 +37,7 @@
 //!     response_time: Duration::from_millis(3),
 //! });
 //!
-//! let thresholds = Thresholds::default();
+//! let thresholds = AlertThresholds::default();
 //! let report = health_report(&signals, &thresholds, "0.1.0", Some("orders-api"));
 //! assert_eq!(report.status, HealthStatus::Fail);
 //! assert!(!report.status.http_status_ok());
@@ -50,129 +50,14 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-use crate::alerts::{Rule, Severity, Thresholds, classify};
-
-/// Bytes in a mebibyte (1024 × 1024); every "MB" of the Node design is a MiB here.
-pub(crate) const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
-
-/// Everything measured for one evaluation. `None` means not measured; see the
-/// [module docs](self).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signals {
-    /// When the signals were taken; becomes the `time` of checks and the timestamp of alerts.
-    pub at: SystemTime,
-    /// Live heap bytes from the allocator ([`heap_stats`](crate::heap::heap_stats)).
-    pub heap_bytes: Option<u64>,
-    /// Resident set size of the process.
-    pub rss_bytes: Option<u64>,
-    /// Memory limit of the process (`MEMORY_LIMIT_MB`, else the cgroup limit).
-    pub memory_limit_bytes: Option<u64>,
-    /// 95th percentile latency of all requests over the last 5 minutes.
-    pub p95: Option<Duration>,
-    /// Fraction of requests (0..1) that failed over the last 5 minutes.
-    pub error_rate: Option<f64>,
-    /// Requests over the last 5 minutes (the volume behind `error_rate`).
-    pub requests_last_5m: u64,
-    /// Runtime busy ratio (0..1): worker busy time over wall time, all workers.
-    pub busy_ratio: Option<f64>,
-    /// 99th percentile of how late the runtime's probe task woke after its timer.
-    pub scheduling_delay_p99: Option<Duration>,
-    /// Memory growth in MiB per minute (least-squares slope, see [`crate::trend`]).
-    pub memory_growth_mb_per_min: Option<f64>,
-    /// Fragmentation: memory held beyond what is allocated, as a fraction of what is allocated,
-    /// `held / allocated - 1`, where held is the allocator's resident bytes (jemalloc) else
-    /// RSS ([`HeapStats::fragmentation`](crate::heap::HeapStats::fragmentation)). 0 means
-    /// none; 0.5 means the process holds 1.5 times what it uses; 1 means twice.
-    pub fragmentation: Option<f64>,
-    /// When memory was last reclaimed (`POST /metrics/memory/gc`), if ever.
-    pub last_reclaim: Option<SystemTime>,
-    /// Per route and method, over the last 5 minutes.
-    pub routes: Vec<RouteSignal>,
-    /// Dependency checks (database ping and the like).
-    pub dependencies: Vec<DependencySignal>,
-}
-
-impl Signals {
-    /// Signals taken at `at` with nothing measured yet.
-    #[must_use]
-    pub fn new(at: SystemTime) -> Self {
-        Self {
-            at,
-            heap_bytes: None,
-            rss_bytes: None,
-            memory_limit_bytes: None,
-            p95: None,
-            error_rate: None,
-            requests_last_5m: 0,
-            busy_ratio: None,
-            scheduling_delay_p99: None,
-            memory_growth_mb_per_min: None,
-            fragmentation: None,
-            last_reclaim: None,
-            routes: Vec::new(),
-            dependencies: Vec::new(),
-        }
-    }
-}
-
-/// One route and method over the last 5 minutes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouteSignal {
-    /// Route template.
-    pub route: String,
-    /// Request method (`GET`).
-    pub method: String,
-    /// Requests.
-    pub count: u64,
-    /// 95th percentile latency.
-    pub p95: Duration,
-    /// Fraction of requests (0..1) that failed.
-    pub error_rate: f64,
-    /// Requests that blocked the runtime (a poll longer than the blocking threshold), when
-    /// measured.
-    pub blocked_polls: Option<u64>,
-}
-
-impl RouteSignal {
-    /// `METHOD route`, as used in messages.
-    #[must_use]
-    pub fn label(&self) -> String {
-        format!("{} {}", self.method, self.route)
-    }
-}
-
-/// One dependency check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DependencySignal {
-    /// Component name (`database`); becomes the check key `name:responseTime`.
-    pub name: String,
-    /// The check succeeded.
-    pub ok: bool,
-    /// How long the check took.
-    pub response_time: Duration,
-}
-
-impl DependencySignal {
-    /// The draft's component type, guessed from the name: [`ComponentType::Datastore`] when it
-    /// contains (case-insensitively) `database`, `db`, `sql`, `postgres`, `mongo`, `redis`,
-    /// `cache` or `store`; else [`ComponentType::Component`].
-    #[must_use]
-    pub fn component_type(&self) -> ComponentType {
-        const DATASTORES: [&str; 8] = [
-            "database", "db", "sql", "postgres", "mongo", "redis", "cache", "store",
-        ];
-        let name = self.name.to_ascii_lowercase();
-        if DATASTORES.iter().any(|d| name.contains(d)) {
-            ComponentType::Datastore
-        } else {
-            ComponentType::Component
-        }
-    }
-}
+// Until the workspace's other crates use the root paths (`vitals::Signals`, …).
+pub use crate::signals::{ComponentType, DependencySignal, RouteSignal, Signals};
+use crate::thresholds::{AlertThresholds, Rule, Severity, classify};
+use crate::units::{BYTES_PER_MIB, as_ms, rfc3339};
 
 /// Status of a check or of the whole service, worst last (`pass < warn < fail`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -216,18 +101,6 @@ impl HealthStatus {
             Some(Severity::Critical) => HealthStatus::Fail,
         }
     }
-}
-
-/// The draft's `componentType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ComponentType {
-    /// A database, cache or other store.
-    Datastore,
-    /// The host or process (memory, runtime).
-    System,
-    /// Anything else (the HTTP layer, a remote API).
-    Component,
 }
 
 /// A health check response (draft-inadarei-api-health-check-06), serialized camelCase.
@@ -287,12 +160,12 @@ pub struct CheckResult {
 /// | `runtime:utilization` | | `percent` busy | busy ratio thresholds |
 /// | `runtime:schedulingDelay` | | `ms` (p99) | scheduling delay thresholds |
 /// | `http:latencyP95` | | `ms` | latency thresholds |
-/// | `http:errorRate` | | `percent` | error rate thresholds, judged only with at least [`Thresholds::error_rate_min_requests`] requests |
+/// | `http:errorRate` | | `percent` | error rate thresholds, judged only with at least [`AlertThresholds::error_rate_min_requests`] requests |
 /// | `<dependency>:responseTime` | | `ms` | `fail` when the dependency is not ok |
 #[must_use]
 pub fn health_report(
     signals: &Signals,
-    thresholds: &Thresholds,
+    thresholds: &AlertThresholds,
     version: &str,
     service_id: Option<&str>,
 ) -> HealthReport {
@@ -409,7 +282,11 @@ pub fn health_report(
 }
 
 /// Status and output of one rule's check (stateless, no hysteresis).
-fn judge(rule: Rule, signals: &Signals, thresholds: &Thresholds) -> (HealthStatus, Option<String>) {
+fn judge(
+    rule: Rule,
+    signals: &Signals,
+    thresholds: &AlertThresholds,
+) -> (HealthStatus, Option<String>) {
     let Some(value) = rule.value(signals) else {
         return (HealthStatus::Pass, None);
     };
@@ -494,11 +371,11 @@ pub const FACTOR_WEIGHTS: [(&str, f64); 6] = [
 /// dependencies that are ok. Memory scores the worse of heap and RSS.
 ///
 /// A factor is left out when its signal is not measured, when its rule is switched off
-/// (no thresholds), or (errors) when fewer than [`Thresholds::error_rate_min_requests`]
+/// (no thresholds), or (errors) when fewer than [`AlertThresholds::error_rate_min_requests`]
 /// requests back the error rate. The [base weights](FACTOR_WEIGHTS) of the factors left are
 /// renormalised to sum to 1, and the score is the weighted sum of their scores.
 #[must_use]
-pub fn health_score(signals: &Signals, thresholds: &Thresholds) -> HealthScore {
+pub fn health_score(signals: &Signals, thresholds: &AlertThresholds) -> HealthScore {
     let mut factors: Vec<Factor> = Vec::new();
 
     let rule_factor = |name: &str, rule: Rule| -> Option<Factor> {
@@ -653,33 +530,14 @@ fn describe(
     s
 }
 
-pub(crate) fn as_ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn percent_of(part: u64, whole: u64) -> f64 {
     part as f64 / whole as f64 * 100.0
-}
-
-/// Serializes a time as RFC 3339 with milliseconds (`2024-01-15T10:30:00.000Z`).
-pub(crate) fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    if *t < UNIX_EPOCH {
-        return Err(serde::ser::Error::custom("time before the Unix epoch"));
-    }
-    s.collect_str(&humantime::format_rfc3339_millis(*t))
-}
-
-/// [`rfc3339`] for an optional time (`null` when absent).
-pub(crate) fn rfc3339_opt<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => rfc3339(t, s),
-        None => s.serialize_none(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     const MIB: u64 = 1024 * 1024;
 
@@ -710,7 +568,7 @@ mod tests {
 
     #[test]
     fn all_healthy_is_pass_and_100() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let s = healthy();
         let report = health_report(&s, &t, "1.2.3", Some("svc"));
         assert_eq!(report.status, HealthStatus::Pass);
@@ -748,7 +606,7 @@ mod tests {
 
     #[test]
     fn failing_dependency_fails_and_drops_score_by_its_weight() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let mut s = healthy();
         s.dependencies[0].ok = false;
         let report = health_report(&s, &t, "1", None);
@@ -778,7 +636,7 @@ mod tests {
 
     #[test]
     fn missing_signals_are_excluded_from_checks_and_weights() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let mut s = Signals::new(at());
         s.p95 = Some(Duration::from_millis(3000)); // above critical 2 s
         s.busy_ratio = Some(0.1);
@@ -808,7 +666,7 @@ mod tests {
 
     #[test]
     fn non_finite_values_count_as_not_measured() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let mut s = Signals::new(at());
         s.busy_ratio = Some(f64::NAN);
         s.error_rate = Some(f64::INFINITY);
@@ -819,7 +677,7 @@ mod tests {
 
     #[test]
     fn warning_and_critical_map_to_warn_and_fail() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let mut s = Signals::new(at());
         s.heap_bytes = Some(650 * MIB);
         let report = health_report(&s, &t, "1", None);
@@ -850,7 +708,7 @@ mod tests {
 
     #[test]
     fn error_rate_needs_volume() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let mut s = Signals::new(at());
         s.error_rate = Some(0.5);
         s.requests_last_5m = 2;
@@ -871,7 +729,7 @@ mod tests {
 
     #[test]
     fn switched_off_rule_passes_and_leaves_the_score() {
-        let t = Thresholds::default().latency_p95(crate::alerts::Level::OFF);
+        let t = AlertThresholds::default().latency_p95(crate::thresholds::Level::OFF);
         let mut s = Signals::new(at());
         s.p95 = Some(Duration::from_secs(30));
         let report = health_report(&s, &t, "1", None);
@@ -894,7 +752,7 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let t = Thresholds::default();
+        let t = AlertThresholds::default();
         let mut s = healthy();
         s.heap_bytes = Some(650 * MIB);
         let report = health_report(&s, &t, "1.2.3", Some("orders"));

@@ -14,12 +14,12 @@
 //! # Example
 //!
 //! ```
-//! match vitals::heap::heap_stats() {
+//! match vitals::heap_stats() {
 //!     // No allocator that reports (the default build): unknown, never a guess.
 //!     None => {}
 //!     Some(stats) => assert!(stats.allocated_bytes > 0),
 //! }
-//! let outcome = vitals::heap::reclaim();
+//! let outcome = vitals::reclaim_memory();
 //! assert!(!outcome.method.is_empty());
 //! ```
 

@@ -26,7 +26,7 @@
 //! # Example
 //!
 //! ```
-//! use vitals::histogram::{AtomicHistogram, HistogramSnapshot};
+//! use vitals::{AtomicHistogram, HistogramSnapshot};
 //!
 //! let h = AtomicHistogram::new();
 //! for ns in [1_000_000u64, 2_000_000, 3_000_000, 4_000_000] {

@@ -1,16 +1,16 @@
 //! Memory thresholds, absolute or relative to the memory limit, and the memory verdict.
 //!
-//! Defaults are the seed's: heap warning 512 MiB, critical 1024 MiB; RSS warning 1100 MiB,
+//! Defaults: heap warning 512 MiB, critical 1024 MiB; RSS warning 1100 MiB,
 //! critical 1300 MiB. A threshold can instead be a fraction of the process's memory limit
 //! ([`crate::process::detect_memory_limit`]: `MEMORY_LIMIT_MB`, else the cgroup limit, else
-//! the seed's 1 GiB), which is what a service moved between container sizes wants.
+//! 1 GiB), which is what a service moved between container sizes wants.
 //!
 //! # Example
 //!
 //! ```
-//! use vitals::memory::{MemoryThresholds, Threshold};
+//! use vitals::{MemoryThreshold, MemoryThresholds};
 //!
-//! let t = MemoryThresholds::default().rss_warning(Threshold::FractionOfLimit(0.8));
+//! let t = MemoryThresholds::default().rss_warning(MemoryThreshold::FractionOfLimit(0.8));
 //! let limit = 2_000 * 1024 * 1024;
 //! assert_eq!(t.rss_warning.bytes(limit), 1_600 * 1024 * 1024);
 //! assert_eq!(t.heap_critical.bytes(limit), 1_024 * 1024 * 1024);
@@ -20,7 +20,7 @@ use serde::Serialize;
 
 const MIB: u64 = 1024 * 1024;
 
-/// The seed's default memory limit (Railway's 1 GiB) when neither env nor cgroup gives one.
+/// The memory limit assumed (1 GiB) when neither env nor cgroup gives one.
 pub const DEFAULT_LIMIT_BYTES: u64 = 1024 * MIB;
 
 /// A memory threshold.

@@ -7,7 +7,7 @@
 //! `/users/456/orders/…` land in the same series.
 //!
 //! ```
-//! use vitals::normalize::{normalize_path, path_param};
+//! use vitals::{normalize_path, path_param};
 //!
 //! assert_eq!(
 //!     normalize_path("/users/123/orders/9f8e7d6c-5b4a-3c2d-1e0f-a1b2c3d4e5f6?page=2"),
@@ -145,7 +145,7 @@ static CLASS: [u16; 256] = build_class_table();
 /// `normalize_path(&normalize_path(p)) == normalize_path(p)`.
 ///
 /// ```
-/// use vitals::normalize::normalize_path;
+/// use vitals::normalize_path;
 ///
 /// assert_eq!(normalize_path("/users/42/avatar.png"), "/users/{id}/avatar.png");
 /// assert_eq!(normalize_path("/commits/4b825dc642cb6eb9a060e54bf8d69288fbee4904"), "/commits/{hex}");
@@ -162,7 +162,7 @@ pub fn normalize_path(path: &str) -> String {
 /// that a buffer can be reused across requests.
 ///
 /// ```
-/// use vitals::normalize::normalize_path_into;
+/// use vitals::normalize_path_into;
 ///
 /// let mut buf = String::new();
 /// normalize_path_into("/a/1", &mut buf);
@@ -298,7 +298,7 @@ fn next_segment(path: &str, start: usize) -> (usize, &str) {
 /// percent-decoded); nothing is allocated.
 ///
 /// ```
-/// use vitals::normalize::path_param;
+/// use vitals::path_param;
 ///
 /// let t = "/api/orgs/{orgId}/properties";
 /// assert_eq!(path_param(t, "/api/orgs/acme/properties?x=1", "orgId"), Some("acme"));

@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vitals::process::{LimitSource, detect_memory_limit, sample_process};
+//! use vitals::{MemoryLimitSource, detect_memory_limit, sample_process};
 //!
 //! let before = sample_process().unwrap();
 //! let busy: u64 = (0..1_000_000u64).map(|i| i.wrapping_mul(i)).sum();
@@ -33,7 +33,7 @@
 //! assert!(after.rss_bytes.unwrap() > 0);
 //!
 //! let limit = detect_memory_limit(Some("512"), 1 << 30);
-//! assert_eq!((limit.bytes, limit.source), (512 * 1024 * 1024, LimitSource::Env));
+//! assert_eq!((limit.bytes, limit.source), (512 * 1024 * 1024, MemoryLimitSource::Env));
 //! ```
 
 use std::io;
@@ -42,8 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-/// Bytes in one MiB; `MEMORY_LIMIT_MB` counts in these.
-const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
+use crate::units::BYTES_PER_MIB;
 
 /// cgroup v1 reports "no limit" as a huge number (`PAGE_COUNTER_MAX` rounded to pages,
 /// about 2^63); anything from 2^60 up is treated as no limit.
@@ -279,10 +278,10 @@ pub fn detect_memory_limit_from_env(default_bytes: u64) -> MemoryLimit {
 ///
 /// ```
 /// use std::path::Path;
-/// use vitals::process::{LimitSource, detect_memory_limit_in};
+/// use vitals::{MemoryLimitSource, detect_memory_limit_in};
 ///
 /// let limit = detect_memory_limit_in(Path::new("/nonexistent"), None, 1 << 30);
-/// assert_eq!((limit.bytes, limit.source), (1 << 30, LimitSource::Default));
+/// assert_eq!((limit.bytes, limit.source), (1 << 30, MemoryLimitSource::Default));
 /// ```
 pub fn detect_memory_limit_in(
     cgroup_root: &Path,

@@ -13,11 +13,11 @@
 //! # Example
 //!
 //! ```
-//! use vitals::ring::{EntryRef, Ring};
+//! use vitals::{Ring, RingEntryRef};
 //!
 //! let ring = Ring::new(2);
 //! for status in [200, 201, 500] {
-//!     ring.push(&EntryRef { status, ..EntryRef::default() });
+//!     ring.push(&RingEntryRef { status, ..RingEntryRef::default() });
 //! }
 //! let recent: Vec<u16> = ring.snapshot().iter().map(|e| e.status).collect();
 //! assert_eq!(recent, vec![201, 500]);
@@ -63,7 +63,7 @@ pub struct Entry {
     pub duration_ns: u64,
     /// Route id in the monitor's route table.
     pub route_id: u32,
-    /// Method index ([`crate::Method::index`]).
+    /// Method index ([`crate::method::Method::index`]).
     pub method: u8,
     /// HTTP status (499 for a client that went away before the response ended).
     pub status: u16,
@@ -117,6 +117,18 @@ impl Default for InlineStr {
     }
 }
 
+impl AsRef<str> for InlineStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for InlineStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::fmt::Debug for InlineStr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
@@ -144,7 +156,7 @@ impl InlineStr {
     /// on every request): one word-at-a-time check instead of UTF-8 validation.
     ///
     /// ```
-    /// use vitals::ring::InlineStr;
+    /// use vitals::InlineStr;
     ///
     /// assert_eq!(InlineStr::from_ascii(b"req-1").unwrap().as_str(), "req-1");
     /// assert!(InlineStr::from_ascii("é".as_bytes()).is_none());
@@ -167,7 +179,7 @@ impl InlineStr {
     /// writes inline, for ids made on every request.
     ///
     /// ```
-    /// use vitals::ring::InlineStr;
+    /// use vitals::InlineStr;
     ///
     /// assert_eq!(InlineStr::from_ascii_array(*b"abc").unwrap().as_str(), "abc");
     /// ```
@@ -186,6 +198,13 @@ impl InlineStr {
     }
 
     /// The stored text.
+    ///
+    /// ```
+    /// let id = vitals::InlineStr::new("acme");
+    /// assert_eq!(id.as_str(), "acme");
+    /// assert_eq!(id.to_string(), "acme");
+    /// assert_eq!(AsRef::<str>::as_ref(&id), "acme");
+    /// ```
     #[must_use]
     #[allow(unsafe_code)]
     pub fn as_str(&self) -> &str {

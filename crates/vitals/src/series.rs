@@ -6,9 +6,14 @@
 //! covers 60 to 120 seconds and "last 5 minutes" 300 to 360 seconds; "since start" is the
 //! archive plus every slot.
 //!
-//! Recording touches one cell and takes no lock. The slot the next minute will use is moved
-//! into the archive and reset by [`Series::prepare`] (the maintenance tick calls it once a
-//! second), ahead of time, so requests never wait. Without a tick, the first request of a new
+//! Recording a request touches one cell (the current minute's: a histogram bucket, the sum,
+//! the maximum and the error count) and one since-start Prometheus bucket counter, and takes
+//! no lock. A series holds [`SLOTS`] cells of 40 bytes, 12 Prometheus counters and the archive,
+//! plus histogram chunks allocated as latencies land in them.
+//!
+//! The slot the next minute will use is moved into the archive and reset by
+//! [`Series::prepare`] (the maintenance tick calls it once a second), ahead of time, so
+//! requests never wait. Without a tick, the first request of a new
 //! minute does it itself under the archive's mutex: correct, just not lock-free at that one
 //! instant per minute.
 
@@ -25,8 +30,8 @@ pub const SLOTS: usize = 7;
 /// Minutes the longest window reaches back (besides the current partial minute).
 pub const MAX_WINDOW_MINUTES: u64 = 5;
 
-/// Upper bounds (seconds) of the cumulative buckets exposed to Prometheus: prom-client's
-/// defaults, which most dashboards expect.
+/// Upper bounds (seconds) of the cumulative buckets exposed to Prometheus: the
+/// common client-library defaults, which most dashboards expect.
 pub const PROMETHEUS_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];

@@ -9,10 +9,10 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use vitals::process::ProcessSnapshot;
-//! use vitals::system::{History, SystemSnapshot};
+//! use vitals::ProcessSnapshot;
+//! use vitals::{SystemHistory, SystemSnapshot};
 //!
-//! let history = History::new(Duration::from_secs(5));
+//! let history = SystemHistory::new(Duration::from_secs(5));
 //! let mut snap = SystemSnapshot::empty(SystemTime::now());
 //! snap.process.rss_bytes = Some(64 << 20);
 //! history.push(snap);

@@ -5,9 +5,7 @@
 //! (Unix seconds, seconds since start), as long as all points use the same one.
 //!
 //! **Units.** Rates are reported in MiB per minute, where 1 MiB = 1024 × 1024 bytes
-//! ([`BYTES_PER_MIB`]). The Node design this follows speaks of "MB", computed as
-//! `bytes / 1024 / 1024`, so its "20 MB/min" threshold is 20 MiB/min here. Field and method
-//! names say `mib` so the unit is never in doubt.
+//! ([`BYTES_PER_MIB`]). Field and method names say `mib` so the unit is never in doubt.
 //!
 //! # Leak rules
 //!
@@ -39,7 +37,7 @@
 //! # Example
 //!
 //! ```
-//! use vitals::trend::{LeakDetector, LeakReason, fit};
+//! use vitals::{LeakDetector, LeakReason, fit_trend};
 //!
 //! // 30 minutes sampled every 5 s, growing 40 MiB per minute.
 //! let mib = 1024.0 * 1024.0;
@@ -50,7 +48,7 @@
 //!     })
 //!     .collect();
 //!
-//! let line = fit(&points).unwrap();
+//! let line = fit_trend(&points).unwrap();
 //! assert!((line.mib_per_min() - 40.0).abs() < 1e-6);
 //!
 //! let verdict = LeakDetector::default().assess(&points);
@@ -64,8 +62,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// Bytes in one MiB (1024 × 1024), the unit of every rate in this module.
-pub const BYTES_PER_MIB: f64 = 1024.0 * 1024.0;
+use crate::units::BYTES_PER_MIB;
 
 /// Fraction of the threshold pace a segment median must gain over the previous one to count
 /// as a rise (rule 3): small enough that a real leak at the threshold rises 4× more per
@@ -163,7 +160,7 @@ pub fn fit(points: &[(f64, f64)]) -> Option<Fit> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use vitals::trend::growth_rates;
+/// use vitals::growth_rates;
 ///
 /// let points: Vec<(f64, f64)> = (0..=360).map(|i| (i as f64 * 5.0, 1e8)).collect();
 /// let minutes = |m: u64| Duration::from_secs(m * 60);

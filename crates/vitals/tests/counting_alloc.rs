@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use vitals::alloc::{CountingAllocator, allocator_stats};
+use vitals::{CountingAllocator, allocator_stats};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator::new(std::alloc::System);

@@ -10,8 +10,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use vitals::expose::collect::{families, render};
-//! use vitals::expose::{Format, encode_text};
+//! use vitals::{metric_families, render_metrics};
+//! use vitals::{MetricsFormat, encode_text};
 //! use vitals::{Method, Monitor, RequestSample, RouteKey};
 //!
 //! let monitor = Monitor::default();
@@ -24,9 +24,9 @@
 //!     ..RequestSample::default()
 //! });
 //! let mut fast = String::new();
-//! render(&monitor, None, Format::Text, &mut fast);
+//! render_metrics(&monitor, None, MetricsFormat::Text, &mut fast);
 //! let mut model = String::new();
-//! encode_text(&families(&monitor, None), &mut model);
+//! encode_text(&metric_families(&monitor, None), &mut model);
 //! assert_eq!(fast, model);
 //! ```
 //!
@@ -34,16 +34,17 @@
 //! [`encode_text`]: super::encode_text
 //! [`encode_openmetrics`]: super::encode_openmetrics
 
-use super::collect::{
+use crate::expose::families::{
     active_family, duration_family, errors_family, org_duration_family, org_requests_family,
     requests_family, system_families,
 };
-use super::model::Family;
-use super::prometheus::{
-    Format, encode_families_without_eof, write_label_value, write_metadata, write_sample_value,
+use crate::expose::model::Family;
+use crate::expose::prometheus::{Format, encode_families_without_eof};
+use crate::expose::text::{
+    write_count_value, write_label_value, write_metadata, write_seconds, write_sum_and_count,
+    write_u64,
 };
-use crate::Monitor;
-use crate::monitor::status_class_label;
+use crate::monitor::{Monitor, status_class_label};
 use crate::series::PrometheusCounts;
 use crate::system::SystemSnapshot;
 
@@ -65,9 +66,6 @@ const LE_TAILS: [&str; 11] = [
 ];
 /// The same for the `+Inf` bucket.
 const INF_TAIL: &str = "+Inf\"} ";
-
-/// Integral counter values below this print as integers (as in the encoders).
-const MAX_EXACT_INTEGER: u64 = 1 << 53;
 
 /// One request series, read.
 struct Row {
@@ -115,14 +113,14 @@ pub fn render_with(
 /// of `chunk` bytes. The concatenated pieces are exactly [`render_with`]'s output.
 ///
 /// ```
-/// use vitals::expose::Format;
-/// use vitals::expose::collect::{render_chunked, render_with};
+/// use vitals::MetricsFormat;
+/// use vitals::{render_metrics_chunked, render_metrics_with};
 ///
 /// let monitor = vitals::Monitor::default();
 /// let mut whole = String::new();
-/// render_with(&monitor, None, &[], Format::Text, &mut whole);
+/// render_metrics_with(&monitor, None, &[], MetricsFormat::Text, &mut whole);
 /// let mut pieces = String::new();
-/// render_chunked(&monitor, None, &[], Format::Text, 64, &mut |buf: &mut String| {
+/// render_metrics_chunked(&monitor, None, &[], MetricsFormat::Text, 64, &mut |buf: &mut String| {
 ///     pieces.push_str(buf);
 ///     buf.clear();
 /// });
@@ -347,48 +345,6 @@ fn write_counter(
     out.push('\n');
 }
 
-/// `value as f64` as the encoders write it: an integer below 2^53, else the float form.
-fn write_count_value(out: &mut String, num: &mut itoa::Buffer, value: u64) {
-    if value < MAX_EXACT_INTEGER {
-        write_u64(out, num, value);
-    } else {
-        write_sample_value(out, value as f64);
-    }
-}
-
-/// Sums of at least this many ns (1e-4 s) print in positional notation (`0.0001`).
-const MIN_POSITIONAL_SUM_NS: u64 = 100_000;
-/// Sums below 2^18 s (about 3 days) take [`write_seconds`]' fast path.
-const MAX_FAST_SUM_NS: u64 = (1 << 18) * 1_000_000_000;
-
-/// `sum_ns as f64 / 1e9` as [`write_sample_value`] writes it (Rust's shortest round-trip
-/// digits), without float formatting for sums from 1e-4 s to 2^18 s.
-///
-/// Why the digits of `sum_ns` are the shortest round-trip form there: `sum_ns` (< 2^53) and
-/// 1e9 are exact doubles, so the division returns the double `v` nearest to the exact decimal
-/// `D = sum_ns / 1e9`, which therefore reads back as `v`. Let `D` have `j <= 9` fractional
-/// digits (trailing zeros dropped). Any other decimal that reads back as `v` lies within one
-/// ulp of `D`, and below 2^18 an ulp is at most 2^-35 < 1e-10 <= 10^-(j+1), so it has at least
-/// `j + 2` fractional digits, and at most one integer digit fewer than `D` (when `D` is a power
-/// of ten and it is just below), hence more significant digits. So `D` is the unique shortest
-/// form, which `{:?}` prints positionally from 1e-4 up (and an integral `D` is an integral `v`,
-/// which the encoders print as an integer). The tests compare both paths on boundaries and at
-/// random.
-fn write_seconds(out: &mut String, num: &mut itoa::Buffer, sum_ns: u64) {
-    if !(MIN_POSITIONAL_SUM_NS..MAX_FAST_SUM_NS).contains(&sum_ns) {
-        write_sample_value(out, sum_ns as f64 / 1e9);
-        return;
-    }
-    out.push_str(num.format(sum_ns / 1_000_000_000));
-    let fraction = sum_ns % 1_000_000_000;
-    if fraction != 0 {
-        out.push('.');
-        // Nine digits with leading zeros: format 1_xxx_xxx_xxx and drop the 1.
-        let digits = num.format(1_000_000_000 + fraction);
-        out.push_str(digits[1..].trim_end_matches('0'));
-    }
-}
-
 /// One bucket line: `prefix` (`<name>_bucket{<labels>,le="`), `tail` (`<bound>"} `), the
 /// count and a newline.
 #[inline(always)]
@@ -403,16 +359,6 @@ fn write_bucket(
     out.push_str(tail);
     write_u64(out, num, cumulative);
     out.push('\n');
-}
-
-/// An integer in decimal; a single digit without a call to copy it.
-#[inline(always)]
-fn write_u64(out: &mut String, num: &mut itoa::Buffer, value: u64) {
-    if value < 10 {
-        out.push(char::from(b'0' + value as u8));
-    } else {
-        out.push_str(num.format(value));
-    }
 }
 
 /// Every line of one histogram sample with the non-empty label set `labels` (already
@@ -441,27 +387,25 @@ fn write_histogram(
     buckets!(0 1 2 3 4 5 6 7 8 9 10);
     write_bucket(out, prefix, num, INF_TAIL, counts.count);
 
-    let write_sum = |out: &mut String, num: &mut itoa::Buffer| {
-        for part in [name, "_sum{", labels, "} "] {
-            out.push_str(part);
-        }
-        write_seconds(out, num, counts.sum_ns);
-        out.push('\n');
-    };
-    let write_count = |out: &mut String, num: &mut itoa::Buffer| {
-        for part in [name, "_count{", labels, "} "] {
-            out.push_str(part);
-        }
-        write_u64(out, num, counts.count);
-        out.push('\n');
-    };
-    if openmetrics {
-        write_count(out, num);
-        write_sum(out, num);
-    } else {
-        write_sum(out, num);
-        write_count(out, num);
-    }
+    write_sum_and_count(
+        out,
+        num,
+        openmetrics,
+        |out, num| {
+            for part in [name, "_sum{", labels, "} "] {
+                out.push_str(part);
+            }
+            write_seconds(out, num, counts.sum_ns);
+            out.push('\n');
+        },
+        |out, num| {
+            for part in [name, "_count{", labels, "} "] {
+                out.push_str(part);
+            }
+            write_u64(out, num, counts.count);
+            out.push('\n');
+        },
+    );
 }
 
 #[cfg(test)]
@@ -472,9 +416,12 @@ mod tests {
 
     use super::*;
     use crate::expose::collect::families;
-    use crate::expose::prometheus::write_le_value;
+    use crate::expose::text::{
+        MAX_FAST_SUM_NS, MIN_POSITIONAL_SUM_NS, write_le_value, write_sample_value,
+    };
+    use crate::method::Method;
+    use crate::monitor::{MonitorConfig, RequestSample, RouteKey};
     use crate::series::PROMETHEUS_BUCKETS;
-    use crate::{Method, MonitorConfig, RequestSample, RouteKey};
 
     /// `render` and the model path, in both formats.
     fn assert_same(monitor: &Monitor, system: Option<&SystemSnapshot>) {

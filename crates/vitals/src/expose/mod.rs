@@ -8,22 +8,24 @@
 //! [`Format::content_type`].
 //!
 //! ```
-//! use vitals::expose::{Family, Format, negotiate};
+//! use vitals::{MetricFamily, MetricsFormat, negotiate_format};
 //!
-//! let mut up = Family::gauge("up", "Whether the service is up.");
+//! let mut up = MetricFamily::gauge("up", "Whether the service is up.");
 //! up.push(vec![], 1.0);
 //!
-//! let format = negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
-//! assert_eq!(format, Format::OpenMetrics);
+//! let format = negotiate_format(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
+//! assert_eq!(format, MetricsFormat::OpenMetrics);
 //! let mut body = String::new();
 //! format.encode(&[up], &mut body);
 //! assert_eq!(body, "# TYPE up gauge\n# HELP up Whether the service is up.\nup 1\n# EOF\n");
 //! ```
 
 pub mod collect;
+mod families;
 pub mod fast;
 pub mod model;
 pub mod prometheus;
+mod text;
 
 pub use model::{Family, HistogramValue, Labels, MetricKind, Sample, SampleValue};
 pub use prometheus::{

@@ -24,14 +24,14 @@
 //! # Example
 //!
 //! ```
-//! use vitals::expose::model::{Family, HistogramValue};
+//! use vitals::{HistogramValue, MetricFamily};
 //!
-//! let mut requests = Family::counter("http_requests", "Requests handled.");
+//! let mut requests = MetricFamily::counter("http_requests", "Requests handled.");
 //! requests
 //!     .push(vec![("method", "GET".to_owned())], 10.0)
 //!     .push(vec![("method", "POST".to_owned())], 3.0);
 //!
-//! let mut latency = Family::histogram("http_request_duration_seconds", "Request latency.")
+//! let mut latency = MetricFamily::histogram("http_request_duration_seconds", "Request latency.")
 //!     .unit("seconds");
 //! latency.push_histogram(
 //!     vec![("route", "/orders/{id}".to_owned())],

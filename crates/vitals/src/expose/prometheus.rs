@@ -37,9 +37,12 @@
 //! `promtool tsdb create-blocks-from openmetrics` (`promtool check metrics` only reads 0.0.4),
 //! plus a property test that parses both outputs back into the model.
 
-use std::fmt::Write as _;
-
-use super::model::{Family, HistogramValue, Labels, MetricKind, SampleValue, unit_matches};
+use crate::accept::{accept_quality, media_ranges};
+use crate::expose::model::{Family, HistogramValue, Labels, MetricKind, SampleValue};
+use crate::expose::text::{
+    is_label_name, push_all, write_f64, write_label_pairs, write_labels, write_metadata,
+    write_sum_and_count, write_u64,
+};
 
 /// `Content-Type` of the Prometheus text format 0.0.4 ([`encode_text`]).
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -83,12 +86,12 @@ impl Format {
 /// See the [module docs](self) for the exact output rules.
 ///
 /// ```
-/// use vitals::expose::{Family, HistogramValue, encode_text};
+/// use vitals::{HistogramValue, MetricFamily, encode_text};
 ///
-/// let mut requests = Family::counter("http_requests", "Requests handled.");
+/// let mut requests = MetricFamily::counter("http_requests", "Requests handled.");
 /// requests.push(vec![("method", "GET".to_owned())], 10.0);
 /// let mut latency =
-///     Family::histogram("http_request_duration_seconds", "Latency.").unit("seconds");
+///     MetricFamily::histogram("http_request_duration_seconds", "Latency.").unit("seconds");
 /// latency.push_histogram(
 ///     vec![],
 ///     HistogramValue { buckets: vec![(0.1, 7), (1.0, 9)], sum: 2.5, count: 10 },
@@ -126,11 +129,11 @@ pub fn encode_text(families: &[Family], out: &mut String) {
 /// exact output rules.
 ///
 /// ```
-/// use vitals::expose::{Family, encode_openmetrics};
+/// use vitals::{MetricFamily, encode_openmetrics};
 ///
-/// let mut cpu = Family::counter("process_cpu_seconds", "CPU time.").unit("seconds");
+/// let mut cpu = MetricFamily::counter("process_cpu_seconds", "CPU time.").unit("seconds");
 /// cpu.push(vec![], 1.25);
-/// let mut rss = Family::gauge("process_resident_memory_bytes", "Resident memory.").unit("bytes");
+/// let mut rss = MetricFamily::gauge("process_resident_memory_bytes", "Resident memory.").unit("bytes");
 /// rss.push(vec![], 52_428_800.0);
 ///
 /// let mut out = String::new();
@@ -167,75 +170,33 @@ pub fn encode_openmetrics(families: &[Family], out: &mut String) {
 /// Matching is case-insensitive; an unparsable `q` counts as `0`.
 ///
 /// ```
-/// use vitals::expose::{Format, negotiate};
+/// use vitals::{MetricsFormat, negotiate_format};
 ///
 /// // What Prometheus sends by default.
 /// let prometheus = "application/openmetrics-text;version=1.0.0,\
 ///                   application/openmetrics-text;version=0.0.1;q=0.75,\
 ///                   text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-/// assert_eq!(negotiate(Some(prometheus)), Format::OpenMetrics);
-/// assert_eq!(negotiate(Some("text/plain")), Format::Text);
-/// assert_eq!(negotiate(Some("application/openmetrics-text;q=0.2, text/plain")), Format::Text);
-/// assert_eq!(negotiate(None), Format::Text);
+/// assert_eq!(negotiate_format(Some(prometheus)), MetricsFormat::OpenMetrics);
+/// assert_eq!(negotiate_format(Some("text/plain")), MetricsFormat::Text);
+/// assert_eq!(negotiate_format(Some("application/openmetrics-text;q=0.2, text/plain")), MetricsFormat::Text);
+/// assert_eq!(negotiate_format(None), MetricsFormat::Text);
 /// ```
 pub fn negotiate(accept: Option<&str>) -> Format {
+    const OPENMETRICS: &str = "application/openmetrics-text";
     let Some(accept) = accept else {
         return Format::Text;
     };
-    let mut openmetrics_q: Option<f32> = None;
-    // (specificity, q) of the range that applies to text/plain: 3 = text/plain, 2 = text/*,
-    // 1 = */*, 0 = none.
-    let mut text: (u8, f32) = (0, 0.0);
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let Some((ty, subtype)) = parts.next().and_then(|media| media.trim().split_once('/'))
-        else {
-            continue;
-        };
-        let (ty, subtype) = (ty.trim(), subtype.trim());
-        let mut q = 1.0_f32;
-        let mut version = None;
-        for param in parts {
-            let Some((key, value)) = param.split_once('=') else {
-                continue;
-            };
-            let (key, value) = (key.trim(), value.trim().trim_matches('"'));
-            if key.eq_ignore_ascii_case("q") {
-                q = value
-                    .parse::<f32>()
-                    .ok()
-                    .filter(|q| (0.0..=1.0).contains(q))
-                    .unwrap_or(0.0);
-            } else if key.eq_ignore_ascii_case("version") {
-                version = Some(value);
-            }
-        }
-        if ty.eq_ignore_ascii_case("application")
-            && subtype.eq_ignore_ascii_case("openmetrics-text")
-        {
-            if matches!(version, None | Some("1.0.0" | "0.0.1")) {
-                openmetrics_q = Some(openmetrics_q.map_or(q, |best| best.max(q)));
-            }
-            continue;
-        }
-        let specificity = match (ty, subtype) {
-            ("*", "*") => 1,
-            (ty, "*") if ty.eq_ignore_ascii_case("text") => 2,
-            (ty, subtype)
-                if ty.eq_ignore_ascii_case("text") && subtype.eq_ignore_ascii_case("plain") =>
-            {
-                3
-            }
-            _ => continue,
-        };
-        if specificity > text.0 {
-            text = (specificity, q);
-        } else if specificity == text.0 {
-            text.1 = text.1.max(q);
-        }
-    }
+    // Only ranges naming OpenMetrics count for it (`*/*` means the default, text).
+    let openmetrics_q = media_ranges(accept)
+        .filter(|range| {
+            range.specificity(OPENMETRICS) == Some(3)
+                && matches!(range.param("version"), None | Some("1.0.0" | "0.0.1"))
+        })
+        .map(|range| range.q)
+        .reduce(f32::max);
+    let text_q = accept_quality(accept, "text/plain").map_or(0.0, |a| a.q);
     match openmetrics_q {
-        Some(q) if q > 0.0 && q >= text.1 => Format::OpenMetrics,
+        Some(q) if q > 0.0 && q >= text_q => Format::OpenMetrics,
         _ => Format::Text,
     }
 }
@@ -250,22 +211,6 @@ pub(crate) fn encode_families_without_eof(
     for family in families {
         encode_family(family, out, openmetrics);
     }
-}
-
-/// Writes a sample value (counter, gauge, histogram sum) exactly as the encoders do.
-pub(crate) fn write_sample_value(out: &mut String, value: f64) {
-    write_f64(out, value, false);
-}
-
-/// Writes a histogram bound exactly as the encoders do in `le="..."`.
-#[cfg(test)]
-pub(crate) fn write_le_value(out: &mut String, bound: f64) {
-    write_f64(out, bound, true);
-}
-
-/// Appends a label value escaped as the encoders do (`\\`, `\"`, `\n`), without quotes.
-pub(crate) fn write_label_value(out: &mut String, value: &str) {
-    push_escaped(out, value, true);
 }
 
 fn encode_family(family: &Family, out: &mut String, openmetrics: bool) {
@@ -301,57 +246,6 @@ fn encode_family(family: &Family, out: &mut String, openmetrics: bool) {
             }
         }
     }
-}
-
-/// Writes the metadata lines of `family` (`# HELP`/`# TYPE`, or `# TYPE`/`# UNIT`/`# HELP`)
-/// exactly as its encoder does before its samples, whether or not it has samples; returns the
-/// suffix of its sample names (`_total` for counters).
-pub(crate) fn write_metadata(family: &Family, out: &mut String, openmetrics: bool) -> &'static str {
-    let name = family.name.as_str();
-    debug_assert!(is_metric_name(name), "invalid metric name {name:?}");
-    let sample_suffix = match family.kind {
-        MetricKind::Counter => {
-            debug_assert!(
-                !name.ends_with("_total"),
-                "counter family {name:?} must be named without _total"
-            );
-            "_total"
-        }
-        MetricKind::Gauge | MetricKind::Histogram => "",
-    };
-    // In 0.0.4 the metadata names the samples' metric, so counters use `<name>_total`.
-    let meta_suffix = if openmetrics { "" } else { sample_suffix };
-    let unit = family.unit.filter(|unit| {
-        let matches = unit_matches(name, unit);
-        debug_assert!(matches, "family {name:?} must end with _{unit}");
-        matches
-    });
-
-    if openmetrics {
-        write_type(out, name, meta_suffix, family.kind);
-        if let Some(unit) = unit {
-            push_all(out, &["# UNIT ", name, " ", unit, "\n"]);
-        }
-        write_help(out, name, meta_suffix, &family.help, true);
-    } else {
-        write_help(out, name, meta_suffix, &family.help, false);
-        write_type(out, name, meta_suffix, family.kind);
-    }
-
-    sample_suffix
-}
-
-fn write_type(out: &mut String, name: &str, suffix: &str, kind: MetricKind) {
-    push_all(out, &["# TYPE ", name, suffix, " ", kind.as_str(), "\n"]);
-}
-
-fn write_help(out: &mut String, name: &str, suffix: &str, help: &str, openmetrics: bool) {
-    if help.is_empty() {
-        return;
-    }
-    push_all(out, &["# HELP ", name, suffix, " "]);
-    push_escaped(out, help, openmetrics);
-    out.push('\n');
 }
 
 fn write_histogram(
@@ -391,27 +285,25 @@ fn write_histogram(
     }
     write_bucket(out, name, labels, f64::INFINITY, histogram.count);
 
-    let write_sum = |out: &mut String| {
-        push_all(out, &[name, "_sum"]);
-        write_labels(out, labels);
-        out.push(' ');
-        write_f64(out, histogram.sum, false);
-        out.push('\n');
-    };
-    let write_count = |out: &mut String| {
-        push_all(out, &[name, "_count"]);
-        write_labels(out, labels);
-        out.push(' ');
-        write_u64(out, histogram.count);
-        out.push('\n');
-    };
-    if openmetrics {
-        write_count(out);
-        write_sum(out);
-    } else {
-        write_sum(out);
-        write_count(out);
-    }
+    write_sum_and_count(
+        out,
+        &mut itoa::Buffer::new(),
+        openmetrics,
+        |out, _| {
+            push_all(out, &[name, "_sum"]);
+            write_labels(out, labels);
+            out.push(' ');
+            write_f64(out, histogram.sum, false);
+            out.push('\n');
+        },
+        |out, num| {
+            push_all(out, &[name, "_count"]);
+            write_labels(out, labels);
+            out.push(' ');
+            write_u64(out, num, histogram.count);
+            out.push('\n');
+        },
+    );
 }
 
 fn write_bucket(out: &mut String, name: &str, labels: &Labels, bound: f64, cumulative: u64) {
@@ -423,110 +315,8 @@ fn write_bucket(out: &mut String, name: &str, labels: &Labels, bound: f64, cumul
     out.push_str("le=\"");
     write_f64(out, bound, true);
     out.push_str("\"} ");
-    write_u64(out, cumulative);
+    write_u64(out, &mut itoa::Buffer::new(), cumulative);
     out.push('\n');
-}
-
-/// Writes `{a="x",b="y"}`, or nothing for no labels.
-fn write_labels(out: &mut String, labels: &Labels) {
-    if labels.is_empty() {
-        return;
-    }
-    out.push('{');
-    write_label_pairs(out, labels);
-    out.push('}');
-}
-
-/// Writes `a="x",b="y"`.
-fn write_label_pairs(out: &mut String, labels: &Labels) {
-    for (i, (label, value)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_all(out, &[label, "=\""]);
-        push_escaped(out, value, true);
-        out.push('"');
-    }
-}
-
-fn push_all(out: &mut String, parts: &[&str]) {
-    for part in parts {
-        out.push_str(part);
-    }
-}
-
-/// Appends `s` with `\` and newline escaped, and `"` too if `quote`.
-fn push_escaped(out: &mut String, s: &str, quote: bool) {
-    let mut start = 0;
-    for (i, byte) in s.bytes().enumerate() {
-        let escaped = match byte {
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'"' if quote => "\\\"",
-            _ => continue,
-        };
-        // `i` is an ASCII byte, hence a char boundary.
-        out.push_str(&s[start..i]);
-        out.push_str(escaped);
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-}
-
-/// Integral values below this magnitude print as integers (exactly representable).
-const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0; // 2^53
-
-/// Writes a sample value, or with `le` an OpenMetrics canonical bucket bound (`1.0`).
-fn write_f64(out: &mut String, value: f64, le: bool) {
-    if value.is_nan() {
-        out.push_str("NaN");
-    } else if value.is_infinite() {
-        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
-    } else if value.fract() == 0.0 && value.abs() < MAX_EXACT_INTEGER {
-        if value.is_sign_negative() {
-            out.push('-');
-        }
-        // Exact: integral and below 2^53.
-        write_u64(out, value.abs() as u64);
-        if le {
-            out.push_str(".0");
-        }
-    } else {
-        // Shortest round-trip digits; exponent form below 1e-4 and from 1e16 on. Writing to a
-        // String cannot fail.
-        let _ = write!(out, "{value:?}");
-    }
-}
-
-fn write_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0_u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
-}
-
-fn is_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-}
-
-fn is_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    !name.starts_with("__")
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -540,6 +330,7 @@ mod tests {
 
     use super::*;
     use crate::expose::model::Sample;
+    use crate::expose::text::{write_f64, write_u64};
 
     fn labels(pairs: &[(&'static str, &str)]) -> Labels {
         pairs.iter().map(|&(k, v)| (k, v.to_owned())).collect()
@@ -749,7 +540,7 @@ odd_values{v="frac"} 0.30000000000000004
         }
         for n in [0, 7, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
             let mut out = String::new();
-            write_u64(&mut out, n);
+            write_u64(&mut out, &mut itoa::Buffer::new(), n);
             assert_eq!(out, n.to_string());
         }
     }
