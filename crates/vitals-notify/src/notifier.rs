@@ -1,0 +1,137 @@
+//! The handle the application keeps: `notify()` queues, `snapshot()` reports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::delivery::{ChannelState, NotifySnapshot};
+use crate::envelope::{Envelope, EnvelopeKind};
+use crate::notification::Notification;
+
+/// One channel as the notifier sees it.
+#[derive(Debug)]
+pub(crate) struct ChannelHandle {
+    pub(crate) state: Arc<ChannelState>,
+    pub(crate) tx: mpsc::Sender<Envelope>,
+    pub(crate) batches: bool,
+}
+
+/// Delivers alert transitions to the configured channels from background tasks.
+///
+/// `notify` never blocks and never waits on the network: it takes a slot in each channel's
+/// bounded queue or counts the notifications as dropped. Dropping the notifier stops its tasks;
+/// what was not delivered stays in the outbox for the next start.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use vitals_notify::{Config, Notification, Severity, Transition};
+/// let notifier = Config::new().start().unwrap(); // no channel: notify() is a no-op
+/// notifier.notify(&[Notification::new("a1", "HeapHigh", Severity::Warning, Transition::Fired)]);
+/// assert!(notifier.snapshot().channels.is_empty());
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Notifier {
+    pub(crate) channels: Vec<ChannelHandle>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) tasks: Vec<JoinHandle<()>>,
+}
+
+impl Notifier {
+    /// Queues one evaluation's transitions to every channel: one envelope for the whole batch
+    /// where the format takes an array (Alertmanager), one per notification elsewhere.
+    /// Returns how many envelopes were queued (the rest were counted as dropped).
+    pub fn notify(&self, batch: &[Notification]) -> usize {
+        if batch.is_empty() {
+            return 0;
+        }
+        self.channels
+            .iter()
+            .map(|c| self.enqueue(c, EnvelopeKind::Transition, batch))
+            .sum()
+    }
+
+    /// Sends [`Notification::test`] to every channel (for an operator's "send a test" button).
+    /// Returns how many channels queued it.
+    pub fn send_test(&self, service: &str, instance: &str) -> usize {
+        let test = [Notification::test(service, instance)];
+        self.channels
+            .iter()
+            .map(|c| self.enqueue(c, EnvelopeKind::Test, &test))
+            .sum()
+    }
+
+    fn enqueue(
+        &self,
+        channel: &ChannelHandle,
+        kind: EnvelopeKind,
+        batch: &[Notification],
+    ) -> usize {
+        let envelopes: Vec<Envelope> = if channel.batches {
+            vec![Envelope::new(kind, batch.to_vec())]
+        } else {
+            batch
+                .iter()
+                .map(|n| Envelope::new(kind, vec![n.clone()]))
+                .collect()
+        };
+        let mut queued = 0;
+        for e in envelopes {
+            let count = e.notifications.len();
+            if !channel.state.reserve(count) {
+                continue;
+            }
+            if channel.tx.try_send(e).is_ok() {
+                queued += 1;
+            } else {
+                // Closed (the task ended): give the slot back and count the loss.
+                channel.state.release();
+                channel.state.count_dropped(count);
+            }
+        }
+        queued
+    }
+
+    /// Every channel's counters, queue depth, last success, last error and recent dead letters.
+    pub fn snapshot(&self) -> NotifySnapshot {
+        NotifySnapshot {
+            channels: self.channels.iter().map(|c| c.state.snapshot()).collect(),
+        }
+    }
+
+    /// Whether no channel is configured.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Waits until every queue is empty or `deadline` passes; true when empty.
+    /// For a graceful shutdown: call it, then drop the notifier.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            if self.channels.iter().all(|c| c.state.depth() == 0) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the tasks and waits for them to end; undelivered envelopes stay in the outbox.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}

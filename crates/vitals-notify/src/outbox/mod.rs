@@ -1,0 +1,56 @@
+//! Where envelopes wait until a receiver accepts them: an in-memory default and, behind the
+//! `sqlite` feature, a durable store.
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use memory::MemoryOutbox;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteOutbox;
+
+use crate::envelope::Envelope;
+
+/// An outbox failed.
+///
+/// ```
+/// let e = vitals_notify::OutboxError::new("disk full");
+/// assert_eq!(e.to_string(), "outbox: disk full");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("outbox: {0}")]
+pub struct OutboxError(String);
+
+impl OutboxError {
+    /// An error with the given text (it must not contain secrets).
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+}
+
+/// A store of envelopes per channel (keyed by the channel's safe display name).
+///
+/// The delivery task of a channel calls it from a blocking thread: `enqueue` when it takes an
+/// envelope in, `complete` when a receiver accepted it, `dead_letter` when a receiver refused it
+/// for good, and `pending` once at start, to resume what a previous process left.
+/// Implementations must keep `pending` in enqueue order.
+///
+/// ```
+/// use vitals_notify::{Envelope, EnvelopeKind, MemoryOutbox, Notification, Outbox};
+/// let outbox = MemoryOutbox::default();
+/// let e = Envelope::new(EnvelopeKind::Test, vec![Notification::test("svc", "host")]);
+/// outbox.enqueue("slack", &e).unwrap();
+/// assert_eq!(outbox.pending("slack").unwrap(), vec![e.clone()]);
+/// outbox.complete("slack", &e.id).unwrap();
+/// assert!(outbox.pending("slack").unwrap().is_empty());
+/// ```
+pub trait Outbox: Send + Sync + 'static {
+    /// Stores a pending envelope for `channel`.
+    fn enqueue(&self, channel: &str, envelope: &Envelope) -> Result<(), OutboxError>;
+    /// Forgets a delivered envelope.
+    fn complete(&self, channel: &str, id: &str) -> Result<(), OutboxError>;
+    /// Marks an envelope as refused for good (no longer pending); `reason` is safe text.
+    fn dead_letter(&self, channel: &str, id: &str, reason: &str) -> Result<(), OutboxError>;
+    /// The pending envelopes of `channel`, oldest first.
+    fn pending(&self, channel: &str) -> Result<Vec<Envelope>, OutboxError>;
+}
