@@ -24,6 +24,9 @@ pub const REFUSED_FAMILY: &str = "vitals_custom_metrics_refused";
 /// Name of the registry's own counter of registrations sent to an overflow series.
 pub const OVERFLOWED_FAMILY: &str = "vitals_custom_metrics_overflowed";
 
+/// Help text of a metric without `describe_*` text (Prometheus lints a missing help).
+const UNDESCRIBED: &str = "Application metric (no description).";
+
 fn metric_kind(kind: Kind) -> MetricKind {
     match kind {
         Kind::Counter => MetricKind::Counter,
@@ -77,7 +80,9 @@ pub(crate) fn families(store: &Store) -> Vec<Family> {
     let mut out = Vec::new();
     for entry in sorted_families(store) {
         let description = descriptions.get(&entry.name);
-        let help = description.map_or_else(String::new, |d| d.help.clone());
+        let help = description
+            .filter(|d| !d.help.is_empty())
+            .map_or_else(|| UNDESCRIBED.to_owned(), |d| d.help.clone());
         let mut family = Family::new(entry.name.clone(), help, metric_kind(entry.kind));
         family.unit = exposed_unit(&entry.name, description);
         for (labels, cell) in sorted_series(&entry) {
