@@ -37,7 +37,7 @@ fn tenants_are_labelled_up_to_the_cap_then_other() {
             });
         }
         as_tenant(None, || {
-            metrics::counter!("properties_created").increment(1)
+            metrics::counter!("properties_created").increment(1);
         });
     });
     let text = registry.render_text();
