@@ -62,6 +62,8 @@ pub(crate) struct FamilyEntry {
     /// Label sets made (the overflow series excluded).
     sets: AtomicUsize,
     overflow: OnceLock<Cell>,
+    /// Whether the overflow was logged (checked first: the overflow path runs per call).
+    overflow_logged: AtomicBool,
 }
 
 /// The label set of a name's overflow series.
@@ -163,7 +165,9 @@ impl Store {
             family.sets.fetch_sub(1, Relaxed);
         }
         self.overflowed.fetch_add(1, Relaxed);
-        self.warn_once(&family.name, "overflow");
+        if !family.overflow_logged.swap(true, Relaxed) {
+            self.warn_once(&family.name, "overflow");
+        }
         // The overflow series lives in the map under its own label set, so that it can never
         // be rendered twice (a user series with exactly that label set is the same series).
         Some(
@@ -214,6 +218,7 @@ impl Store {
                     series: papaya::HashMap::new(),
                     sets: AtomicUsize::new(0),
                     overflow: OnceLock::new(),
+                    overflow_logged: AtomicBool::new(false),
                 });
                 match families.try_insert(name, entry) {
                     Ok(family) => family.clone(),
