@@ -136,7 +136,7 @@ use tower::{Layer, Service};
 use crate::Problem;
 use crate::context::{ORGANIZATION_HEADER, Organization};
 use crate::header_arena::{header_value_of, header_value_unchecked};
-use crate::monitor::ORGANIZATION_PARAMS;
+use crate::context::ORGANIZATION_PARAMS;
 
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
