@@ -259,7 +259,7 @@ pub struct RequestContext {
 /// digits and `-_.:+/=@`.
 ///
 /// ```
-/// use vitals_axum::context::is_valid_request_id;
+/// use vitals_axum::is_valid_request_id;
 ///
 /// assert!(is_valid_request_id(b"0f5e3a5c-8c1e-4b8e-9c2d-1a2b3c4d5e6f"));
 /// assert!(is_valid_request_id(b"lb:7/a+b=@x_y.z"));

@@ -17,7 +17,7 @@
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() {
 //! use std::time::Duration;
-//! use vitals_axum::runtime::RuntimeProbe;
+//! use vitals_axum::RuntimeProbe;
 //!
 //! let probe = RuntimeProbe::start();
 //! tokio::time::sleep(Duration::from_millis(50)).await;

@@ -427,11 +427,11 @@ impl Db {
         };
         match self.breaker.call(query).await {
             Ok(value) => Ok(value),
-            Err(vitals_axum::breaker::BreakerError::Open { retry_after }) => {
+            Err(vitals_axum::BreakerError::Open { retry_after }) => {
                 Err(DbError::Unavailable { retry_after })
             }
-            Err(vitals_axum::breaker::BreakerError::Timeout) => Err(DbError::Timeout),
-            Err(vitals_axum::breaker::BreakerError::Inner(e)) => Err(e),
+            Err(vitals_axum::BreakerError::Timeout) => Err(DbError::Timeout),
+            Err(vitals_axum::BreakerError::Inner(e)) => Err(e),
         }
     }
 

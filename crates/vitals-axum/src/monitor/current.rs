@@ -12,7 +12,6 @@ thread_local! {
     static CURRENT: RefCell<Option<Recorder>> = const { RefCell::new(None) };
 }
 
-
 /// Runs `f` on the context of the request being polled on this thread, if any.
 fn with_current<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
     CURRENT

@@ -212,7 +212,6 @@ impl Drop for Recorder {
     }
 }
 
-
 /// What a measured request's polls consumed so far.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Profile {

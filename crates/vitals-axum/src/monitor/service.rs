@@ -43,7 +43,6 @@ impl<S> MonitorService<S> {
     inner_service_accessors!();
 }
 
-
 thread_local! {
     /// Requests seen on this thread, for 1-in-N measurement without a shared counter.
     static SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };

@@ -74,9 +74,9 @@ use vitals::Window;
 use vitals::monitor::as_ms;
 use vitals::trend::LeakVerdict;
 
-use super::AppState;
-use crate::Problem;
-use crate::query::Query;
+use crate::problem::Problem;
+use crate::query::StrictQuery;
+use crate::shared::AppState;
 
 /// Streams open at once (per router); more answer 503.
 pub(crate) const MAX_STREAMS: usize = 16;
@@ -572,7 +572,7 @@ async fn stream(
             .with_instance(uri.path())
             .into_response();
     };
-    let history = Query::parse(uri.query())
+    let history = StrictQuery::parse(uri.query())
         .get("history")
         .is_some_and(|v| v == "1" || v == "true");
     let mut interval = tokio::time::interval(TICK);
@@ -612,11 +612,14 @@ async fn stream(
 
 /// `GET /metrics/dashboard/organizations?limit=20`: see the [module docs](self).
 async fn organizations(State(state): State<AppState>, uri: Uri) -> Response {
-    let limit =
-        match Query::parse(uri.query()).limit("limit", ORGANIZATIONS_DEFAULT, ORGANIZATIONS_MAX) {
-            Ok(l) => l,
-            Err(p) => return p.with_instance(uri.path()).into_response(),
-        };
+    let limit = match StrictQuery::parse(uri.query()).limit(
+        "limit",
+        ORGANIZATIONS_DEFAULT,
+        ORGANIZATIONS_MAX,
+    ) {
+        Ok(l) => l,
+        Err(p) => return p.with_instance(uri.path()).into_response(),
+    };
     let all = state.monitor.organizations();
     let (overflow, mut tracked): (Vec<_>, Vec<_>) = all
         .into_iter()
