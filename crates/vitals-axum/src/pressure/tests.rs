@@ -1,8 +1,12 @@
 //! Shedding, recovery and the order of the checks, through the layer.
 
+use super::*;
+use crate::pressure::PressureLayer;
+
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
+use http::Request;
 use tower::ServiceExt;
 use vitals::heap::{HeapSource, HeapStats};
 
@@ -91,7 +95,7 @@ async fn scheduling_delay_trips_first_and_recovers() {
         ..Default::default()
     });
     pressure.evaluate(&s);
-    // under-pressure's order: the scheduling delay is checked before the heap.
+    // The scheduling delay is checked before the heap.
     assert_eq!(pressure.current(), Some(PressureReason::SchedulingDelay));
     let status = pressure.status();
     assert_eq!(status.values.scheduling_delay_ms, Some(25.0));
