@@ -39,6 +39,29 @@ pub(crate) struct Shared {
     pub(crate) resources_every: u32,
 }
 
+impl Shared {
+    /// The circuit breakers' snapshots as JSON (`[]` without the `breaker` feature).
+    pub(crate) fn breakers_json(&self) -> serde_json::Value {
+        #[cfg(feature = "breaker")]
+        return serde_json::json!(self.breakers.snapshots());
+        #[cfg(not(feature = "breaker"))]
+        serde_json::json!([])
+    }
+
+    /// The rate limit's counters as JSON (`null` without one).
+    pub(crate) fn rate_limit_json(&self) -> serde_json::Value {
+        #[cfg(feature = "rate-limit")]
+        if let Some(l) = &self.rate_limit {
+            return serde_json::json!({
+                "refusedTotal": l.refused_total(),
+                "trackedKeys": l.tracked_keys(),
+                "overflowedTotal": l.overflowed_total(),
+            });
+        }
+        serde_json::Value::Null
+    }
+}
+
 /// Memory monitoring settings.
 #[derive(Debug, Clone)]
 pub struct MemorySettings {

@@ -53,7 +53,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         "version": state.version,
         "timestamp": rfc3339(SystemTime::now()),
         "uptimeSeconds": state.monitor.uptime().as_secs_f64(),
-        "breakers": state.breakers.snapshots(),
+        "breakers": state.breakers_json(),
         "checks": results
             .into_iter()
             .map(|(name, result)| (name, json!(result)))

@@ -205,12 +205,8 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
         "topAllocatingRoutes": top_alloc,
         "protection": {
             "pressure": state.pressure.status(),
-            "breakers": state.breakers.snapshots(),
-            "rateLimit": state.rate_limit.as_ref().map(|l| json!({
-                "refusedTotal": l.refused_total(),
-                "trackedKeys": l.tracked_keys(),
-                "overflowedTotal": l.overflowed_total(),
-            })),
+            "breakers": state.breakers_json(),
+            "rateLimit": state.rate_limit_json(),
         },
     }))
     .into_response()

@@ -37,6 +37,21 @@ fn protection_families(state: &AppState) -> Vec<Family> {
     for (reason, n) in &status.shed {
         shed.push(vec![("reason", (*reason).to_owned())], *n as f64);
     }
+    #[cfg_attr(
+        not(any(feature = "breaker", feature = "rate-limit")),
+        allow(unused_mut)
+    )]
+    let mut out = vec![under, shed];
+    #[cfg(feature = "breaker")]
+    out.extend(breaker_families(state));
+    #[cfg(feature = "rate-limit")]
+    out.extend(rate_limit_families(state));
+    out
+}
+
+/// The circuit breakers' state, rejections and transitions.
+#[cfg(feature = "breaker")]
+fn breaker_families(state: &AppState) -> [Family; 3] {
     let mut breaker_state = Family::gauge(
         "vitals_circuit_breaker_state",
         "1 for the state each circuit breaker is in (closed, open, halfOpen), else 0.",
@@ -63,7 +78,13 @@ fn protection_families(state: &AppState) -> Vec<Family> {
             b.transitions_total as f64,
         );
     }
-    let mut out = vec![under, shed, breaker_state, rejected, transitions];
+    [breaker_state, rejected, transitions]
+}
+
+/// The rate limit's refusals, keys and overflow, if there is one.
+#[cfg(feature = "rate-limit")]
+fn rate_limit_families(state: &AppState) -> Vec<Family> {
+    let mut out = Vec::new();
     if let Some(limit) = &state.rate_limit {
         let mut refused = Family::counter(
             "vitals_rate_limit_refused_requests",
