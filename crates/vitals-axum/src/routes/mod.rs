@@ -8,6 +8,8 @@ mod metrics;
 #[cfg(feature = "dashboard")]
 mod page;
 mod performance;
+#[cfg(feature = "dashboard")]
+mod stream;
 
 use std::sync::Arc;
 
