@@ -30,3 +30,10 @@ impl<S> Layer<S> for CircuitBreakerLayer {
         }
     }
 }
+
+impl<S> CircuitBreakerService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, breaker: CircuitBreaker) -> Self {
+        CircuitBreakerLayer::new(breaker).layer(inner)
+    }
+}

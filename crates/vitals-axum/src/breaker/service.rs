@@ -7,10 +7,9 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Request, StatusCode, header};
 use tokio::time::Instant;
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::future::{Kind, ResponseFuture};
-use super::layer::CircuitBreakerLayer;
 use super::state::{CircuitBreaker, Inner, Permit, retry_after_secs};
 use crate::problem::Problem;
 
@@ -27,11 +26,6 @@ pub struct CircuitBreakerService<S> {
 }
 
 impl<S> CircuitBreakerService<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, breaker: CircuitBreaker) -> Self {
-        CircuitBreakerLayer::new(breaker).layer(inner)
-    }
-
     /// The breaker.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker

@@ -140,3 +140,10 @@ impl<S> Layer<S> for MonitorLayer {
         }
     }
 }
+
+impl<S> MonitorService<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, monitor: Monitor) -> Self {
+        MonitorLayer::new(monitor).layer(inner)
+    }
+}

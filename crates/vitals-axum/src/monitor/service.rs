@@ -8,12 +8,11 @@ use axum::extract::MatchedPath;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 use vitals::ring::InlineStr;
 use vitals::{Method, Monitor};
 
 use super::future::ResponseFuture;
-use super::layer::MonitorLayer;
 use super::record::{Profile, Recorder};
 use crate::context::{
     ORGANIZATION_HEADER, ORGANIZATION_PARAMS, REQUEST_ID_HEADER, RequestId, TraceContext,
@@ -35,11 +34,6 @@ pub struct MonitorService<S> {
 }
 
 impl<S> MonitorService<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, monitor: Monitor) -> Self {
-        MonitorLayer::new(monitor).layer(inner)
-    }
-
     inner_service_accessors!();
 }
 

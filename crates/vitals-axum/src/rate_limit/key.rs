@@ -7,13 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, MatchedPath};
-use http::{HeaderMap, Request};
-
-use super::state::State;
-use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, Organization};
-
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
+pub(super) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The key a request is limited under (and what [`RateLimitLayer::allow`] is asked about).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -179,7 +173,7 @@ pub(super) fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 
 /// One `X-Forwarded-For` element: an address, optionally with a port (`1.2.3.4:5678`,
 /// `[::1]:80`) or in brackets (`[::1]`).
-fn parse_forwarded(value: &str) -> Option<IpAddr> {
+pub(super) fn parse_forwarded(value: &str) -> Option<IpAddr> {
     let value = value.trim();
     let ip = if let Ok(ip) = value.parse::<IpAddr>() {
         ip
@@ -190,114 +184,6 @@ fn parse_forwarded(value: &str) -> Option<IpAddr> {
         IpAddr::V6(inner.parse().ok()?)
     };
     Some(ip.to_canonical())
-}
-
-impl State {
-    pub(super) fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.settings
-            .trusted_proxies
-            .iter()
-            .any(|range| range.contains(ip))
-    }
-
-    /// The client address: the peer, or through trusted proxies the right-most untrusted
-    /// `X-Forwarded-For` entry.
-    pub(super) fn client_ip(
-        &self,
-        extensions: &http::Extensions,
-        headers: &HeaderMap,
-    ) -> Option<IpAddr> {
-        let ConnectInfo(peer) = extensions.get::<ConnectInfo<SocketAddr>>()?;
-        let peer = peer.ip().to_canonical();
-        if !self.is_trusted(peer) {
-            return Some(peer);
-        }
-        // Walk right to left; every entry reached was appended by a trusted hop.
-        let mut client = peer;
-        for value in headers.get_all(X_FORWARDED_FOR).iter().rev() {
-            let Ok(text) = value.to_str() else {
-                return Some(client);
-            };
-            for element in text.rsplit(',') {
-                let Some(ip) = parse_forwarded(element) else {
-                    return Some(client);
-                };
-                client = ip;
-                if !self.is_trusted(ip) {
-                    return Some(ip);
-                }
-            }
-        }
-        Some(client)
-    }
-
-    /// The client IP key; `None` when there is no `ConnectInfo`.
-    pub(super) fn ip_key(&self, req: &Request<impl Sized>) -> Option<RateLimitKey> {
-        let ip = self.client_ip(req.extensions(), req.headers())?;
-        Some(RateLimitKey::Ip(match ip {
-            IpAddr::V4(_) => ip,
-            IpAddr::V6(_) => mask(ip, self.settings.ipv6_prefix),
-        }))
-    }
-
-    pub(super) fn organization<B>(req: &Request<B>) -> Option<Arc<str>> {
-        if let Some(org) = req.extensions().get::<Organization>() {
-            return Some(Arc::clone(&org.0));
-        }
-        let valid = |id: &&str| vitals::monitor::is_valid_organization_id(id);
-        if let Some(route) = req.extensions().get::<MatchedPath>() {
-            let from_path = ORGANIZATION_PARAMS
-                .iter()
-                .find_map(|name| {
-                    vitals::normalize::path_param(route.as_str(), req.uri().path(), name)
-                })
-                .filter(valid);
-            if let Some(id) = from_path {
-                return Some(Arc::from(id));
-            }
-        }
-        req.headers()
-            .get(ORGANIZATION_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(valid)
-            .map(Arc::from)
-    }
-
-    /// The request's key (and the request back, for the custom source).
-    pub(super) fn key<B>(&self, req: Request<B>) -> (Request<B>, Option<RateLimitKey>) {
-        let key = match &self.settings.key {
-            KeySource::ClientIp => self.ip_key(&req),
-            KeySource::Organization => match Self::organization(&req) {
-                Some(id) => Some(RateLimitKey::Organization(id)),
-                None => self.ip_key(&req),
-            },
-            KeySource::Custom(f) => {
-                let (parts, body) = req.into_parts();
-                let ip = self.client_ip(&parts.extensions, &parts.headers);
-                let key = f(&parts, ip).map(|k| RateLimitKey::Custom(Arc::from(k)));
-                return (Request::from_parts(parts, body), key);
-            }
-        };
-        (req, key)
-    }
-
-    /// Whether a request left without a key lacks the peer address its key needed (any
-    /// source but a custom closure, which is given `None` for the address and decides).
-    pub(super) fn misses_peer<B>(&self, req: &Request<B>) -> bool {
-        !matches!(self.settings.key, KeySource::Custom(_))
-            && req.extensions().get::<ConnectInfo<SocketAddr>>().is_none()
-    }
-
-    pub(super) fn is_allowed(&self, key: &RateLimitKey) -> bool {
-        let s = &self.settings;
-        let listed = match key {
-            RateLimitKey::Ip(_) => s.allow_keys.contains(key),
-            RateLimitKey::Organization(id) | RateLimitKey::Custom(id) => {
-                s.allow_names.contains(&**id)
-            }
-        };
-        listed || s.allow.as_ref().is_some_and(|f| f(key))
-    }
 }
 
 #[cfg(test)]

@@ -383,3 +383,10 @@ impl<S> Layer<S> for RateLimitLayer {
         }
     }
 }
+
+impl<S> RateLimitService<S> {
+    /// Wraps `inner` with the limits (and state) of `layer`.
+    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
+        layer.layer(inner)
+    }
+}

@@ -8,11 +8,10 @@ use std::task::{Context, Poll};
 use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Request, StatusCode, header};
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::future::ResponseFuture;
 use super::headers::ceil_secs;
-use super::layer::RateLimitLayer;
 use super::state::State;
 use crate::problem::{Problem, missing_connect_info};
 
@@ -32,11 +31,6 @@ impl<S: fmt::Debug> fmt::Debug for RateLimitService<S> {
 }
 
 impl<S> RateLimitService<S> {
-    /// Wraps `inner` with the limits (and state) of `layer`.
-    pub fn new(inner: S, layer: &RateLimitLayer) -> Self {
-        layer.layer(inner)
-    }
-
     inner_service_accessors!();
 }
 

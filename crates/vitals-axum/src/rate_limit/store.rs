@@ -1,8 +1,8 @@
 //! The keyed state of a quota: governor's GCRA over a DashMap capped at a number of keys, and
 //! the timer that drops idle keys.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -13,7 +13,6 @@ use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 
 use super::key::RateLimitKey;
-use super::state::State;
 
 /// foldhash (random seed per limiter) rather than the default SipHash: the key is hashed on
 /// every request, and SipHash was 200 instructions of it; the core monitor's maps make the same
@@ -145,38 +144,5 @@ impl QuotaStore {
         match self {
             Self::Memory(limiter) => limiter.len(),
         }
-    }
-}
-
-impl State {
-    pub(super) fn cleanup(&self) {
-        for policy in self.policies() {
-            policy.store.cleanup();
-        }
-    }
-
-    /// Starts the cleanup task once, if there is a runtime to run it on.
-    pub(super) fn ensure_cleanup_task(self: &Arc<Self>) {
-        if self.cleanup_started.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if self.cleanup_started.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        let weak: Weak<State> = Arc::downgrade(self);
-        let period = self.settings.cleanup_interval;
-        handle.spawn(async move {
-            let start = tokio::time::Instant::now() + period;
-            let mut tick = tokio::time::interval_at(start, period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(state) = weak.upgrade() else { break };
-                state.cleanup();
-            }
-        });
     }
 }
