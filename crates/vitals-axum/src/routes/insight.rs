@@ -1,10 +1,6 @@
-//! Health, alerts, recommendations and the dashboard: everything that turns measurements
-//! into a verdict.
-//!
-//! [`signals`] gathers what is measured (the monitor's last five minutes, the latest system
-//! snapshot, the memory trend, dependency checks) into [`vitals::health::Signals`]; the core's
-//! rules do the rest. Alerts are evaluated on every sample interval in the background, so their
-//! lifecycle (firing since, resolved at) does not depend on anyone looking.
+//! `/metrics/health`, `/health/performance/v2/health` and the JSON dashboard: the verdicts the
+//! core's rules give on the signals `report` gathers. Alerts are evaluated by the sampling task
+//! (`tasks`), so their lifecycle (firing since, resolved at) does not depend on anyone looking.
 
 use std::time::{Duration, SystemTime};
 
