@@ -14,9 +14,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
-use vitals_axum::breaker::{CircuitBreaker, CircuitBreakerLayer};
-use vitals_axum::pressure::{Pressure, PressureLayer};
+use vitals_axum::{CircuitBreaker, CircuitBreakerLayer};
 use vitals_axum::{MonitorLayer, RateLimitLayer};
+use vitals_axum::{Pressure, PressureLayer};
 
 async fn hello(_: Request<Body>) -> Result<Response, Infallible> {
     Ok(Response::new(Body::from("hello")))

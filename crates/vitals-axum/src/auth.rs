@@ -4,15 +4,15 @@
 //! are public. Everything else (debug, performance data, per-organization data, reclaim,
 //! Prometheus) is for operators:
 //!
-//! - with a token configured ([`OperatorAuth::token`], the reference server reads
-//!   `VITALS_ADMIN_TOKEN`), a request must carry `Authorization: Bearer <token>`; the token is
+//! - with a token configured ([`OperatorAuth::token`], the operator token), a request must carry `Authorization: Bearer <token>`; the token is
 //!   compared in constant time, as SHA-256 digests so that neither its bytes nor its length
 //!   show in the time a refusal takes. Otherwise: 401 problem+json with
 //!   `WWW-Authenticate: Bearer`.
 //! - with none, only loopback clients are admitted (by the socket's peer address, from axum's
 //!   `ConnectInfo<SocketAddr>`; proxy headers are not trusted). Otherwise: 403 problem+json.
-//!   A server started without `into_make_service_with_connect_info` cannot tell, so it is
-//!   refused too.
+//!   A server started without `into_make_service_with_connect_info` cannot tell: such a
+//!   request is answered 500 problem+json naming that fix (a wiring error, not the client's),
+//!   and a warning is logged once.
 //!
 //! # Example
 //!
@@ -26,13 +26,14 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Once;
 
 use axum::extract::ConnectInfo;
 use http::{HeaderValue, StatusCode, header, request::Parts};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::Problem;
+use crate::problem::{Problem, missing_connect_info};
 
 /// Who may call operator endpoints; see the [module docs](self).
 #[derive(Clone, Default)]
@@ -77,7 +78,8 @@ impl OperatorAuth {
     ///
     /// # Errors
     ///
-    /// A 401 or 403 [`Problem`] when the request may not pass.
+    /// A 401 or 403 [`Problem`] when the request may not pass; a 500 when no token is
+    /// configured and the request carries no `ConnectInfo<SocketAddr>` (see above).
     pub fn check(&self, parts: &Parts) -> Result<(), Box<Problem>> {
         match &self.token {
             Some(token) => {
@@ -110,11 +112,19 @@ impl OperatorAuth {
                 match peer {
                     Some(addr) if addr.ip().is_loopback() => Ok(()),
                     Some(_) => Err(Box::new(forbidden(
-                        "operator endpoints answer loopback clients only unless VITALS_ADMIN_TOKEN is set",
+                        "operator endpoints answer loopback clients only unless an operator token is configured",
                     ))),
-                    None => Err(Box::new(forbidden(
-                        "the client address is unknown, so loopback access cannot be verified",
-                    ))),
+                    None => {
+                        static WARNED: Once = Once::new();
+                        WARNED.call_once(|| {
+                            tracing::warn!(
+                                "operator auth: no ConnectInfo<SocketAddr> on the request, so \
+                                 loopback access cannot be verified; answering 500: serve with \
+                                 into_make_service_with_connect_info::<SocketAddr>()"
+                            );
+                        });
+                        Err(Box::new(missing_connect_info("the operator auth")))
+                    }
                 }
             }
         }
@@ -188,6 +198,13 @@ mod tests {
                 .status(),
             403
         );
-        assert_eq!(auth.check(&parts(None, None)).unwrap_err().status(), 403);
+        let unknown = auth.check(&parts(None, None)).unwrap_err();
+        assert_eq!(unknown.status(), 500);
+        assert!(
+            unknown
+                .detail()
+                .is_some_and(|d| d.contains("into_make_service_with_connect_info::<SocketAddr>()")),
+            "{unknown:?}"
+        );
     }
 }

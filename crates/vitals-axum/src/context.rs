@@ -35,6 +35,8 @@ use vitals::ring::InlineStr;
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The request header carrying the tenant.
 pub const ORGANIZATION_HEADER: &str = "x-organization-id";
+/// Route path parameters that name the tenant.
+pub const ORGANIZATION_PARAMS: [&str; 2] = ["orgId", "organizationId"];
 
 /// The correlation id of the current request (in the request extensions). Stored inline
 /// (at most 64 bytes, validated ASCII), so it is `Copy` and costs no allocation.
@@ -107,16 +109,6 @@ pub(crate) fn hex_u64(v: u64) -> [u8; 16] {
     out[..8].copy_from_slice(&ascii(spread((v >> 32) as u32)));
     out[8..].copy_from_slice(&ascii(spread(v as u32)));
     out
-}
-
-impl RequestId {
-    /// The id of the request being handled on this task, if a [`MonitorLayer`] is polling it.
-    ///
-    /// [`MonitorLayer`]: crate::MonitorLayer
-    #[must_use]
-    pub fn current() -> Option<Self> {
-        crate::monitor::with_current(|c, expose_id| c.request_id.filter(|_| expose_id)).flatten()
-    }
 }
 
 /// A W3C trace context (`traceparent`): the trace this request belongs to and the span the
@@ -263,38 +255,11 @@ pub struct RequestContext {
     pub start: std::time::Instant,
 }
 
-impl RequestContext {
-    /// The context of the request being handled on this task.
-    #[must_use]
-    pub fn current() -> Option<Self> {
-        crate::monitor::with_current(|c, expose_id| Self {
-            request_id: c.request_id.filter(|_| expose_id),
-            ..c.clone()
-        })
-    }
-}
-
-/// The extractor fails with 500 only when no monitor layer runs (a wiring error, not a client
-/// one).
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
-    type Rejection = crate::Problem;
-
-    async fn from_request_parts(
-        _: &mut http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Self::current().ok_or_else(|| {
-            crate::Problem::new(http::StatusCode::INTERNAL_SERVER_ERROR)
-                .with_detail("no request id: MonitorLayer (with request ids on) is not installed")
-        })
-    }
-}
-
 /// True for an acceptable client-supplied correlation id: 1 to 64 bytes of ASCII letters,
 /// digits and `-_.:+/=@`.
 ///
 /// ```
-/// use vitals_axum::context::is_valid_request_id;
+/// use vitals_axum::is_valid_request_id;
 ///
 /// assert!(is_valid_request_id(b"0f5e3a5c-8c1e-4b8e-9c2d-1a2b3c4d5e6f"));
 /// assert!(is_valid_request_id(b"lb:7/a+b=@x_y.z"));

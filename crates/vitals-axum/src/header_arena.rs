@@ -34,6 +34,7 @@ pub(crate) fn header_value(bytes: &[u8]) -> HeaderValue {
 
 /// A header value holding `parts` one after another (written straight into the buffer, so a
 /// composed value needs no buffer of its own first).
+#[cfg(feature = "rate-limit")]
 pub(crate) fn header_value_of(parts: &[&[u8]]) -> HeaderValue {
     let len = parts.iter().map(|p| p.len()).sum();
     split_off(len, |arena| {
@@ -95,6 +96,7 @@ mod tests {
         assert_eq!(header_value(long.as_bytes()).len(), BUFFER * 2);
         assert_eq!(header_value(b"bad\nvalue"), "invalid");
         assert_eq!(header_value(b"after"), "after");
+        #[cfg(feature = "rate-limit")]
         assert_eq!(header_value_of(&[b"a", b"", b";r=", b"12"]), "a;r=12");
     }
 }

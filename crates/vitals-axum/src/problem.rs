@@ -133,6 +133,16 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The answer when a part of vitals needs the client's address and the server does not pass
+/// it: a 500 (a wiring error, not the client's) whose detail names the fix. `who` names the
+/// part (`the operator auth`).
+pub(crate) fn missing_connect_info(who: &str) -> Problem {
+    Problem::new(StatusCode::INTERNAL_SERVER_ERROR).with_detail(format!(
+        "{who} needs the client address, which this server does not pass: serve the app with \
+         `into_make_service_with_connect_info::<SocketAddr>()`"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

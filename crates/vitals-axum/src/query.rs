@@ -2,32 +2,21 @@
 //!
 //! axum's `Query` rejects with a plain-text body; the endpoints here parse the raw query so
 //! that every bad value is a 400 problem+json naming the parameter.
-//!
-//! # Example
-//!
-//! ```
-//! use vitals_axum::query::Query;
-//!
-//! let q = Query::parse(Some("limit=5&organizationId=acme%20co"));
-//! assert_eq!(q.get("organizationId").as_deref(), Some("acme co"));
-//! assert_eq!(q.limit("limit", 10, 100).unwrap(), 5);
-//! assert_eq!(Query::parse(Some("limit=0")).limit("limit", 10, 100).unwrap_err().status(), 400);
-//! ```
 
 use http::StatusCode;
 
-use crate::Problem;
+use crate::problem::Problem;
 
 /// Decoded query parameters.
 #[derive(Debug, Clone, Default)]
-pub struct Query {
+pub(crate) struct StrictQuery {
     pairs: Vec<(String, String)>,
 }
 
-impl Query {
+impl StrictQuery {
     /// Decodes `a=b&c=d` (percent-encoding and `+` for space).
     #[must_use]
-    pub fn parse(raw: Option<&str>) -> Self {
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
         let pairs = raw
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
@@ -36,7 +25,7 @@ impl Query {
 
     /// The first value of `name`.
     #[must_use]
-    pub fn get(&self, name: &str) -> Option<String> {
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
@@ -48,7 +37,12 @@ impl Query {
     /// # Errors
     ///
     /// 400 problem when present but not an integer in `1..=max`.
-    pub fn limit(&self, name: &str, default: usize, max: usize) -> Result<usize, Box<Problem>> {
+    pub(crate) fn limit(
+        &self,
+        name: &str,
+        default: usize,
+        max: usize,
+    ) -> Result<usize, Box<Problem>> {
         let Some(raw) = self.get(name) else {
             return Ok(default);
         };
@@ -67,13 +61,13 @@ impl Query {
     }
 }
 
-impl Query {
+impl StrictQuery {
     /// One of `allowed`, `default` when absent.
     ///
     /// # Errors
     ///
     /// 400 problem naming the parameter and the allowed values when present with another value.
-    pub fn choice<'a>(
+    pub(crate) fn choice<'a>(
         &self,
         name: &str,
         allowed: &[&'a str],
@@ -96,7 +90,7 @@ impl Query {
 
 /// A 400 problem with a detail.
 #[must_use]
-pub fn bad_request(detail: &str) -> Problem {
+pub(crate) fn bad_request(detail: &str) -> Problem {
     Problem::new(StatusCode::BAD_REQUEST).with_detail(detail)
 }
 
@@ -107,11 +101,14 @@ mod tests {
     #[test]
     fn limit_rules() {
         let l = |q: &str| {
-            Query::parse(Some(q))
+            StrictQuery::parse(Some(q))
                 .limit("limit", 10, 100)
                 .map_err(|p| p.status().as_u16())
         };
-        assert_eq!(Query::parse(None).limit("limit", 10, 100).unwrap(), 10);
+        assert_eq!(
+            StrictQuery::parse(None).limit("limit", 10, 100).unwrap(),
+            10
+        );
         assert_eq!(l("limit=1"), Ok(1));
         assert_eq!(l("limit=100"), Ok(100));
         assert_eq!(l("limit=101"), Err(400));
@@ -125,7 +122,7 @@ mod tests {
     #[test]
     fn choice_rules() {
         let c = |q: &str| {
-            Query::parse(Some(q))
+            StrictQuery::parse(Some(q))
                 .choice("by", &["duration", "cpu"], "duration")
                 .map_err(|p| p.status().as_u16())
         };

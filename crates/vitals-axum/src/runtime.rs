@@ -1,9 +1,9 @@
-//! The tokio runtime's health: busy ratio and scheduling delay, the analogues of Node's event
-//! loop utilization and event loop delay.
+//! The tokio runtime's health: busy ratio (how much of the time the workers are busy) and
+//! scheduling delay (how long a ready task waits for a worker).
 //!
 //! - **Busy ratio**: the workers' busy time over the interval's wall time, divided by the
 //!   number of workers, so 0 is idle and 1 is every worker busy the whole interval. Per
-//!   interval, never cumulative since start (the under-pressure bug this avoids: a busy minute
+//!   interval, never cumulative since start (so that a busy minute is not
 //!   diluted by an idle hour). Read through `tokio-metrics`' `RuntimeMonitor`, which uses
 //!   tokio's stable `worker_total_busy_duration`.
 //! - **Scheduling delay**: a probe task asks to wake every [`PROBE_PERIOD`] and records how
@@ -17,7 +17,7 @@
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() {
 //! use std::time::Duration;
-//! use vitals_axum::runtime::RuntimeProbe;
+//! use vitals_axum::RuntimeProbe;
 //!
 //! let probe = RuntimeProbe::start();
 //! tokio::time::sleep(Duration::from_millis(50)).await;

@@ -13,7 +13,7 @@
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() {
 //! use std::time::Duration;
-//! use vitals_axum::sampler::Sampler;
+//! use vitals_axum::Sampler;
 //!
 //! let sampler = Sampler::new(vitals::Monitor::default(), Duration::from_secs(5));
 //! let snapshot = sampler.sample_now();

@@ -14,7 +14,7 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
-use vitals_axum::breaker::{BreakerError, BreakerRegistry, BreakerSnapshot};
+use vitals_axum::{BreakerError, BreakerRegistry, BreakerSnapshot};
 use vitals_axum::{BreakerState, CircuitBreaker, CircuitBreakerLayer};
 
 const SECOND: Duration = Duration::from_secs(1);

@@ -814,11 +814,20 @@ async fn operator_endpoints_refuse_remote_peers_and_public_ones_answer() {
             StatusCode::FORBIDDEN,
             &format!("{method} {uri} remote"),
         );
+        // Served without `into_make_service_with_connect_info`: a wiring error, answered 500
+        // with the fix named, not a 403 that looks like the client's fault.
         let unknown = send(&app, request(method, uri, None)).await;
         assert_problem(
             &unknown,
-            StatusCode::FORBIDDEN,
+            StatusCode::INTERNAL_SERVER_ERROR,
             &format!("{uri} without peer"),
+        );
+        assert!(
+            unknown.json()["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("into_make_service_with_connect_info::<SocketAddr>()")),
+            "{uri}: {}",
+            unknown.text()
         );
     }
     // The refused calls reclaimed nothing: the first loopback reclaim runs.

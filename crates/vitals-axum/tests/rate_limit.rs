@@ -15,7 +15,7 @@ use axum::routing::get;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
-use vitals_axum::rate_limit::{IpRange, KeySource, RateLimitKey};
+use vitals_axum::{IpRange, KeySource, RateLimitKey};
 use vitals_axum::{Organization, RateLimitLayer};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -410,14 +410,60 @@ async fn custom_keys_and_unkeyed_requests() {
             StatusCode::OK
         );
     }
+}
 
-    // No ConnectInfo: no client IP, so no key.
-    let by_ip = RateLimitLayer::per_window(1, MINUTE);
-    let app = self::app(&by_ip);
-    for _ in 0..3 {
-        let bare = Request::get("/api/x").body(Body::empty()).unwrap();
-        assert_eq!(status(&app, bare).await, StatusCode::OK);
+/// Served without `into_make_service_with_connect_info`, the limiter cannot key a request by
+/// address: it answers 500 problem+json naming the fix (rather than letting every request
+/// through unlimited) without calling the handler, and a request the source keys without the
+/// address (a tenant) is limited as usual.
+#[tokio::test]
+async fn missing_connect_info_is_a_500_naming_the_fix() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    for layer in [
+        RateLimitLayer::per_window(1, MINUTE),
+        RateLimitLayer::per_window(1, MINUTE).key(KeySource::Organization),
+    ] {
+        let counted = Arc::clone(&counted);
+        let app = Router::new()
+            .route(
+                "/api/x",
+                get(move || {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    async { "ok" }
+                }),
+            )
+            .layer(layer.clone());
+        for _ in 0..2 {
+            let bare = Request::get("/api/x").body(Body::empty()).unwrap();
+            let res = app.clone().oneshot(bare).await.unwrap();
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(
+                res.headers()[http::header::CONTENT_TYPE],
+                "application/problem+json"
+            );
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(
+                text.contains("into_make_service_with_connect_info::<SocketAddr>()"),
+                "{text}"
+            );
+        }
+        assert_eq!(layer.refused_total(), 0, "a wiring error is not a refusal");
     }
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "the handler never ran");
+
+    // Keyed by tenant, the address is not needed.
+    let by_org = RateLimitLayer::per_window(1, MINUTE).key(KeySource::Organization);
+    let app = self::app(&by_org);
+    let tenant = || {
+        Request::get("/api/x")
+            .header("x-organization-id", "acme")
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(status(&app, tenant()).await, StatusCode::OK);
+    assert_eq!(status(&app, tenant()).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn ok(_req: Request<Body>) -> Result<Response, Infallible> {

@@ -259,7 +259,7 @@ async fn monitor_metrics(State(monitor): State<vitals::Monitor>) -> Response {
             axum::http::header::CONTENT_TYPE,
             vitals::expose::TEXT_CONTENT_TYPE,
         )],
-        vitals_axum::routes::exposition_body(monitor, vitals::expose::Format::Text),
+        vitals_axum::exposition_body(monitor, vitals::expose::Format::Text),
     )
         .into_response()
 }

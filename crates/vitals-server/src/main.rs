@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         .failure_threshold(threshold)
         .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", "10000")?)
         .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", "10000")?);
-    let breakers = vitals_axum::breaker::BreakerRegistry::new();
+    let breakers = vitals_axum::BreakerRegistry::new();
     breakers.register(breaker.clone());
     let db = db::Db::open(&database)
         .context("opening the database")?
@@ -94,14 +94,14 @@ async fn main() -> anyhow::Result<()> {
         .resources_every(
             env_or(
                 "VITALS_RESOURCES_EVERY",
-                &vitals_axum::monitor::DEFAULT_RESOURCES_EVERY.to_string(),
+                &vitals_axum::DEFAULT_RESOURCES_EVERY.to_string(),
             )
             .parse()
             .context("VITALS_RESOURCES_EVERY must be a count (0: off, 1: every request)")?,
         )
         .health_check("database", move || {
             let db = check_db.clone();
-            async move { db.ping().await.map_err(|e| e.to_string()) }
+            async move { Ok(db.ping().await?) }
         })
         .build();
 
@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
 /// Load-shedding thresholds from `VITALS_PRESSURE_MAX_HEAP_MB`, `VITALS_PRESSURE_MAX_RSS_MB`,
 /// `VITALS_PRESSURE_MAX_BUSY_RATIO` and `VITALS_PRESSURE_MAX_DELAY_MS` (`0` switches one off);
 /// unset ones keep the defaults (heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98, delay off).
-fn pressure_from_env() -> anyhow::Result<vitals_axum::pressure::PressureBuilder> {
+fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
     fn var(name: &str) -> anyhow::Result<Option<f64>> {
         match std::env::var(name) {
             Ok(v) if !v.trim().is_empty() => {
@@ -144,7 +144,7 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::pressure::PressureBuilder>
     }
     // The demo routes stay reachable under pressure, so a demo (or a test) can release what it
     // holds; health and metrics endpoints are exempt by default.
-    let mut p = vitals_axum::pressure::Pressure::builder().exempt_prefixes(vec![
+    let mut p = vitals_axum::Pressure::builder().exempt_prefixes(vec![
         "/health".to_owned(),
         "/metrics".to_owned(),
         "/api/demo".to_owned(),
@@ -177,7 +177,7 @@ fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
     let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
     Ok(
         vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
-            .key(vitals_axum::rate_limit::KeySource::Organization)
+            .key(vitals_axum::KeySource::Organization)
             .draft_headers(draft)
             .legacy_headers(legacy),
     )

@@ -1,6 +1,6 @@
 //! `/health/ping`, `/health` and `/health/debug`.
 
-use crate::rfc3339;
+use crate::util::rfc3339;
 use std::time::{Duration, SystemTime};
 
 use axum::Json;
@@ -10,7 +10,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::json;
 
-use super::AppState;
+use crate::shared::AppState;
 
 /// `GET /health/ping`: answers at once, touches no dependency.
 pub(crate) async fn ping() -> Response {
@@ -33,7 +33,7 @@ struct CheckResult {
 /// `GET /health`: every registered dependency check, each bounded by the check timeout.
 /// 200 when all pass, 503 when any fails (its `output` says why, without secrets).
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
-    let results: Vec<(String, CheckResult)> = super::insight::run_checks(&state)
+    let results: Vec<(String, CheckResult)> = crate::report::run_checks(&state)
         .await
         .into_iter()
         .map(|(dep, output)| {
@@ -53,7 +53,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         "version": state.version,
         "timestamp": rfc3339(SystemTime::now()),
         "uptimeSeconds": state.monitor.uptime().as_secs_f64(),
-        "breakers": state.breakers.snapshots(),
+        "breakers": state.breakers_json(),
         "checks": results
             .into_iter()
             .map(|(name, result)| (name, json!(result)))

@@ -1,13 +1,8 @@
-//! Health, alerts, recommendations and the dashboard: everything that turns measurements
-//! into a verdict.
-//!
-//! [`signals`] gathers what is measured (the monitor's last five minutes, the latest system
-//! snapshot, the memory trend, dependency checks) into [`vitals::health::Signals`]; the core's
-//! rules do the rest. Alerts are evaluated on every sample interval in the background, so their
-//! lifecycle (firing since, resolved at) does not depend on anyone looking.
+//! `/metrics/health`, `/health/performance/v2/health` and the JSON dashboard: the verdicts the
+//! core's rules give on the signals `report` gathers. Alerts are evaluated by the sampling task
+//! (`tasks`), so their lifecycle (firing since, resolved at) does not depend on anyone looking.
 
-use std::sync::Weak;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum::Json;
 use axum::extract::State;
@@ -15,142 +10,13 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use vitals::Window;
-use vitals::health::{DependencySignal, RouteSignal, Signals};
 use vitals::monitor::as_ms;
 
-use super::AppState;
-use super::memory::{latest, memory_report};
-use crate::Shared;
-use crate::query::Query;
-use crate::rfc3339;
-
-/// Runs every registered dependency check, each bounded by the check timeout.
-pub(crate) async fn run_checks(state: &AppState) -> Vec<(DependencySignal, Option<String>)> {
-    let checks = state.checks.iter().map(|check| {
-        let timeout = state.check_timeout;
-        async move {
-            let started = Instant::now();
-            let outcome = tokio::time::timeout(timeout, (check.check)()).await;
-            let response_time = started.elapsed();
-            let (ok, output) = match outcome {
-                Ok(Ok(())) => (true, None),
-                Ok(Err(reason)) => (false, Some(reason)),
-                Err(_) => (
-                    false,
-                    Some(format!("no answer within {} ms", timeout.as_millis())),
-                ),
-            };
-            (
-                DependencySignal {
-                    name: check.name.clone(),
-                    ok,
-                    response_time,
-                },
-                output,
-            )
-        }
-    });
-    futures_util::future::join_all(checks).await
-}
-
-/// Everything measured now, without dependencies (see [`run_checks`]).
-pub(crate) fn signals(state: &Shared) -> Signals {
-    let monitor = &state.monitor;
-    let mut s = Signals::new(SystemTime::now());
-    // Health, alerts and advice judge *server* errors (5xx, panics): a client's 4xx, a
-    // scanner's 404 or a refused operator call must not take the instance out of rotation.
-    // Per-request records and the route figures keep the seed's `isErrorResponse` (>= 400).
-    let five = monitor.overall(Window::LastFiveMinutes);
-    let classes = monitor.status_counts(Window::LastFiveMinutes);
-    s.requests_last_5m = five.count;
-    if five.count > 0 {
-        s.p95 = Some(five.p95);
-        s.error_rate = Some(classes.server_error as f64 / five.count as f64);
-    }
-    s.routes = monitor
-        .route_stats(Window::LastFiveMinutes)
-        .into_iter()
-        .map(|r| RouteSignal {
-            route: r.route.to_string(),
-            method: r.method.as_str().to_owned(),
-            count: r.stats.count,
-            p95: r.stats.p95,
-            error_rate: if r.stats.count > 0 {
-                r.status.server_error as f64 / r.stats.count as f64
-            } else {
-                0.0
-            },
-            // Since start (blocking is counted on every request; per-route resources are kept
-            // since start only).
-            blocked_polls: r.resources.map(|x| x.blocked_runtime),
-        })
-        .collect();
-    if let Some(snap) = state.sampler.history().latest() {
-        s.heap_bytes = snap.heap.map(|h| h.allocated_bytes);
-        s.rss_bytes = snap.process.rss_bytes;
-        s.fragmentation = snap.fragmentation();
-        if let Some(rt) = snap.runtime {
-            s.busy_ratio = Some(rt.busy_ratio);
-            s.scheduling_delay_p99 =
-                Some(Duration::from_secs_f64(rt.scheduling_delay_p99_ms / 1e3));
-        }
-    }
-    s.memory_limit_bytes = Some(state.memory.limit.bytes);
-    let points = state
-        .sampler
-        .history()
-        .memory_points(Duration::from_secs(300));
-    s.memory_growth_mb_per_min = vitals::trend::fit(&points)
-        .filter(|f| f.span_secs >= 60.0)
-        .map(|f| f.mib_per_min());
-    s.last_reclaim = state
-        .last_reclaim
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .map(|(_, at)| at);
-    s
-}
-
-/// [`signals`] plus the dependency checks, run now.
-async fn signals_with_dependencies(state: &AppState) -> Signals {
-    let mut s = signals(state);
-    s.dependencies = run_checks(state)
-        .await
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
-    s
-}
-
-/// Every sample interval until `shared` is dropped: samples the system, re-evaluates the
-/// pressure (so shedding starts and stops within one interval of a crossing), then the alerts.
-pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
-    let Some(interval) = shared.upgrade().map(|s| s.sampler.history().interval()) else {
-        return;
-    };
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await; // immediate; build() took the first sample
-        loop {
-            tick.tick().await;
-            let Some(state) = shared.upgrade() else { break };
-            let snapshot = state.sampler.sample_now();
-            state.pressure.evaluate(&snapshot);
-            let signals = signals(&state);
-            state
-                .alerts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .evaluate(&signals);
-        }
-    });
-}
-
-/// The current recommendations (memory, latency, errors, runtime).
-pub(crate) fn recommendations(state: &Shared) -> Vec<vitals::advice::Recommendation> {
-    vitals::advice::recommend(&signals(state), &state.thresholds)
-}
+use crate::query::StrictQuery;
+use crate::report::{latest, memory_report, signals_with_dependencies};
+use crate::shared::AppState;
+use crate::shared::Shared;
+use crate::util::rfc3339;
 
 /// `GET /metrics/health`: the "Health Check Response Format for HTTP APIs" draft, with the
 /// dependency checks run now. 200 for pass and warn, 503 for fail; cacheable for 5 s.
@@ -225,10 +91,13 @@ pub(crate) async fn dashboard(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
+    #[cfg(feature = "dashboard")]
     if super::page::prefers_html(&headers) {
         return super::page::shell(StatusCode::OK);
     }
-    let query = Query::parse(uri.query());
+    #[cfg(not(feature = "dashboard"))]
+    let _ = headers;
+    let query = StrictQuery::parse(uri.query());
     let mut res = match query.limit("minutes", 60, vitals::system::MINUTE_POINTS) {
         Ok(minutes) => dashboard_json(State(state), minutes).await,
         Err(problem) => problem.with_instance(uri.path()).into_response(),
@@ -332,12 +201,8 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
         "topAllocatingRoutes": top_alloc,
         "protection": {
             "pressure": state.pressure.status(),
-            "breakers": state.breakers.snapshots(),
-            "rateLimit": state.rate_limit.as_ref().map(|l| json!({
-                "refusedTotal": l.refused_total(),
-                "trackedKeys": l.tracked_keys(),
-                "overflowedTotal": l.overflowed_total(),
-            })),
+            "breakers": state.breakers_json(),
+            "rateLimit": state.rate_limit_json(),
         },
     }))
     .into_response()

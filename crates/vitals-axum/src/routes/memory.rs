@@ -1,7 +1,7 @@
 //! `/metrics/memory`, `/metrics/memory/gc` and `/health/performance/v2/system`.
 
-use crate::rfc3339;
-use std::time::{Duration, Instant, SystemTime};
+use crate::util::rfc3339;
+use std::time::{Instant, SystemTime};
 
 use axum::Json;
 use axum::extract::State;
@@ -10,17 +10,9 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use vitals::system::SystemSnapshot;
 
-use super::AppState;
-use crate::Problem;
-
-/// The latest snapshot, or a fresh one when none has been taken yet.
-pub(crate) fn latest(state: &AppState) -> SystemSnapshot {
-    state
-        .sampler
-        .history()
-        .latest()
-        .unwrap_or_else(|| state.sampler.sample_now())
-}
+use crate::problem::Problem;
+use crate::report::{latest, memory_report};
+use crate::shared::AppState;
 
 pub(crate) fn snapshot_json(s: &SystemSnapshot) -> Value {
     let p = &s.process;
@@ -62,86 +54,10 @@ pub(crate) async fn system(State(state): State<AppState>) -> Response {
     Json(body).into_response()
 }
 
-/// The memory summary, trend and history as JSON (shared with the dashboard).
-pub(crate) fn memory_report(state: &AppState) -> Value {
-    let s = latest(state);
-    let settings = &state.memory;
-    let limit = settings.limit;
-    let thresholds = settings.thresholds.resolve(limit.bytes);
-    let heap = s.heap.map(|h| h.allocated_bytes);
-    let rss = s.process.rss_bytes;
-    let history = state.sampler.history();
-    let basis = if s.heap.is_some() { "heap" } else { "rss" };
-    let window = settings.leak.window;
-    let points = history.memory_points(window);
-    let newest = points.last().map_or(0.0, |p| p.0);
-    let windows: Vec<Value> = vitals::trend::growth_rates(
-        &points,
-        newest,
-        &[
-            Duration::from_secs(300),
-            Duration::from_secs(900),
-            Duration::from_secs(1800),
-        ],
-    )
-    .into_iter()
-    .map(|(w, fit)| {
-        json!({
-            "minutes": w.as_secs() / 60,
-            "growthMibPerMin": fit.as_ref().map(vitals::trend::Fit::mib_per_min),
-            "rSquared": fit.as_ref().map(|f| f.r_squared),
-            "points": fit.as_ref().map_or(0, |f| f.points),
-            "spanSeconds": fit.as_ref().map(|f| f.span_secs),
-        })
-    })
-    .collect();
-    let leak = settings.leak.assess(&points);
-    let last_reclaim = state
-        .last_reclaim
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .map(|(_, at)| rfc3339(at));
-    let samples: Vec<Value> = history
-        .snapshots(Duration::from_secs(1800))
-        .iter()
-        .map(|h| {
-            json!({
-                "timestamp": rfc3339(h.taken_at),
-                "rssBytes": h.process.rss_bytes,
-                "heapBytes": h.heap.map(|x| x.allocated_bytes),
-            })
-        })
-        .collect();
-    json!({
-        "summary": {
-            "timestamp": rfc3339(s.taken_at),
-            "rssBytes": rss,
-            "peakRssBytes": s.process.peak_rss_bytes,
-            "heapBytes": heap,
-            "heapSource": s.heap.map(|h| h.source),
-            "fragmentation": s.fragmentation(),
-            "limitBytes": limit.bytes,
-            "limitSource": limit.source,
-            "rssUtilization": rss.map(|r| r as f64 / limit.bytes as f64),
-            "heapUtilization": heap.map(|h| h as f64 / limit.bytes as f64),
-            "thresholds": thresholds,
-            "status": thresholds.status(heap, rss),
-            "lastReclaim": last_reclaim,
-        },
-        "trend": {
-            "basis": basis,
-            "sampleIntervalSeconds": history.interval().as_secs_f64(),
-            "windows": windows,
-            "leak": leak,
-        },
-        "history": samples,
-    })
-}
-
 /// `GET /metrics/memory`.
 pub(crate) async fn memory(State(state): State<AppState>) -> Response {
     let mut report = memory_report(&state);
-    report["recommendations"] = json!(super::insight::recommendations(&state));
+    report["recommendations"] = json!(crate::report::recommendations(&state));
     Json(report).into_response()
 }
 

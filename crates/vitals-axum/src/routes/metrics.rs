@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
 use vitals::expose::{Family, SampleValue, collect, negotiate};
 
-use super::AppState;
+use crate::shared::AppState;
 
 fn build(state: &AppState) -> Vec<Family> {
     let latest = state.sampler.history().latest();
@@ -37,6 +37,21 @@ fn protection_families(state: &AppState) -> Vec<Family> {
     for (reason, n) in &status.shed {
         shed.push(vec![("reason", (*reason).to_owned())], *n as f64);
     }
+    #[cfg_attr(
+        not(any(feature = "breaker", feature = "rate-limit")),
+        allow(unused_mut)
+    )]
+    let mut out = vec![under, shed];
+    #[cfg(feature = "breaker")]
+    out.extend(breaker_families(state));
+    #[cfg(feature = "rate-limit")]
+    out.extend(rate_limit_families(state));
+    out
+}
+
+/// The circuit breakers' state, rejections and transitions.
+#[cfg(feature = "breaker")]
+fn breaker_families(state: &AppState) -> [Family; 3] {
     let mut breaker_state = Family::gauge(
         "vitals_circuit_breaker_state",
         "1 for the state each circuit breaker is in (closed, open, halfOpen), else 0.",
@@ -63,7 +78,13 @@ fn protection_families(state: &AppState) -> Vec<Family> {
             b.transitions_total as f64,
         );
     }
-    let mut out = vec![under, shed, breaker_state, rejected, transitions];
+    [breaker_state, rejected, transitions]
+}
+
+/// The rate limit's refusals, keys and overflow, if there is one.
+#[cfg(feature = "rate-limit")]
+fn rate_limit_families(state: &AppState) -> Vec<Family> {
+    let mut out = Vec::new();
     if let Some(limit) = &state.rate_limit {
         let mut refused = Family::counter(
             "vitals_rate_limit_refused_requests",
@@ -237,6 +258,38 @@ pub(crate) async fn json(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// The Prometheus exposition of `monitor` alone (no system sample, no protection families) in
+/// `format`, as a response body streamed the way `/metrics` streams its own (rendered on a
+/// blocking thread, sent in 256 KiB pieces): for an application that serves a metrics route of
+/// its own. Call it inside a tokio runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use http_body_util::BodyExt;
+/// use vitals::expose::Format;
+///
+/// let body = vitals_axum::exposition_body(vitals::Monitor::default(), Format::Text);
+/// let text = body.collect().await.unwrap().to_bytes();
+/// assert!(text.starts_with(b"# HELP"));
+/// # }
+/// ```
+pub fn exposition_body(
+    monitor: vitals::Monitor,
+    format: vitals::expose::Format,
+) -> axum::body::Body {
+    stream_exposition(move |flush| {
+        vitals::expose::collect::render_chunked(
+            &monitor,
+            None,
+            &[],
+            format,
+            EXPOSITION_CHUNK,
+            flush,
+        );
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -269,7 +322,7 @@ mod tests {
             whole.len()
         );
 
-        let mut body = super::super::exposition_body(monitor, Format::Text);
+        let mut body = super::exposition_body(monitor, Format::Text);
         let mut pieces = Vec::new();
         while let Some(frame) = body.frame().await {
             let data = frame.unwrap().into_data().unwrap();

@@ -1,41 +1,15 @@
-//! The endpoints vitals serves.
-//!
-//! Public (for load balancers): `GET /health/ping`, `GET /health`.
-//! Operator-only (see [`crate::auth`]): `GET /health/debug`, `/health/performance/stats`,
-//! `/health/performance/summary`, `/health/performance/slow?limit=10`,
-//! `/health/performance/v2/stats`, `/health/performance/v2/by-organization?organizationId=…`,
-//! `/health/performance/v2/slow-paths?limit=5`, `/health/performance/v2/system`, `/metrics`
-//! (Prometheus text or OpenMetrics), `/metrics/json`, `/metrics/memory`, and
-//! `POST /metrics/memory/gc` (a `GET` answers 405 with `Allow: POST`).
-//!
-//! Every JSON field is camelCase; durations are fractional milliseconds (`…Ms`); every error is
-//! RFC 9457 problem+json.
-//!
-//! # Example
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! use axum::{Router, body::Body};
-//! use http::Request;
-//! use tower::ServiceExt;
-//!
-//! let vitals = vitals_axum::Vitals::builder().build();
-//! let app: Router = vitals.router();
-//! let res = app
-//!     .oneshot(Request::get("/health/ping").body(Body::empty()).unwrap())
-//!     .await
-//!     .unwrap();
-//! assert_eq!(res.status(), 200);
-//! # }
-//! ```
+//! The endpoints vitals serves (listed on [`Vitals::router`](crate::Vitals::router)): one
+//! file per family of routes, and the operator-only guard in front of most of them.
 
 mod health;
 mod insight;
 mod memory;
 mod metrics;
+#[cfg(feature = "dashboard")]
 mod page;
 mod performance;
+#[cfg(feature = "dashboard")]
+mod stream;
 
 use std::sync::Arc;
 
@@ -45,48 +19,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::Shared;
+pub use metrics::exposition_body;
+pub use performance::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
 
-pub(crate) type AppState = Arc<Shared>;
-
-pub(crate) use insight::spawn_sampling;
-
-/// The Prometheus exposition of `monitor` alone (no system sample, no protection families) in
-/// `format`, as a response body streamed the way `/metrics` streams its own (rendered on a
-/// blocking thread, sent in 256 KiB pieces): for an application that serves a metrics route of
-/// its own. Call it inside a tokio runtime.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use http_body_util::BodyExt;
-/// use vitals::expose::Format;
-///
-/// let body = vitals_axum::routes::exposition_body(vitals::Monitor::default(), Format::Text);
-/// let text = body.collect().await.unwrap().to_bytes();
-/// assert!(text.starts_with(b"# HELP"));
-/// # }
-/// ```
-pub fn exposition_body(
-    monitor: vitals::Monitor,
-    format: vitals::expose::Format,
-) -> axum::body::Body {
-    metrics::stream_exposition(move |flush| {
-        vitals::expose::collect::render_chunked(
-            &monitor,
-            None,
-            &[],
-            format,
-            metrics::EXPOSITION_CHUNK,
-            flush,
-        );
-    })
-}
-
-/// Maximum `limit` of `/health/performance/slow`.
-pub const MAX_SLOW_LIMIT: usize = 500;
-/// Maximum `limit` of `/health/performance/v2/slow-paths`.
-pub const MAX_SLOW_PATHS_LIMIT: usize = 100;
+use crate::shared::AppState;
 
 async fn operator_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
@@ -122,17 +58,24 @@ where
             "/metrics/memory/gc",
             get(memory::gc_get).post(memory::gc_post),
         )
-        .merge(page::operator_routes())
-        .route("/health/performance/v2/health", get(insight::health_score))
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            operator_only,
-        ));
-    Router::new()
+        .route("/health/performance/v2/health", get(insight::health_score));
+    // The page, its stream and its organizations view: operator-only, the page itself with a
+    // login shell for browsers (see `page`); the assets are public.
+    #[cfg(feature = "dashboard")]
+    let operator = operator.merge(page::operator_routes());
+    #[cfg(not(feature = "dashboard"))]
+    let operator = operator.route("/metrics/dashboard", get(insight::dashboard));
+    let operator = operator.route_layer(middleware::from_fn_with_state(
+        Arc::clone(&state),
+        operator_only,
+    ));
+    let public = Router::new()
         .route("/health/ping", get(health::ping))
         .route("/health", get(health::health))
         .route("/metrics/health", get(insight::health_check_format))
-        .route("/health/pressure", get(health::pressure))
+        .route("/health/pressure", get(health::pressure));
+    #[cfg(feature = "dashboard")]
+    let public = public
         .route(
             "/metrics/dashboard",
             get(insight::dashboard).route_layer(middleware::from_fn_with_state(
@@ -140,7 +83,6 @@ where
                 page::operator_or_login,
             )),
         )
-        .merge(page::asset_routes())
-        .merge(operator)
-        .with_state(state)
+        .merge(page::asset_routes());
+    public.merge(operator).with_state(state)
 }

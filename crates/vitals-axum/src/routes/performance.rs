@@ -9,9 +9,9 @@ use serde_json::json;
 use vitals::monitor::as_ms;
 use vitals::{RouteStats, Window, WindowStats};
 
-use super::{AppState, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
-use crate::Problem;
-use crate::query::{Query, bad_request};
+use crate::problem::Problem;
+use crate::query::{StrictQuery, bad_request};
+use crate::shared::AppState;
 
 #[allow(clippy::boxed_local)] // the query helpers box their problems (a Problem is large)
 fn problem_response(problem: Box<Problem>, uri: &Uri) -> Response {
@@ -44,6 +44,11 @@ fn slow_count(state: &AppState) -> usize {
         .filter(|r| r.is_slow_request)
         .count()
 }
+
+/// Maximum `limit` of `/health/performance/slow`.
+pub const MAX_SLOW_LIMIT: usize = 500;
+/// Maximum `limit` of `/health/performance/v2/slow-paths`.
+pub const MAX_SLOW_PATHS_LIMIT: usize = 100;
 
 /// `GET /health/performance/stats` (v1): totals since start, in the seed's terms.
 pub(crate) async fn stats_v1(State(state): State<AppState>) -> Response {
@@ -113,7 +118,7 @@ const RANKINGS: [&str; 3] = ["duration", "cpu", "allocated"];
 /// first; `by=cpu` / `by=allocated`: its measured requests (one in `resourcesEvery`) that used
 /// the most CPU / allocated the most, first.
 pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
-    let query = Query::parse(uri.query());
+    let query = StrictQuery::parse(uri.query());
     let (limit, by) = match query
         .limit("limit", 10, MAX_SLOW_LIMIT)
         .and_then(|l| Ok((l, query.choice("by", &RANKINGS, "duration")?)))
@@ -211,7 +216,7 @@ pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
 
 /// `GET /health/performance/v2/by-organization?organizationId=…`.
 pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> Response {
-    let query = Query::parse(uri.query());
+    let query = StrictQuery::parse(uri.query());
     let id = query.get("organizationId").unwrap_or_default();
     if id.trim().is_empty() {
         return problem_response(
@@ -254,7 +259,7 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
 /// slowest first; `by=cpu` / `by=allocated`: routes with measured requests by their total CPU
 /// time / their bytes allocated per request (since start, whatever the window), highest first.
 pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
-    let query = Query::parse(uri.query());
+    let query = StrictQuery::parse(uri.query());
     let (limit, by) = match query
         .limit("limit", 5, MAX_SLOW_PATHS_LIMIT)
         .and_then(|l| Ok((l, query.choice("by", &RANKINGS, "duration")?)))

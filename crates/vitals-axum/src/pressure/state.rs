@@ -1,52 +1,17 @@
-//! `PressureLayer`: sheds load with 503 before the process falls over (the analogue of
-//! `@fastify/under-pressure`).
-//!
-//! A [`Pressure`] holds thresholds on live heap bytes, RSS, the runtime busy ratio (per
-//! interval, never cumulative since start) and the scheduling delay (p99 of the interval), each
-//! optional, plus an optional async health check run on its own interval. It is evaluated
-//! after every system sample ([`Pressure::evaluate`]; [`crate::Vitals`] wires this up), so a
-//! crossing is acted on within one sample interval, and recovery likewise.
-//!
-//! The layer itself costs one atomic load per request. Under pressure it answers 503
-//! problem+json with `Retry-After` (10 s by default) without calling the inner service, except
-//! for exempt paths (by default everything under `/health` and `/metrics`), so a load balancer
-//! and an operator can still see why. A custom response can replace the problem document.
-//!
-//! Defaults (API.md): heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98; scheduling delay and the
-//! health check off. A value is over its threshold when strictly greater, as in
-//! under-pressure. Checks run in under-pressure's order: scheduling delay, heap, RSS, health
-//! check, busy ratio; the first one over names the reason.
-//!
-//! # Example
-//!
-//! ```
-//! use axum::{Router, routing::get};
-//! use vitals_axum::pressure::{Pressure, PressureLayer};
-//!
-//! let pressure = Pressure::builder().max_rss_bytes(Some(512 << 20)).build();
-//! let app: Router = Router::new()
-//!     .route("/api/work", get(|| async { "done" }))
-//!     .layer(PressureLayer::new(pressure.clone()));
-//! assert!(!pressure.status().under_pressure);
-//! ```
+//! The pressure state: thresholds, the evaluation after every sample, and what is reported.
 
-use crate::rfc3339;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
-use http::{HeaderValue, Request, StatusCode, header};
-use pin_project_lite::pin_project;
+use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use tower::{Layer, Service};
 use vitals::system::SystemSnapshot;
 
-use crate::Problem;
+use crate::problem::Problem;
+use crate::util::rfc3339;
 
 /// Why requests are being shed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -226,14 +191,14 @@ impl PressureBuilder {
 #[derive(Debug, Default, Clone)]
 struct PressureState {
     since: Option<SystemTime>,
-    values: Values,
+    values: PressureValues,
     evaluated_at: Option<SystemTime>,
 }
 
 /// The values the last evaluation saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Values {
+pub struct PressureValues {
     /// Live heap bytes (`None`: not measured).
     pub heap_used_bytes: Option<u64>,
     /// RSS.
@@ -255,7 +220,36 @@ struct PressureInner {
     settings: PressureBuilder,
 }
 
-/// Shared pressure state; see the [module docs](self). Cheap to clone.
+/// Load-shedding state: sheds load with 503 before the process falls over (through
+/// [`PressureLayer`](crate::PressureLayer)). Cheap to clone.
+///
+/// A [`Pressure`] holds thresholds on live heap bytes, RSS, the runtime busy ratio (per
+/// interval, never cumulative since start) and the scheduling delay (p99 of the interval), each
+/// optional, plus an optional async health check run on its own interval. It is evaluated
+/// after every system sample ([`Pressure::evaluate`]; [`Vitals`](crate::Vitals) wires this up), so a
+/// crossing is acted on within one sample interval, and recovery likewise.
+///
+/// The layer itself costs one atomic load per request. Under pressure it answers 503
+/// problem+json with `Retry-After` (10 s by default) without calling the inner service, except
+/// for exempt paths (by default everything under `/health` and `/metrics`), so a load balancer
+/// and an operator can still see why. A custom response can replace the problem document.
+///
+/// Defaults: heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98; scheduling delay and the
+/// health check off. A value is over its threshold when strictly greater,. Checks run in this order: scheduling delay, heap, RSS, health
+/// check, busy ratio; the first one over names the reason.
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use vitals_axum::{Pressure, PressureLayer};
+///
+/// let pressure = Pressure::builder().max_rss_bytes(Some(512 << 20)).build();
+/// let app: Router = Router::new()
+///     .route("/api/work", get(|| async { "done" }))
+///     .layer(PressureLayer::new(pressure.clone()));
+/// assert!(!pressure.status().under_pressure);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Pressure {
     inner: Arc<PressureInner>,
@@ -274,9 +268,9 @@ pub struct PressureStatus {
     /// When the values were last evaluated (RFC 3339).
     pub evaluated_at: Option<String>,
     /// The values.
-    pub values: Values,
+    pub values: PressureValues,
     /// The thresholds (`null`: off).
-    pub thresholds: Thresholds,
+    pub thresholds: PressureThresholds,
     /// Requests shed since start, per reason.
     pub shed: std::collections::BTreeMap<&'static str, u64>,
     /// `Retry-After` of shed responses, seconds.
@@ -286,7 +280,7 @@ pub struct PressureStatus {
 /// The thresholds as reported.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Thresholds {
+pub struct PressureThresholds {
     /// Heap, bytes.
     pub max_heap_used_bytes: Option<u64>,
     /// RSS, bytes.
@@ -318,7 +312,7 @@ impl Pressure {
             .health_check
             .as_ref()
             .map(|_| self.inner.health_ok.load(Ordering::Relaxed) == 1);
-        let values = Values {
+        let values = PressureValues {
             heap_used_bytes: snapshot.heap.map(|h| h.allocated_bytes),
             rss_bytes: snapshot.process.rss_bytes,
             busy_ratio: snapshot.runtime.map(|r| r.busy_ratio),
@@ -396,7 +390,7 @@ impl Pressure {
             since: state.since.map(rfc3339),
             evaluated_at: state.evaluated_at.map(rfc3339),
             values: state.values,
-            thresholds: Thresholds {
+            thresholds: PressureThresholds {
                 max_heap_used_bytes: s.max_heap_bytes,
                 max_rss_bytes: s.max_rss_bytes,
                 max_busy_ratio: s.max_busy_ratio,
@@ -411,14 +405,14 @@ impl Pressure {
         }
     }
 
-    fn is_exempt(&self, path: &str) -> bool {
+    pub(super) fn is_exempt(&self, path: &str) -> bool {
         self.inner.settings.exempt_prefixes.iter().any(|p| {
             path.strip_prefix(p.as_str())
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     }
 
-    fn shed_response(&self, reason: PressureReason) -> Response {
+    pub(super) fn shed_response(&self, reason: PressureReason) -> Response {
         self.inner.shed[usize::from(reason.code() - 1)].fetch_add(1, Ordering::Relaxed);
         let s = &self.inner.settings;
         let mut response = match &s.response {
@@ -439,229 +433,6 @@ impl Pressure {
     }
 }
 
-/// Applies [`PressureService`]; see the [module docs](self).
-#[derive(Debug, Clone)]
-pub struct PressureLayer {
-    pressure: Pressure,
-}
-
-impl PressureLayer {
-    /// Sheds according to `pressure`.
-    #[must_use]
-    pub fn new(pressure: Pressure) -> Self {
-        Self { pressure }
-    }
-}
-
-impl<S> Layer<S> for PressureLayer {
-    type Service = PressureService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        PressureService {
-            inner,
-            pressure: self.pressure.clone(),
-        }
-    }
-}
-
-/// Sheds requests under pressure; see the [module docs](self).
-#[derive(Debug, Clone)]
-pub struct PressureService<S> {
-    inner: S,
-    pressure: Pressure,
-}
-
-impl<S> PressureService<S> {
-    inner_service_accessors!();
-}
-
-impl<S, B> Service<Request<B>> for PressureService<S>
-where
-    S: Service<Request<B>, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        match self.pressure.current() {
-            Some(reason) if !self.pressure.is_exempt(req.uri().path()) => ResponseFuture::Shed {
-                response: Some(self.pressure.shed_response(reason)),
-            },
-            _ => ResponseFuture::Inner {
-                future: self.inner.call(req),
-            },
-        }
-    }
-}
-
-pin_project! {
-    /// Response future of [`PressureService`].
-    #[project = Proj]
-    #[allow(missing_docs)]
-    pub enum ResponseFuture<F> {
-        /// Passed through.
-        Inner { #[pin] future: F },
-        /// Shed.
-        Shed { response: Option<Response> },
-    }
-}
-
-impl<F> std::fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            Proj::Inner { future } => future.poll(cx),
-            Proj::Shed { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| StatusCode::SERVICE_UNAVAILABLE.into_response()))),
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::Router;
-    use axum::body::Body;
-    use axum::routing::get;
-    use tower::ServiceExt;
-    use vitals::heap::{HeapSource, HeapStats};
-
-    fn snapshot(heap: u64) -> SystemSnapshot {
-        let mut s = SystemSnapshot::empty(SystemTime::now());
-        s.heap = Some(HeapStats {
-            allocated_bytes: heap,
-            active_bytes: None,
-            resident_bytes: None,
-            source: HeapSource::Jemalloc,
-        });
-        s.process.rss_bytes = Some(10);
-        s
-    }
-
-    #[tokio::test]
-    async fn sheds_over_threshold_spares_exempt_paths_and_recovers() {
-        let pressure = Pressure::builder().max_heap_bytes(Some(100)).build();
-        let app = Router::new()
-            .route("/api/x", get(|| async { "x" }))
-            .route("/health/ping", get(|| async { "pong" }))
-            .layer(PressureLayer::new(pressure.clone()));
-        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
-
-        pressure.evaluate(&snapshot(100)); // not strictly greater
-        assert_eq!(
-            app.clone().oneshot(get("/api/x")).await.unwrap().status(),
-            200
-        );
-
-        pressure.evaluate(&snapshot(101));
-        let res = app.clone().oneshot(get("/api/x")).await.unwrap();
-        assert_eq!(res.status(), 503);
-        assert_eq!(res.headers()[header::RETRY_AFTER], "10");
-        assert_eq!(
-            res.headers()[header::CONTENT_TYPE],
-            "application/problem+json"
-        );
-        assert_eq!(
-            app.clone()
-                .oneshot(get("/health/ping"))
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        assert_eq!(pressure.shed_total(PressureReason::HeapUsedBytes), 1);
-        let status = pressure.status();
-        assert!(status.under_pressure);
-        assert_eq!(status.reason, Some(PressureReason::HeapUsedBytes));
-        assert!(status.since.is_some());
-
-        pressure.evaluate(&snapshot(50));
-        assert_eq!(app.oneshot(get("/api/x")).await.unwrap().status(), 200);
-        assert!(!pressure.status().under_pressure);
-    }
-
-    #[tokio::test]
-    async fn thresholds_switch_off_and_order_names_the_reason() {
-        let pressure = Pressure::builder()
-            .max_heap_bytes(None)
-            .max_rss_bytes(Some(5))
-            .max_busy_ratio(Some(0.5))
-            .build();
-        let mut s = snapshot(u64::MAX);
-        s.runtime = Some(vitals::system::RuntimeFigures {
-            busy_ratio: 0.9,
-            ..Default::default()
-        });
-        pressure.evaluate(&s);
-        assert_eq!(pressure.current(), Some(PressureReason::RssBytes));
-        s.process.rss_bytes = Some(1);
-        pressure.evaluate(&s);
-        assert_eq!(pressure.current(), Some(PressureReason::BusyRatio));
-    }
-
-    #[tokio::test]
-    async fn scheduling_delay_trips_first_and_recovers() {
-        let pressure = Pressure::builder()
-            .max_heap_bytes(Some(100))
-            .max_scheduling_delay(Some(Duration::from_millis(20)))
-            .build();
-        let mut s = snapshot(1_000); // over the heap threshold too
-        s.runtime = Some(vitals::system::RuntimeFigures {
-            scheduling_delay_p99_ms: 25.0,
-            ..Default::default()
-        });
-        pressure.evaluate(&s);
-        // under-pressure's order: the scheduling delay is checked before the heap.
-        assert_eq!(pressure.current(), Some(PressureReason::SchedulingDelay));
-        let status = pressure.status();
-        assert_eq!(status.values.scheduling_delay_ms, Some(25.0));
-        assert_eq!(status.thresholds.max_scheduling_delay_ms, Some(20.0));
-
-        s.heap = snapshot(1).heap;
-        s.runtime = Some(vitals::system::RuntimeFigures {
-            scheduling_delay_p99_ms: 20.0, // not strictly greater
-            ..Default::default()
-        });
-        pressure.evaluate(&s);
-        assert_eq!(pressure.current(), None);
-    }
-
-    #[tokio::test]
-    async fn custom_response_and_failing_health_check() {
-        let pressure = Pressure::builder()
-            .health_check(
-                Duration::from_millis(10),
-                Duration::from_millis(50),
-                || async { false },
-            )
-            .response(|reason| {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("busy: {}", reason.as_str()),
-                )
-                    .into_response()
-            })
-            .build();
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        pressure.evaluate(&snapshot(1));
-        assert_eq!(pressure.current(), Some(PressureReason::HealthCheck));
-        let res = pressure.shed_response(PressureReason::HealthCheck);
-        assert_eq!(res.headers()[header::RETRY_AFTER], "10");
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,121 @@
+//! The response future of [`MonitorService`](super::MonitorService): polls the handler with
+//! the request's record current, then records the request or hands the record to the body.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use http_body::Body;
+use pin_project_lite::pin_project;
+
+use super::body::ResponseBody;
+use super::current::Scope;
+use super::record::{Recorder, timed_poll};
+use super::service::{TRACEPARENT, X_REQUEST_ID};
+use crate::context::Organization;
+
+pin_project! {
+    /// Response future of [`MonitorService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        pub(super) inner: F,
+        pub(super) span: tracing::Span,
+        // The client's own `x-request-id`, to echo when ids are on.
+        pub(super) incoming: Option<HeaderValue>,
+        pub(super) buffered_body_limit: u64,
+        pub(super) recorder: Option<Recorder>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response<axum::body::Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // `now`: the poll's end, and the request's when it is recorded now (one clock read).
+        let (poll, now) = timed_poll(this.recorder, |recorder| {
+            let _enter = this.span.enter();
+            let _scope = Scope::enter(recorder);
+            this.inner.poll(cx)
+        });
+        let result = ready!(poll);
+        let mut recorder = this.recorder.take();
+        match result {
+            Ok(mut response) => {
+                let pending = recorder.as_mut().and_then(Recorder::pending_mut);
+                if let Some(p) = pending {
+                    p.status = response.status().as_u16();
+                    p.response_started = true;
+                    p.response_org = response.extensions().get::<Organization>().cloned();
+                    if p.expose_id {
+                        let value = this.incoming.take().or_else(|| {
+                            let id = p.context.request_id?;
+                            Some(id.to_header_value())
+                        });
+                        if let Some(value) = value {
+                            response.headers_mut().insert(X_REQUEST_ID, value);
+                        }
+                    }
+                    if let Some(trace) = p.context.trace.as_ref().filter(|_| p.echo_trace) {
+                        response
+                            .headers_mut()
+                            .insert(TRACEPARENT, trace.to_header_value());
+                    }
+                }
+                // Recorded now, with the body passed through untouched (for axum's own body
+                // type that costs nothing, where wrapping it costs a boxing), when waiting for
+                // the body's end would measure nothing more: an empty body, or one of known
+                // small size, which hyper writes in the same poll as the head. An event stream
+                // is recorded now too, for the opposite reason: it lives as long as its client
+                // watches, and minutes-long "requests" would swamp the latency figures (its
+                // figure is its time to first byte).
+                let body = response.body();
+                let size = body.size_hint().exact();
+                let record_now = body.is_end_stream()
+                    || size.is_some_and(|n| n <= *this.buffered_body_limit)
+                    || size.is_none() && is_event_stream(response.headers());
+                if record_now {
+                    if let Some(r) = recorder.take() {
+                        r.finish(false, now);
+                    }
+                    return Poll::Ready(Ok(response.map(axum::body::Body::new)));
+                }
+                Poll::Ready(Ok(response.map(|body| {
+                    axum::body::Body::new(ResponseBody {
+                        inner: body,
+                        recorder,
+                    })
+                })))
+            }
+            Err(err) => {
+                if let Some(mut r) = recorder {
+                    if let Some(p) = r.pending_mut() {
+                        p.status = 500;
+                        p.response_started = true;
+                    }
+                    r.finish(false, now);
+                }
+                Poll::Ready(Err(err))
+            }
+        }
+    }
+}
+
+fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

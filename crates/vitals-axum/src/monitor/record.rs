@@ -1,0 +1,288 @@
+//! The pending record of a request: what is recorded once it ends, kept in a reused box, and
+//! the timing and resource probes of its polls.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use vitals::ring::InlineStr;
+use vitals::{Method, Monitor, RequestSample, RouteKey};
+
+use crate::context::{Organization, RequestContext, RequestId};
+
+/// Everything needed to record a request once it ends.
+#[derive(Debug)]
+pub(super) struct Pending {
+    /// The monitor to record into. Kept when the box waits for reuse, so that the next request
+    /// of the same monitor on this thread need not clone it: a clone and its drop are two
+    /// atomic writes per request to a reference count every worker shares. A spare box thus
+    /// keeps its last monitor alive (at most [`SPARE_BOXES`] per thread).
+    pub(super) monitor: Monitor,
+    /// True until the request is recorded.
+    pub(super) armed: bool,
+    /// Correlation id, trace, tenant, route and start: what handlers see, and what is recorded.
+    pub(super) context: RequestContext,
+    /// Whether handlers see the correlation id (the layer's `request_id` setting); it is
+    /// recorded either way.
+    pub(super) expose_id: bool,
+    /// Whether the response carries `traceparent` (the request sent one).
+    pub(super) echo_trace: bool,
+    pub(super) method: Method,
+    /// The raw path, kept only when there is no route template.
+    pub(super) path: Option<Box<str>>,
+    pub(super) profile: Option<Profile>,
+    /// Polls of the request's future and body so far, the longest one, and when the current
+    /// (or last) one began.
+    pub(super) polls: u32,
+    pub(super) longest_poll: Duration,
+    pub(super) poll_start: Instant,
+    pub(super) status: u16,
+    pub(super) response_org: Option<Organization>,
+    pub(super) response_started: bool,
+}
+
+impl Pending {
+    /// A poll of the request's future or body begins. (Not the request's start for the first
+    /// one: whatever runs between the call and the first poll, such as HTTP/2's spawning of
+    /// the stream's task or a `Buffer` in front, is waiting, not polling.)
+    fn poll_begins(&mut self) {
+        self.poll_start = Instant::now();
+    }
+
+    /// The poll that began last ended at `now`.
+    fn poll_ended(&mut self, now: Instant) {
+        self.polls += 1;
+        self.longest_poll = self
+            .longest_poll
+            .max(now.saturating_duration_since(self.poll_start));
+    }
+
+    /// Records the request, once, as ended at `end`.
+    fn record(&mut self, aborted: bool, end: Instant) {
+        if !std::mem::replace(&mut self.armed, false) {
+            return;
+        }
+        let monitor = &self.monitor;
+        monitor.request_finished();
+        let panicked = !self.response_started && std::thread::panicking();
+        let status = if panicked {
+            500
+        } else if aborted && !self.response_started {
+            499
+        } else {
+            self.status
+        };
+        let context = &self.context;
+        let route = match &context.route {
+            Some(matched) => RouteKey::Template(matched.as_str()),
+            None if status == 404 => RouteKey::Unmatched,
+            None => RouteKey::Path(self.path.as_deref().unwrap_or("/")),
+        };
+        let organization = match &self.response_org {
+            Some(org) => Some(org.as_str()),
+            None => context.organization.as_ref().map(InlineStr::as_str),
+        };
+        monitor.record(&RequestSample {
+            method: self.method,
+            route,
+            status,
+            start: context.start,
+            duration: end.saturating_duration_since(context.start),
+            organization,
+            correlation_id: context.request_id.as_ref().map_or("", RequestId::as_str),
+            trace_id: context.trace.map(|t| t.trace_id),
+            aborted,
+            panicked,
+            resources: self.profile.map(|p| vitals::Resources {
+                cpu: p.cpu,
+                allocated_bytes: p.alloc_known.then_some(p.allocated),
+                freed_bytes: p.alloc_known.then_some(p.freed),
+            }),
+            polls: Some(vitals::Polls {
+                count: self.polls,
+                longest: self.longest_poll,
+            }),
+        });
+    }
+}
+
+/// Boxes of [`Pending`] kept for reuse, per thread.
+const SPARE_BOXES: usize = 64;
+
+thread_local! {
+    /// Emptied boxes for new requests: the pending record lives in a box so that the futures
+    /// and responses tower and axum move around stay small (a 300-byte record inline was
+    /// copied a dozen times per request), and the boxes are reused so that a request makes
+    /// no allocation in the steady state. At most [`SPARE_BOXES`] per thread.
+    #[allow(clippy::vec_box)] // the boxes themselves are what is kept for reuse
+    static SPARE: RefCell<Vec<Box<Pending>>> = const { RefCell::new(Vec::new()) };
+
+}
+
+/// Owns a request's pending record; records it (as aborted) when dropped unrecorded, so a
+/// request whose future or body is dropped is not lost.
+#[derive(Debug)]
+pub(super) struct Recorder(Option<Box<Pending>>);
+
+impl Recorder {
+    /// A record for a request that started at `start`, in a spare box if the thread has one.
+    /// The caller fills in the request's fields in the box: built on the stack and moved in,
+    /// the record was a 250-byte copy per request.
+    pub(super) fn new(monitor: &Monitor, start: Instant) -> Self {
+        let spare = SPARE
+            .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
+        let mut boxed = spare.unwrap_or_else(|| {
+            Box::new(Pending {
+                monitor: monitor.clone(),
+                armed: false,
+                context: RequestContext {
+                    request_id: None,
+                    trace: None,
+                    organization: None,
+                    route: None,
+                    start,
+                },
+                expose_id: false,
+                echo_trace: false,
+                method: Method::Get,
+                path: None,
+                profile: None,
+                polls: 0,
+                longest_poll: Duration::ZERO,
+                poll_start: start,
+                status: 0,
+                response_org: None,
+                response_started: false,
+            })
+        });
+        // The box's monitor stays when it is this one. `finish_in_place` cleared what a record
+        // shares (route, path, tenant); the caller sets the request's own fields.
+        if !boxed.monitor.ptr_eq(monitor) {
+            boxed.monitor = monitor.clone();
+        }
+        boxed.armed = true;
+        boxed.context.start = start;
+        boxed.polls = 0;
+        boxed.longest_poll = Duration::ZERO;
+        boxed.poll_start = start;
+        boxed.status = 0;
+        boxed.response_started = false;
+        Self(Some(boxed))
+    }
+
+    pub(super) fn pending(&self) -> Option<&Pending> {
+        self.0.as_deref()
+    }
+
+    pub(super) fn pending_mut(&mut self) -> Option<&mut Pending> {
+        self.0.as_deref_mut()
+    }
+
+    /// Records the request as ended at `end`.
+    pub(super) fn finish(mut self, aborted: bool, end: Instant) {
+        self.finish_in_place(aborted, end);
+    }
+
+    fn finish_in_place(&mut self, aborted: bool, end: Instant) {
+        let Some(mut boxed) = self.0.take() else {
+            return;
+        };
+        boxed.record(aborted, end);
+        // Let go of what the record shares before the box waits for reuse.
+        boxed.context.route = None;
+        boxed.path = None;
+        boxed.response_org = None;
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_BOXES {
+                    spare.push(boxed);
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Dropped before the end: the client went away, or the handler panicked.
+        if self.0.is_some() {
+            self.finish_in_place(true, Instant::now());
+        }
+    }
+}
+
+/// What a measured request's polls consumed so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Profile {
+    cpu: Duration,
+    allocated: u64,
+    freed: u64,
+    alloc_known: bool,
+}
+
+/// Readings taken just before a poll of a measured request.
+struct PollProbe {
+    cpu: Option<Duration>,
+    alloc: Option<(u64, u64)>,
+}
+
+impl PollProbe {
+    fn begin() -> Self {
+        Self {
+            alloc: vitals::heap::thread_allocation(),
+            cpu: vitals::process::thread_cpu_time(),
+        }
+    }
+
+    fn end(self, profile: &mut Profile) {
+        if let (Some(before), Some(after)) = (self.cpu, vitals::process::thread_cpu_time()) {
+            profile.cpu += after.saturating_sub(before);
+        }
+        if let (Some((a0, f0)), Some((a1, f1))) = (self.alloc, vitals::heap::thread_allocation()) {
+            profile.allocated += a1.saturating_sub(a0);
+            profile.freed += f1.saturating_sub(f0);
+            profile.alloc_known = true;
+        }
+    }
+
+    /// Starts a probe when the request is measured.
+    fn for_request(recorder: Option<&Recorder>) -> Option<Self> {
+        recorder
+            .and_then(Recorder::pending)
+            .and_then(|p| p.profile.as_ref())
+            .map(|_| Self::begin())
+    }
+
+    /// Ends `probe` into the request's profile.
+    fn finish(probe: Option<Self>, recorder: Option<&mut Recorder>) {
+        if let (Some(probe), Some(profile)) = (
+            probe,
+            recorder
+                .and_then(Recorder::pending_mut)
+                .and_then(|p| p.profile.as_mut()),
+        ) {
+            probe.end(profile);
+        }
+    }
+}
+
+/// Runs one poll of a request's future or body through `poll`: times it, and for a measured
+/// request reads the CPU clock and allocation counters around it (outside the timed span:
+/// they are system calls). Returns the poll's result and when it ended.
+pub(super) fn timed_poll<R>(
+    recorder: &mut Option<Recorder>,
+    poll: impl FnOnce(&mut Option<Recorder>) -> R,
+) -> (R, Instant) {
+    let probe = PollProbe::for_request(recorder.as_ref());
+    if let Some(p) = recorder.as_mut().and_then(Recorder::pending_mut) {
+        p.poll_begins();
+    }
+    let result = poll(recorder);
+    let now = Instant::now();
+    if let Some(p) = recorder.as_mut().and_then(Recorder::pending_mut) {
+        p.poll_ended(now);
+    }
+    PollProbe::finish(probe, recorder.as_mut());
+    (result, now)
+}

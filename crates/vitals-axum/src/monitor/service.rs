@@ -1,0 +1,197 @@
+//! [`MonitorService`]: reads what the request says about itself (route, tenant, ids, trace),
+//! opens its record and hands the inner future to [`ResponseFuture`].
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response};
+use http_body::Body;
+use tower::Service;
+use vitals::ring::InlineStr;
+use vitals::{Method, Monitor};
+
+use super::future::ResponseFuture;
+use super::record::{Profile, Recorder};
+use crate::context::{
+    ORGANIZATION_HEADER, ORGANIZATION_PARAMS, REQUEST_ID_HEADER, RequestId, TraceContext,
+};
+
+pub(super) const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
+pub(super) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Records each request; see [`MonitorLayer`].
+#[derive(Debug, Clone)]
+pub struct MonitorService<S> {
+    pub(super) inner: S,
+    pub(super) monitor: Monitor,
+    pub(super) request_id: bool,
+    pub(super) trace_context: bool,
+    pub(super) resources_every: u32,
+    pub(super) buffered_body_limit: u64,
+}
+
+impl<S> MonitorService<S> {
+    inner_service_accessors!();
+}
+
+thread_local! {
+    /// Requests seen on this thread, for 1-in-N measurement without a shared counter.
+    static SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn measure_this_one(every: u32) -> bool {
+    every != 0
+        && SEEN.with(|seen| {
+            let n = seen.get().wrapping_add(1);
+            seen.set(n);
+            n % every == 0
+        })
+}
+
+/// The tenant and the correlation-id header of a request, found in one pass over the headers
+/// (cheaper than two hashed lookups for the few headers a request carries).
+struct Scanned<'r> {
+    organization: InlineStr,
+    request_id: Option<&'r HeaderValue>,
+    traceparent: Option<&'r HeaderValue>,
+}
+
+fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scanned<'r> {
+    let mut organization = None;
+    if let Some(route) = route.filter(|r| r.as_str().contains('{')) {
+        let template = route.as_str();
+        organization = ORGANIZATION_PARAMS
+            .iter()
+            .find_map(|name| vitals::normalize::path_param(template, req.uri().path(), name))
+            .map(InlineStr::new);
+    }
+    let mut request_id = None;
+    let mut traceparent = None;
+    // `HeaderName` comparisons: a standard header (most of a request's) differs from these
+    // custom names by its representation alone, without looking at its text.
+    for (name, value) in req.headers() {
+        if *name == X_REQUEST_ID {
+            request_id.get_or_insert(value);
+        } else if *name == TRACEPARENT {
+            traceparent.get_or_insert(value);
+        } else if organization.is_none() && *name == X_ORGANIZATION_ID {
+            organization = value
+                .to_str()
+                .ok()
+                .filter(|v| vitals::monitor::is_valid_organization_id(v))
+                .map(InlineStr::new);
+        }
+    }
+    Scanned {
+        organization: organization.unwrap_or_default(),
+        request_id,
+        traceparent,
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MonitorService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response<axum::body::Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let start = Instant::now();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let method = Method::from_bytes(req.method().as_str().as_bytes());
+        let scanned = scan_request(&req, route.as_ref());
+        let organization = scanned.organization;
+        let incoming = scanned.request_id;
+        let (request_id, echo) = match incoming.and_then(RequestId::from_header) {
+            // Echo the client's own header value: a reference-count bump, no copy.
+            Some(id) => (Some(id), incoming.filter(|_| self.request_id).cloned()),
+            None if self.request_id => (Some(RequestId::generate()), None),
+            None => (None, None),
+        };
+        let trace = self.trace_context.then(|| {
+            scanned
+                .traceparent
+                .and_then(|v| TraceContext::from_traceparent(v.as_bytes()))
+                .unwrap_or_else(TraceContext::generate)
+        });
+        let echo_trace = trace.is_some() && scanned.traceparent.is_some();
+        let path = route.is_none().then(|| Box::from(req.uri().path()));
+        // Without a subscriber that wants INFO spans the span would be a disabled one; not
+        // making it at all saves its callsite check (and the `log` fallback some builds have).
+        let span = if tracing::Level::INFO <= tracing::level_filters::LevelFilter::current() {
+            request_span(
+                method,
+                route.as_ref(),
+                request_id.as_ref(),
+                &organization,
+                trace.as_ref(),
+            )
+        } else {
+            tracing::Span::none()
+        };
+        self.monitor.request_started();
+        let mut recorder = Recorder::new(&self.monitor, start);
+        if let Some(p) = recorder.pending_mut() {
+            p.context.request_id = request_id;
+            p.context.trace = trace;
+            p.context.organization = (!organization.is_empty()).then_some(organization);
+            p.context.route = route;
+            p.expose_id = self.request_id;
+            p.echo_trace = echo_trace;
+            p.method = method;
+            p.path = path;
+            p.profile = measure_this_one(self.resources_every).then(Profile::default);
+        }
+        // Handler code runs when the future is polled (axum's routes call their handler there);
+        // the context is made current for those polls.
+        let future = {
+            let _enter = span.enter();
+            self.inner.call(req)
+        };
+        ResponseFuture {
+            inner: future,
+            span,
+            incoming: echo,
+            buffered_body_limit: self.buffered_body_limit,
+            recorder: Some(recorder),
+        }
+    }
+}
+
+/// The request's span, with its fields.
+fn request_span(
+    method: Method,
+    route: Option<&MatchedPath>,
+    request_id: Option<&RequestId>,
+    organization: &InlineStr,
+    trace: Option<&TraceContext>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        method = method.as_str(),
+        route = route.map_or(vitals::UNMATCHED, MatchedPath::as_str),
+        request_id = request_id.map_or("", RequestId::as_str),
+        organization = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if !organization.is_empty() {
+        span.record("organization", organization.as_str());
+    }
+    if let Some(trace) = trace {
+        if !span.is_disabled() {
+            span.record("trace_id", trace.trace_id_hex());
+        }
+    }
+    span
+}

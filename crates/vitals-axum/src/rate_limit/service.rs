@@ -1,0 +1,118 @@
+//! [`RateLimitService`]: finds the request's quota and key, admits or refuses it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use axum::extract::MatchedPath;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Request, StatusCode, header};
+use tower::Service;
+
+use super::future::ResponseFuture;
+use super::headers::ceil_secs;
+use super::state::State;
+use crate::problem::{Problem, missing_connect_info};
+
+/// Limits requests per key; see [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimitService<S> {
+    pub(super) inner: S,
+    pub(super) state: Arc<State>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimitService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> RateLimitService<S> {
+    inner_service_accessors!();
+}
+
+impl<S, B> Service<Request<B>> for RateLimitService<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let state = &self.state;
+        state.ensure_cleanup_task();
+        let policy = {
+            let route = match req.extensions().get::<MatchedPath>() {
+                Some(matched) => matched.as_str(),
+                None => req.uri().path(),
+            };
+            if state.settings.skipped.contains(route) {
+                None
+            } else {
+                Some(state.routes.get(route).unwrap_or(&state.default))
+            }
+        };
+        let Some(policy) = policy else {
+            return ResponseFuture::passthrough(self.inner.call(req), None);
+        };
+        let (req, key) = state.key(req);
+        let Some(key) = key else {
+            if state.misses_peer(&req) {
+                return ResponseFuture::refused(missing_connect_info_response(state));
+            }
+            return ResponseFuture::passthrough(self.inner.call(req), None);
+        };
+        if state.is_allowed(&key) {
+            return ResponseFuture::passthrough(self.inner.call(req), None);
+        }
+        match policy.store.check(&key) {
+            Ok(burst) => {
+                let remaining = burst.min(policy.max);
+                let reset = policy.interval * (policy.max - remaining);
+                let headers = policy.headers(remaining, reset, state.settings.header_sets);
+                ResponseFuture::passthrough(self.inner.call(req), Some(headers))
+            }
+            Err(wait) => {
+                state.refused.fetch_add(1, Ordering::Relaxed);
+                let retry_after = ceil_secs(wait).max(1);
+                tracing::debug!(%key, retry_after, "rate limit: request refused");
+                let headers = policy.headers(
+                    0,
+                    wait + policy.interval * (policy.max - 1),
+                    state.settings.header_sets,
+                );
+                let plural = if retry_after == 1 { "" } else { "s" };
+                let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
+                    .with_detail(format!(
+                        "rate limit exceeded, retry in {retry_after} second{plural}"
+                    ))
+                    .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after))
+                    .into_response();
+                headers.apply(response.headers_mut());
+                ResponseFuture::refused(response)
+            }
+        }
+    }
+}
+
+/// The answer to a request the limiter cannot key because the server does not pass the peer
+/// address: a 500 naming the fix (a wiring error, which must not pass as unlimited), and a
+/// warning logged once per layer.
+#[cold]
+fn missing_connect_info_response(state: &State) -> Response {
+    if !state.warned_no_peer.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "rate limit: no ConnectInfo<SocketAddr> on the request, so no client key; \
+             answering 500: serve with into_make_service_with_connect_info::<SocketAddr>()"
+        );
+    }
+    missing_connect_info("the rate limiter").into_response()
+}

@@ -1,0 +1,89 @@
+//! What the endpoints and the background tasks of one [`Vitals`](crate::Vitals) share, and the
+//! memory settings it keeps.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use vitals::Monitor;
+
+use crate::auth::OperatorAuth;
+#[cfg(feature = "breaker")]
+use crate::breaker::BreakerRegistry;
+use crate::check::HealthCheck;
+use crate::pressure::Pressure;
+#[cfg(feature = "rate-limit")]
+use crate::rate_limit::RateLimitLayer;
+use crate::sampler::Sampler;
+
+/// The state every endpoint reads.
+pub(crate) type AppState = Arc<Shared>;
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) monitor: Monitor,
+    pub(crate) auth: OperatorAuth,
+    pub(crate) checks: Vec<HealthCheck>,
+    pub(crate) check_timeout: Duration,
+    pub(crate) version: String,
+    pub(crate) service: String,
+    pub(crate) sampler: Sampler,
+    pub(crate) memory: MemorySettings,
+    pub(crate) last_reclaim: Mutex<Option<(Instant, SystemTime)>>,
+    pub(crate) thresholds: vitals::alerts::Thresholds,
+    pub(crate) alerts: Mutex<vitals::alerts::AlertEngine>,
+    pub(crate) pressure: Pressure,
+    #[cfg(feature = "breaker")]
+    pub(crate) breakers: BreakerRegistry,
+    #[cfg(feature = "rate-limit")]
+    pub(crate) rate_limit: Option<RateLimitLayer>,
+    pub(crate) resources_every: u32,
+}
+
+impl Shared {
+    /// The circuit breakers' snapshots as JSON (`[]` without the `breaker` feature).
+    pub(crate) fn breakers_json(&self) -> serde_json::Value {
+        #[cfg(feature = "breaker")]
+        return serde_json::json!(self.breakers.snapshots());
+        #[cfg(not(feature = "breaker"))]
+        serde_json::json!([])
+    }
+
+    /// The rate limit's counters as JSON (`null` without one).
+    pub(crate) fn rate_limit_json(&self) -> serde_json::Value {
+        #[cfg(feature = "rate-limit")]
+        if let Some(l) = &self.rate_limit {
+            return serde_json::json!({
+                "refusedTotal": l.refused_total(),
+                "trackedKeys": l.tracked_keys(),
+                "overflowedTotal": l.overflowed_total(),
+            });
+        }
+        serde_json::Value::Null
+    }
+}
+
+/// Memory monitoring settings.
+#[derive(Debug, Clone)]
+pub struct MemorySettings {
+    /// The memory limit (default: `MEMORY_LIMIT_MB`, else the cgroup's, else 1 GiB).
+    pub limit: vitals::process::MemoryLimit,
+    /// Heap and RSS levels (default: 512/1024 MiB heap, 1100/1300 MiB RSS).
+    pub thresholds: vitals::memory::MemoryThresholds,
+    /// Leak detection (default: growth above 20 MiB/min sustained over 30 minutes).
+    pub leak: vitals::trend::LeakDetector,
+    /// Minimum time between two reclaims (default 10 s).
+    pub reclaim_interval: Duration,
+}
+
+impl Default for MemorySettings {
+    fn default() -> Self {
+        Self {
+            limit: vitals::process::detect_memory_limit_from_env(
+                vitals::memory::DEFAULT_LIMIT_BYTES,
+            ),
+            thresholds: vitals::memory::MemoryThresholds::default(),
+            leak: vitals::trend::LeakDetector::default(),
+            reclaim_interval: Duration::from_secs(10),
+        }
+    }
+}
