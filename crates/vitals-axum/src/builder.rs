@@ -50,7 +50,7 @@ pub struct VitalsBuilder {
     service: String,
     sample_interval: Duration,
     memory: MemorySettings,
-    thresholds: vitals::alerts::Thresholds,
+    thresholds: vitals::AlertThresholds,
     pressure: PressureBuilder,
     #[cfg(feature = "breaker")]
     breakers: BreakerRegistry,
@@ -70,7 +70,7 @@ impl Default for VitalsBuilder {
             service: "vitals".to_owned(),
             sample_interval: Duration::from_secs(5),
             memory: MemorySettings::default(),
-            thresholds: vitals::alerts::Thresholds::default(),
+            thresholds: vitals::AlertThresholds::default(),
             pressure: PressureBuilder::default(),
             #[cfg(feature = "breaker")]
             breakers: BreakerRegistry::new(),
@@ -140,8 +140,8 @@ impl VitalsBuilder {
     }
 
     /// Alert, health and recommendation thresholds (default: see
-    /// [`vitals::alerts::Thresholds`]). Heap and RSS levels come from [`MemorySettings`].
-    pub fn thresholds(mut self, thresholds: vitals::alerts::Thresholds) -> Self {
+    /// [`vitals::AlertThresholds`]). Heap and RSS levels come from [`MemorySettings`].
+    pub fn thresholds(mut self, thresholds: vitals::AlertThresholds) -> Self {
         self.thresholds = thresholds;
         self
     }
@@ -188,15 +188,15 @@ impl VitalsBuilder {
         let memory = self.memory.thresholds.resolve(self.memory.limit.bytes);
         let thresholds = self
             .thresholds
-            .heap(vitals::alerts::Level::new(
+            .heap(vitals::Level::new(
                 memory.heap_warning_bytes,
                 memory.heap_critical_bytes,
             ))
-            .rss(vitals::alerts::Level::new(
+            .rss(vitals::Level::new(
                 memory.rss_warning_bytes,
                 memory.rss_critical_bytes,
             ));
-        let alerts = Mutex::new(vitals::alerts::AlertEngine::new(thresholds.clone()));
+        let alerts = Mutex::new(vitals::AlertEngine::new(thresholds.clone()));
         let vitals = Vitals {
             shared: Arc::new(Shared {
                 monitor,

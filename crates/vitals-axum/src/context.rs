@@ -29,7 +29,7 @@
 use axum::response::{IntoResponseParts, ResponseParts};
 use http::HeaderValue;
 use std::convert::Infallible;
-use vitals::ring::InlineStr;
+use vitals::InlineStr;
 
 /// The request header carrying the correlation id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -247,12 +247,21 @@ pub struct RequestContext {
     pub request_id: Option<RequestId>,
     /// W3C trace context, when trace propagation is on.
     pub trace: Option<TraceContext>,
-    /// Tenant, when known from the path or the header.
-    pub organization: Option<InlineStr>,
+    /// Tenant, when known from the path or the header: read it with
+    /// [`organization`](Self::organization).
+    pub(crate) organization: Option<InlineStr>,
     /// Route template.
     pub route: Option<axum::extract::MatchedPath>,
     /// When the request arrived.
     pub start: std::time::Instant,
+}
+
+impl RequestContext {
+    /// The tenant, when known from the path or the header.
+    #[must_use]
+    pub fn organization(&self) -> Option<&str> {
+        self.organization.as_ref().map(InlineStr::as_str)
+    }
 }
 
 /// True for an acceptable client-supplied correlation id: 1 to 64 bytes of ASCII letters,

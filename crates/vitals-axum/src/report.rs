@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
+use vitals::SystemSnapshot;
 use vitals::Window;
-use vitals::health::{DependencySignal, RouteSignal, Signals};
-use vitals::system::SystemSnapshot;
+use vitals::{DependencySignal, RouteSignal, Signals};
 
 use crate::shared::Shared;
 use crate::util::rfc3339;
@@ -89,7 +89,7 @@ pub(crate) fn signals(state: &Shared) -> Signals {
         .sampler
         .history()
         .memory_points(Duration::from_secs(300));
-    s.memory_growth_mb_per_min = vitals::trend::fit(&points)
+    s.memory_growth_mb_per_min = vitals::fit_trend(&points)
         .filter(|f| f.span_secs >= 60.0)
         .map(|f| f.mib_per_min());
     s.last_reclaim = state
@@ -112,8 +112,8 @@ pub(crate) async fn signals_with_dependencies(state: &Shared) -> Signals {
 }
 
 /// The current recommendations (memory, latency, errors, runtime).
-pub(crate) fn recommendations(state: &Shared) -> Vec<vitals::advice::Recommendation> {
-    vitals::advice::recommend(&signals(state), &state.thresholds)
+pub(crate) fn recommendations(state: &Shared) -> Vec<vitals::Recommendation> {
+    vitals::recommend(&signals(state), &state.thresholds)
 }
 
 /// The latest snapshot, or a fresh one when none has been taken yet.
@@ -138,7 +138,7 @@ pub(crate) fn memory_report(state: &Shared) -> Value {
     let window = settings.leak.window;
     let points = history.memory_points(window);
     let newest = points.last().map_or(0.0, |p| p.0);
-    let windows: Vec<Value> = vitals::trend::growth_rates(
+    let windows: Vec<Value> = vitals::growth_rates(
         &points,
         newest,
         &[
@@ -151,7 +151,7 @@ pub(crate) fn memory_report(state: &Shared) -> Value {
     .map(|(w, fit)| {
         json!({
             "minutes": w.as_secs() / 60,
-            "growthMibPerMin": fit.as_ref().map(vitals::trend::Fit::mib_per_min),
+            "growthMibPerMin": fit.as_ref().map(vitals::TrendFit::mib_per_min),
             "rSquared": fit.as_ref().map(|f| f.r_squared),
             "points": fit.as_ref().map_or(0, |f| f.points),
             "spanSeconds": fit.as_ref().map(|f| f.span_secs),

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vitals::histogram::AtomicHistogram;
+use vitals::AtomicHistogram;
 
 /// How often the probe task asks to wake.
 pub const PROBE_PERIOD: Duration = Duration::from_millis(10);
@@ -65,7 +65,7 @@ pub struct RuntimeSample {
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(vitals::monitor::as_ms(*d))
+    s.serialize_f64(vitals::as_ms(*d))
 }
 
 #[derive(Debug)]
@@ -161,14 +161,14 @@ impl RuntimeProbe {
     }
 }
 
-impl From<RuntimeSample> for vitals::system::RuntimeFigures {
+impl From<RuntimeSample> for vitals::RuntimeFigures {
     fn from(s: RuntimeSample) -> Self {
         Self {
             workers: s.workers,
             busy_ratio: s.busy_ratio,
-            scheduling_delay_p50_ms: vitals::monitor::as_ms(s.scheduling_delay_p50),
-            scheduling_delay_p99_ms: vitals::monitor::as_ms(s.scheduling_delay_p99),
-            scheduling_delay_max_ms: vitals::monitor::as_ms(s.scheduling_delay_max),
+            scheduling_delay_p50_ms: vitals::as_ms(s.scheduling_delay_p50),
+            scheduling_delay_p99_ms: vitals::as_ms(s.scheduling_delay_p99),
+            scheduling_delay_max_ms: vitals::as_ms(s.scheduling_delay_max),
             live_tasks: s.live_tasks,
             global_queue_depth: s.global_queue_depth,
         }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use vitals::Monitor;
-use vitals::system::{History, MinutePoint, SystemSnapshot};
+use vitals::{MinutePoint, SystemHistory as History, SystemSnapshot};
 
 use crate::runtime::RuntimeProbe;
 
@@ -80,11 +80,11 @@ impl Sampler {
     pub fn sample_now(&self) -> SystemSnapshot {
         let inner = &*self.inner;
         let now = SystemTime::now();
-        let process = vitals::process::sample_process()
-            .unwrap_or_else(|_| vitals::process::ProcessSnapshot::unmeasured(now));
+        let process =
+            vitals::sample_process().unwrap_or_else(|_| vitals::ProcessSnapshot::unmeasured(now));
         let mut snapshot = SystemSnapshot::empty(now);
         snapshot.process = process;
-        snapshot.heap = vitals::heap::heap_stats();
+        snapshot.heap = vitals::heap_stats();
         snapshot.runtime = inner.probe.as_ref().map(|p| p.sample().into());
         snapshot.in_flight = inner.monitor.in_flight();
         snapshot.requests_total = inner.monitor.recorded();
@@ -126,7 +126,7 @@ impl Sampler {
                 busy_ratio: mean(&acc.busy),
                 requests: stats.count,
                 errors: stats.errors,
-                p95_ms: vitals::monitor::as_ms(stats.p95),
+                p95_ms: vitals::as_ms(stats.p95),
             });
             acc.cpu.clear();
             acc.busy.clear();

@@ -29,8 +29,8 @@ pub(crate) struct Shared {
     pub(crate) sampler: Sampler,
     pub(crate) memory: MemorySettings,
     pub(crate) last_reclaim: Mutex<Option<(Instant, SystemTime)>>,
-    pub(crate) thresholds: vitals::alerts::Thresholds,
-    pub(crate) alerts: Mutex<vitals::alerts::AlertEngine>,
+    pub(crate) thresholds: vitals::AlertThresholds,
+    pub(crate) alerts: Mutex<vitals::AlertEngine>,
     pub(crate) pressure: Pressure,
     #[cfg(feature = "breaker")]
     pub(crate) breakers: BreakerRegistry,
@@ -66,11 +66,11 @@ impl Shared {
 #[derive(Debug, Clone)]
 pub struct MemorySettings {
     /// The memory limit (default: `MEMORY_LIMIT_MB`, else the cgroup's, else 1 GiB).
-    pub limit: vitals::process::MemoryLimit,
+    pub limit: vitals::MemoryLimit,
     /// Heap and RSS levels (default: 512/1024 MiB heap, 1100/1300 MiB RSS).
-    pub thresholds: vitals::memory::MemoryThresholds,
+    pub thresholds: vitals::MemoryThresholds,
     /// Leak detection (default: growth above 20 MiB/min sustained over 30 minutes).
-    pub leak: vitals::trend::LeakDetector,
+    pub leak: vitals::LeakDetector,
     /// Minimum time between two reclaims (default 10 s).
     pub reclaim_interval: Duration,
 }
@@ -78,11 +78,9 @@ pub struct MemorySettings {
 impl Default for MemorySettings {
     fn default() -> Self {
         Self {
-            limit: vitals::process::detect_memory_limit_from_env(
-                vitals::memory::DEFAULT_LIMIT_BYTES,
-            ),
-            thresholds: vitals::memory::MemoryThresholds::default(),
-            leak: vitals::trend::LeakDetector::default(),
+            limit: vitals::detect_memory_limit_from_env(vitals::DEFAULT_MEMORY_LIMIT_BYTES),
+            thresholds: vitals::MemoryThresholds::default(),
+            leak: vitals::LeakDetector::default(),
             reclaim_interval: Duration::from_secs(10),
         }
     }

@@ -22,7 +22,7 @@ use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use vitals::alerts::{Level, Thresholds};
+use vitals::{AlertThresholds, Level};
 use vitals_axum::{MemorySettings, OperatorAuth, Vitals};
 
 const LOOPBACK: &str = "127.0.0.1:1";
@@ -33,14 +33,14 @@ const MIB: u64 = 1024 * 1024;
 const SLOW: Duration = Duration::from_millis(20);
 
 /// The default thresholds without the runtime rules (see the module docs).
-fn quiet() -> Thresholds {
-    Thresholds::default()
+fn quiet() -> AlertThresholds {
+    AlertThresholds::default()
         .busy_ratio(Level::OFF)
         .scheduling_delay_p99(Level::OFF)
 }
 
 /// [`quiet`] with a p95 latency warning at 5 ms (critical at 10 s), so `/slow` warns.
-fn latency_warns() -> Thresholds {
+fn latency_warns() -> AlertThresholds {
     quiet().latency_p95(Level::new(
         Duration::from_millis(5),
         Duration::from_secs(10),
@@ -621,9 +621,9 @@ async fn failing_route_is_recommended_by_its_template() {
 
 fn memory_settings() -> MemorySettings {
     MemorySettings {
-        limit: vitals::process::MemoryLimit {
+        limit: vitals::MemoryLimit {
             bytes: 4096 * MIB,
-            source: vitals::process::LimitSource::Env,
+            source: vitals::MemoryLimitSource::Env,
         },
         ..MemorySettings::default()
     }

@@ -370,9 +370,7 @@ async fn traceparent_is_validated_propagated_and_recorded() {
                         .as_ref()
                         .map(|r| r.as_str().to_owned())
                         .unwrap_or_default(),
-                    ctx.organization
-                        .map(|o| o.as_str().to_owned())
-                        .unwrap_or_default(),
+                    ctx.organization().unwrap_or_default().to_owned(),
                     ctx.trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
                 )
             }),

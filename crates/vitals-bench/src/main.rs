@@ -255,11 +255,8 @@ fn prometheus_client_app(router: Router) -> Router {
 /// own `/metrics` does (no system sample: this variant runs no sampler).
 async fn monitor_metrics(State(monitor): State<vitals::Monitor>) -> Response {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            vitals::expose::TEXT_CONTENT_TYPE,
-        )],
-        vitals_axum::exposition_body(monitor, vitals::expose::Format::Text),
+        [(axum::http::header::CONTENT_TYPE, vitals::TEXT_CONTENT_TYPE)],
+        vitals_axum::exposition_body(monitor, vitals::MetricsFormat::Text),
     )
         .into_response()
 }

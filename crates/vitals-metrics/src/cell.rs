@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
-use vitals::histogram::{AtomicHistogram, HistogramSnapshot};
-use vitals::series::PROMETHEUS_BUCKETS;
+use vitals::PROMETHEUS_BUCKETS;
+use vitals::{AtomicHistogram, HistogramSnapshot};
 
 /// Exposed buckets: one per [`PROMETHEUS_BUCKETS`] bound, plus `+Inf`.
 const LE: usize = PROMETHEUS_BUCKETS.len() + 1;

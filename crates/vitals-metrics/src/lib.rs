@@ -6,7 +6,7 @@
 //! `/metrics/json`, with help text and units from `describe_*`.
 //!
 //! - **Histograms** are real histograms on vitals' buckets: exact counts at the core's
-//!   [`PROMETHEUS_BUCKETS`](vitals::series::PROMETHEUS_BUCKETS) bounds (mergeable across a fleet
+//!   [`PROMETHEUS_BUCKETS`](vitals::PROMETHEUS_BUCKETS) bounds (mergeable across a fleet
 //!   with `histogram_quantile`), plus the core's 1%-error histogram for the JSON percentiles.
 //!   Values are read as seconds for both (the bounds are 5 ms to 10 s).
 //! - **Bounded by construction**: caps on names, on label sets per name and in all (each name

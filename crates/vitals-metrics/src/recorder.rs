@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use vitals::expose::model::Family;
-use vitals::expose::prometheus::{encode_openmetrics, encode_text};
+use vitals::MetricFamily;
+use vitals::{encode_openmetrics, encode_text};
 
 use crate::cell::{Cell, Kind};
 use crate::config::Config;
@@ -95,7 +95,7 @@ impl Registry {
     /// Every application metric as the core's exposition families, sorted by name, followed by
     /// the registry's own `vitals_custom_metrics_refused` and `vitals_custom_metrics_overflowed`
     /// counters. Append them to vitals' own families before encoding.
-    pub fn families(&self) -> Vec<Family> {
+    pub fn families(&self) -> Vec<MetricFamily> {
         render::families(&self.store)
     }
 

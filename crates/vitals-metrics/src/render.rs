@@ -1,4 +1,4 @@
-//! The store as the core's exposition model ([`Family`]) and as a [`MetricsSnapshot`].
+//! The store as the core's exposition model ([`MetricFamily`]) and as a [`MetricsSnapshot`].
 //!
 //! Output size is bounded by the caps: at most `max_names` families (plus two of the
 //! registry's own), each with at most `max_label_sets + 1` series, and at most
@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 
-use vitals::expose::model::{Family, HistogramValue, Labels, MetricKind};
-use vitals::series::PROMETHEUS_BUCKETS;
+use vitals::PROMETHEUS_BUCKETS;
+use vitals::{HistogramValue, MetricFamily, MetricKind, MetricLabels};
 
 use crate::cell::{Cell, HistogramRead, Kind};
 use crate::config::OVERFLOW_LABEL;
@@ -51,7 +51,7 @@ fn sorted_families(store: &Store) -> Vec<std::sync::Arc<FamilyEntry>> {
     families
 }
 
-fn sorted_series(family: &FamilyEntry) -> Vec<(Labels, Cell)> {
+fn sorted_series(family: &FamilyEntry) -> Vec<(MetricLabels, Cell)> {
     let mut series: Vec<_> = family
         .series
         .pin()
@@ -75,7 +75,7 @@ fn histogram_value(read: &HistogramRead) -> HistogramValue {
 }
 
 /// Every application metric as exposition families, then the registry's own two counters.
-pub(crate) fn families(store: &Store) -> Vec<Family> {
+pub(crate) fn families(store: &Store) -> Vec<MetricFamily> {
     let descriptions = store.descriptions.pin();
     let mut out = Vec::new();
     for entry in sorted_families(store) {
@@ -83,7 +83,7 @@ pub(crate) fn families(store: &Store) -> Vec<Family> {
         let help = description
             .filter(|d| !d.help.is_empty())
             .map_or_else(|| UNDESCRIBED.to_owned(), |d| d.help.clone());
-        let mut family = Family::new(entry.name.clone(), help, metric_kind(entry.kind));
+        let mut family = MetricFamily::new(entry.name.clone(), help, metric_kind(entry.kind));
         family.unit = exposed_unit(&entry.name, description);
         for (labels, cell) in sorted_series(&entry) {
             match cell {
@@ -100,7 +100,7 @@ pub(crate) fn families(store: &Store) -> Vec<Family> {
         }
         out.push(family);
     }
-    let mut refused = Family::counter(
+    let mut refused = MetricFamily::counter(
         REFUSED_FAMILY,
         "Application metric registrations refused (invalid or reserved name, caps), by reason.",
     );
@@ -109,7 +109,7 @@ pub(crate) fn families(store: &Store) -> Vec<Family> {
         refused.push(vec![("reason", reason.as_str().to_owned())], n as f64);
     }
     out.push(refused);
-    let mut overflowed = Family::counter(
+    let mut overflowed = MetricFamily::counter(
         OVERFLOWED_FAMILY,
         "Application metric registrations sent to an overflow series by a label-set cap.",
     );

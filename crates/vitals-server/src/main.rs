@@ -149,7 +149,7 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
         "/metrics".to_owned(),
         "/api/demo".to_owned(),
     ]);
-    let mib = |v: f64| (v > 0.0).then_some((v * 1024.0 * 1024.0) as u64);
+    let mib = |v: f64| (v > 0.0).then_some((v * vitals::BYTES_PER_MIB) as u64);
     if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB")? {
         p = p.max_heap_bytes(mib(v));
     }

@@ -79,9 +79,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::signals::Signals;
-use crate::thresholds::{AlertThresholds, Rule, hold};
-// Until the workspace's other crates use the root paths (`vitals::AlertThresholds`, …).
-pub use crate::thresholds::{AlertThresholds as Thresholds, Level, Severity};
+use crate::thresholds::{AlertThresholds, Rule, Severity, hold};
 use crate::units::{rfc3339, rfc3339_opt};
 
 /// How many resolved alerts [`AlertEngine`] keeps.

@@ -54,8 +54,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-// Until the workspace's other crates use the root paths (`vitals::Signals`, …).
-pub use crate::signals::{ComponentType, DependencySignal, RouteSignal, Signals};
+use crate::signals::{ComponentType, DependencySignal, Signals};
 use crate::thresholds::{AlertThresholds, Rule, Severity, classify};
 use crate::units::{BYTES_PER_MIB, as_ms, rfc3339};
 

@@ -31,40 +31,39 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The modules stay public until the workspace's other crates name items by their root paths.
-pub mod accept;
-pub mod advice;
-pub mod alerts;
-pub mod alloc;
-pub mod expose;
-pub mod health;
-pub mod heap;
-pub mod histogram;
-pub mod memory;
-pub mod method;
-pub mod monitor;
-pub mod normalize;
-pub mod process;
-pub mod ring;
-pub mod series;
-pub mod signals;
-pub mod system;
-pub mod thresholds;
-pub mod trend;
-pub mod units;
+mod accept;
+mod advice;
+mod alerts;
+mod alloc;
+mod expose;
+mod health;
+mod heap;
+mod histogram;
+mod memory;
+mod method;
+mod monitor;
+mod normalize;
+mod process;
+mod ring;
+mod series;
+mod signals;
+mod system;
+mod thresholds;
+mod trend;
+mod units;
 
 pub use accept::{AcceptQuality, MediaRange, accept_quality, media_ranges};
 pub use advice::{MAX_ROUTES as MAX_ADVICE_ROUTES, Priority, Recommendation, recommend};
 pub use alerts::{Alert, AlertEngine, RESOLVED_CAPACITY as RESOLVED_ALERTS_CAPACITY};
 pub use alloc::{AllocatorStats, CountingAllocator, allocator_stats};
-pub use expose::collect::{
-    families as metric_families, render as render_metrics,
-    render_chunked as render_metrics_chunked, render_with as render_metrics_with,
-};
 pub use expose::{
     Family as MetricFamily, Format as MetricsFormat, HistogramValue, Labels as MetricLabels,
     MetricKind, OPENMETRICS_CONTENT_TYPE, Sample as MetricSample, SampleValue as MetricValue,
     TEXT_CONTENT_TYPE, encode_openmetrics, encode_text, negotiate as negotiate_format,
+};
+pub use expose::{
+    families as metric_families, render as render_metrics,
+    render_chunked as render_metrics_chunked, render_with as render_metrics_with,
 };
 pub use health::{
     CheckResult as HealthCheckResult, FACTOR_WEIGHTS as HEALTH_FACTOR_WEIGHTS,

@@ -13,7 +13,8 @@ use http::{HeaderValue, StatusCode, header};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use super::state::{BreakerState, Inner, Permit, retry_after_secs};
+use super::snapshot::BreakerState;
+use super::state::{Inner, Permit, retry_after_secs};
 use crate::problem::Problem;
 
 pin_project! {

@@ -15,8 +15,8 @@ pub use future::ResponseFuture;
 pub use layer::CircuitBreakerLayer;
 pub use registry::BreakerRegistry;
 pub use service::CircuitBreakerService;
-pub use snapshot::{BreakerSnapshot, BreakerTransition};
+pub use snapshot::{BreakerSnapshot, BreakerState, BreakerTransition};
 pub use state::{
-    BreakerState, CircuitBreaker, DEFAULT_CALL_TIMEOUT, DEFAULT_FAILURE_THRESHOLD,
-    DEFAULT_RESET_TIMEOUT, TRANSITION_HISTORY,
+    CircuitBreaker, DEFAULT_CALL_TIMEOUT, DEFAULT_FAILURE_THRESHOLD, DEFAULT_RESET_TIMEOUT,
+    TRANSITION_HISTORY,
 };

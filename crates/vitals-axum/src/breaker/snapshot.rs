@@ -1,10 +1,57 @@
 //! What a breaker reports: its state changes and its snapshot for `/health` and `/metrics`.
 
+use std::fmt;
 use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 
-use super::state::BreakerState;
+const STATE_MASK: u64 = 0b11;
+
+/// The state of a circuit. Serialized as `closed`, `open`, `halfOpen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BreakerState {
+    /// Calls run; failures are counted.
+    Closed,
+    /// Calls are rejected until the reset timeout has passed.
+    Open,
+    /// One trial call may run; its outcome closes or reopens the circuit.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// The serialized name (`closed`, `open`, `halfOpen`), also usable as a metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "halfOpen",
+        }
+    }
+
+    pub(super) const fn code(self) -> u64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        }
+    }
+
+    pub(super) const fn from_word(word: u64) -> Self {
+        match word & STATE_MASK {
+            0 => BreakerState::Closed,
+            1 => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
+        }
+    }
+}
+
+impl fmt::Display for BreakerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A state change, as kept by [`CircuitBreaker::transitions`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,11 +9,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::error::BreakerError;
-use super::snapshot::{BreakerSnapshot, BreakerTransition};
+use super::snapshot::{BreakerSnapshot, BreakerState, BreakerTransition};
 
 /// Consecutive failures that open a circuit by default.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
@@ -23,54 +22,6 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many transitions [`CircuitBreaker::transitions`] keeps.
 pub const TRANSITION_HISTORY: usize = 16;
-
-const STATE_MASK: u64 = 0b11;
-
-/// The state of a circuit. Serialized as `closed`, `open`, `halfOpen`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum BreakerState {
-    /// Calls run; failures are counted.
-    Closed,
-    /// Calls are rejected until the reset timeout has passed.
-    Open,
-    /// One trial call may run; its outcome closes or reopens the circuit.
-    HalfOpen,
-}
-
-impl BreakerState {
-    /// The serialized name (`closed`, `open`, `halfOpen`), also usable as a metric label.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "halfOpen",
-        }
-    }
-
-    const fn code(self) -> u64 {
-        match self {
-            BreakerState::Closed => 0,
-            BreakerState::Open => 1,
-            BreakerState::HalfOpen => 2,
-        }
-    }
-
-    pub(super) const fn from_word(word: u64) -> Self {
-        match word & STATE_MASK {
-            0 => BreakerState::Closed,
-            1 => BreakerState::Open,
-            _ => BreakerState::HalfOpen,
-        }
-    }
-}
-
-impl fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A circuit breaker: fails fast while a dependency (a database, an upstream API, a route)
 /// keeps failing, then probes it with one trial call. Cheap to clone; clones share the state.

@@ -6,15 +6,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::{HeaderName, HeaderValue, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::current::Scope;
 use super::record::{Recorder, timed_poll};
-use super::service::{TRACEPARENT, X_REQUEST_ID};
-use crate::context::Organization;
+use crate::context::{Organization, REQUEST_ID_HEADER};
+
+/// The correlation id header, written on the response (the service reads it on the request).
+pub(super) const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+/// W3C trace context, answered only to a request that sent one.
+pub(super) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 pin_project! {
     /// Response future of [`MonitorService`].

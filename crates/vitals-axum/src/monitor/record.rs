@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use vitals::ring::InlineStr;
+use vitals::InlineStr;
 use vitals::{Method, Monitor, RequestSample, RouteKey};
 
 use crate::context::{Organization, RequestContext, RequestId};
@@ -230,16 +230,16 @@ struct PollProbe {
 impl PollProbe {
     fn begin() -> Self {
         Self {
-            alloc: vitals::heap::thread_allocation(),
-            cpu: vitals::process::thread_cpu_time(),
+            alloc: vitals::thread_allocation(),
+            cpu: vitals::thread_cpu_time(),
         }
     }
 
     fn end(self, profile: &mut Profile) {
-        if let (Some(before), Some(after)) = (self.cpu, vitals::process::thread_cpu_time()) {
+        if let (Some(before), Some(after)) = (self.cpu, vitals::thread_cpu_time()) {
             profile.cpu += after.saturating_sub(before);
         }
-        if let (Some((a0, f0)), Some((a1, f1))) = (self.alloc, vitals::heap::thread_allocation()) {
+        if let (Some((a0, f0)), Some((a1, f1))) = (self.alloc, vitals::thread_allocation()) {
             profile.allocated += a1.saturating_sub(a0);
             profile.freed += f1.saturating_sub(f0);
             profile.alloc_known = true;

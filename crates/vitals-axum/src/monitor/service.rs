@@ -9,18 +9,14 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response};
 use http_body::Body;
 use tower::Service;
-use vitals::ring::InlineStr;
+use vitals::InlineStr;
 use vitals::{Method, Monitor};
 
-use super::future::ResponseFuture;
+use super::future::{ResponseFuture, TRACEPARENT, X_REQUEST_ID};
 use super::record::{Profile, Recorder};
-use crate::context::{
-    ORGANIZATION_HEADER, ORGANIZATION_PARAMS, REQUEST_ID_HEADER, RequestId, TraceContext,
-};
+use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, RequestId, TraceContext};
 
-pub(super) const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
-pub(super) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Records each request; see [`MonitorLayer`].
 #[derive(Debug, Clone)]
@@ -65,7 +61,7 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
         let template = route.as_str();
         organization = ORGANIZATION_PARAMS
             .iter()
-            .find_map(|name| vitals::normalize::path_param(template, req.uri().path(), name))
+            .find_map(|name| vitals::path_param(template, req.uri().path(), name))
             .map(InlineStr::new);
     }
     let mut request_id = None;
@@ -81,7 +77,7 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
             organization = value
                 .to_str()
                 .ok()
-                .filter(|v| vitals::monitor::is_valid_organization_id(v))
+                .filter(|v| vitals::is_valid_organization_id(v))
                 .map(InlineStr::new);
         }
     }

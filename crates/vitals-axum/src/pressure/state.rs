@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
-use vitals::system::SystemSnapshot;
+use vitals::SystemSnapshot;
 
 use crate::problem::Problem;
 use crate::util::rfc3339;
@@ -323,7 +323,7 @@ impl Pressure {
             |v: Option<f64>, max: Option<f64>| matches!((v, max), (Some(v), Some(m)) if v > m);
         let reason = if over(
             values.scheduling_delay_ms,
-            s.max_scheduling_delay.map(|d| d.as_secs_f64() * 1e3),
+            s.max_scheduling_delay.map(vitals::as_ms),
         ) {
             Some(PressureReason::SchedulingDelay)
         } else if over(
@@ -394,7 +394,7 @@ impl Pressure {
                 max_heap_used_bytes: s.max_heap_bytes,
                 max_rss_bytes: s.max_rss_bytes,
                 max_busy_ratio: s.max_busy_ratio,
-                max_scheduling_delay_ms: s.max_scheduling_delay.map(|d| d.as_secs_f64() * 1e3),
+                max_scheduling_delay_ms: s.max_scheduling_delay.map(vitals::as_ms),
                 health_check: s.health_check.is_some(),
             },
             shed: PressureReason::ALL

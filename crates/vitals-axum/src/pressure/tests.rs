@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use tower::ServiceExt;
-use vitals::heap::{HeapSource, HeapStats};
+use vitals::{HeapSource, HeapStats};
 
 fn snapshot(heap: u64) -> SystemSnapshot {
     let mut s = SystemSnapshot::empty(SystemTime::now());
@@ -72,7 +72,7 @@ async fn thresholds_switch_off_and_order_names_the_reason() {
         .max_busy_ratio(Some(0.5))
         .build();
     let mut s = snapshot(u64::MAX);
-    s.runtime = Some(vitals::system::RuntimeFigures {
+    s.runtime = Some(vitals::RuntimeFigures {
         busy_ratio: 0.9,
         ..Default::default()
     });
@@ -90,7 +90,7 @@ async fn scheduling_delay_trips_first_and_recovers() {
         .max_scheduling_delay(Some(Duration::from_millis(20)))
         .build();
     let mut s = snapshot(1_000); // over the heap threshold too
-    s.runtime = Some(vitals::system::RuntimeFigures {
+    s.runtime = Some(vitals::RuntimeFigures {
         scheduling_delay_p99_ms: 25.0,
         ..Default::default()
     });
@@ -102,7 +102,7 @@ async fn scheduling_delay_trips_first_and_recovers() {
     assert_eq!(status.thresholds.max_scheduling_delay_ms, Some(20.0));
 
     s.heap = snapshot(1).heap;
-    s.runtime = Some(vitals::system::RuntimeFigures {
+    s.runtime = Some(vitals::RuntimeFigures {
         scheduling_delay_p99_ms: 20.0, // not strictly greater
         ..Default::default()
     });

@@ -56,7 +56,7 @@ pub const DEFAULT_SKIPPED_ROUTES: [&str; 4] = [
 /// - [`KeySource::Organization`]: the tenant, from an [`Organization`](crate::Organization) in the request extensions
 ///   (set by an authentication layer in front of this one), else the route's `{orgId}` or
 ///   `{organizationId}` path parameter, else the `x-organization-id` header; ids must pass
-///   [`vitals::monitor::is_valid_organization_id`]. Requests without a tenant are keyed by
+///   [`vitals::is_valid_organization_id`]. Requests without a tenant are keyed by
 ///   client IP. A header or a path segment is chosen by the client: unless an authentication
 ///   layer vouches for the tenant, a client can spread its requests over many tenant ids.
 /// - [`KeySource::custom`]: your closure, given the request head and the client IP resolved as

@@ -123,13 +123,11 @@ impl State {
         if let Some(org) = req.extensions().get::<Organization>() {
             return Some(Arc::clone(&org.0));
         }
-        let valid = |id: &&str| vitals::monitor::is_valid_organization_id(id);
+        let valid = |id: &&str| vitals::is_valid_organization_id(id);
         if let Some(route) = req.extensions().get::<MatchedPath>() {
             let from_path = ORGANIZATION_PARAMS
                 .iter()
-                .find_map(|name| {
-                    vitals::normalize::path_param(route.as_str(), req.uri().path(), name)
-                })
+                .find_map(|name| vitals::path_param(route.as_str(), req.uri().path(), name))
                 .filter(valid);
             if let Some(id) = from_path {
                 return Some(Arc::from(id));

@@ -40,7 +40,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             let status = if dep.ok { "pass" } else { "fail" };
             let result = CheckResult {
                 status,
-                response_time_ms: vitals::monitor::as_ms(dep.response_time),
+                response_time_ms: vitals::as_ms(dep.response_time),
                 output,
             };
             (dep.name, result)
@@ -82,13 +82,13 @@ pub(crate) async fn debug(State(state): State<AppState>) -> Response {
         "requestsRecorded": state.monitor.recorded(),
         "config": {
             "ringCapacity": config.ring_capacity,
-            "slowThresholdMs": vitals::monitor::as_ms(config.slow_threshold),
+            "slowThresholdMs": vitals::as_ms(config.slow_threshold),
             "maxRoutes": config.max_routes,
             "maxOrganizations": config.max_organizations,
             "resourcesEvery": state.resources_every,
-            "highCpuThresholdMs": vitals::monitor::as_ms(config.high_cpu_threshold),
+            "highCpuThresholdMs": vitals::as_ms(config.high_cpu_threshold),
             "highMemoryBytes": config.high_memory_threshold,
-            "blockingPollThresholdMs": vitals::monitor::as_ms(config.blocking_poll_threshold),
+            "blockingPollThresholdMs": vitals::as_ms(config.blocking_poll_threshold),
             "operatorAuth": if state.auth.has_token() { "bearer-token" } else { "loopback-only" },
             "healthChecks": state.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             "healthCheckTimeoutMs": Duration::as_millis(&state.check_timeout) as u64,

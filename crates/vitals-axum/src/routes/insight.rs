@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use serde_json::{Value, json};
 use vitals::Window;
-use vitals::monitor::as_ms;
+use vitals::as_ms;
 
 use crate::query::StrictQuery;
 use crate::report::{latest, memory_report, signals_with_dependencies};
@@ -22,8 +22,7 @@ use crate::util::rfc3339;
 /// dependency checks run now. 200 for pass and warn, 503 for fail; cacheable for 5 s.
 pub(crate) async fn health_check_format(State(state): State<AppState>) -> Response {
     let s = signals_with_dependencies(&state).await;
-    let report =
-        vitals::health::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
+    let report = vitals::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
     let status = StatusCode::from_u16(report.status.http_status())
         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let mut res = (status, Json(report)).into_response();
@@ -39,13 +38,13 @@ pub(crate) async fn health_check_format(State(state): State<AppState>) -> Respon
 /// `GET /health/performance/v2/health`: the health score, its factors and their weights.
 pub(crate) async fn health_score(State(state): State<AppState>) -> Response {
     let s = signals_with_dependencies(&state).await;
-    let score = vitals::health::health_score(&s, &state.thresholds);
+    let score = vitals::health_score(&s, &state.thresholds);
     Json(json!({
         "timestamp": rfc3339(s.at),
         "score": score.score,
         "status": score.status,
         "factors": score.factors,
-        "weights": vitals::health::FACTOR_WEIGHTS
+        "weights": vitals::HEALTH_FACTOR_WEIGHTS
             .iter()
             .map(|(name, weight)| (name.to_string(), json!(weight)))
             .collect::<serde_json::Map<_, _>>(),
@@ -98,7 +97,7 @@ pub(crate) async fn dashboard(
     #[cfg(not(feature = "dashboard"))]
     let _ = headers;
     let query = StrictQuery::parse(uri.query());
-    let mut res = match query.limit("minutes", 60, vitals::system::MINUTE_POINTS) {
+    let mut res = match query.limit("minutes", 60, vitals::MINUTE_POINTS) {
         Ok(minutes) => dashboard_json(State(state), minutes).await,
         Err(problem) => problem.with_instance(uri.path()).into_response(),
     };
@@ -112,13 +111,12 @@ pub(crate) async fn dashboard(
 async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Response {
     let s = signals_with_dependencies(&state).await;
     let snap = latest(&state);
-    let report =
-        vitals::health::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
+    let report = vitals::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
     let issues: Vec<Value> = report
         .checks
         .iter()
         .flat_map(|(key, results)| results.iter().map(move |r| (key, r)))
-        .filter(|(_, r)| r.status != vitals::health::HealthStatus::Pass)
+        .filter(|(_, r)| r.status != vitals::HealthStatus::Pass)
         .map(|(key, r)| {
             json!({ "check": key, "status": r.status, "observedValue": r.observed_value,
                     "observedUnit": r.observed_unit, "output": r.output })
@@ -190,7 +188,7 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
         "performance": performance,
         "health": { "status": report.status, "issues": issues },
         "alerts": { "active": active, "recentlyResolved": resolved },
-        "recommendations": vitals::advice::recommend(&s, &state.thresholds),
+        "recommendations": vitals::recommend(&s, &state.thresholds),
         "slowestPaths": slowest.iter().map(|r| json!({
             "route": r.route, "method": r.method, "count": r.stats.count,
             "p50Ms": as_ms(r.stats.p50), "p95Ms": as_ms(r.stats.p95), "p99Ms": as_ms(r.stats.p99),

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
-use vitals::system::SystemSnapshot;
+use vitals::SystemSnapshot;
 
 use crate::problem::Problem;
 use crate::report::{latest, memory_report};
@@ -97,17 +97,13 @@ pub(crate) async fn gc_post(State(state): State<AppState>) -> Response {
         *last = Some((now, SystemTime::now()));
     }
     let outcome = tokio::task::spawn_blocking(|| {
-        let before = vitals::process::sample_process()
-            .ok()
-            .and_then(|p| p.rss_bytes);
-        let heap_before = vitals::heap::heap_stats();
+        let before = vitals::sample_process().ok().and_then(|p| p.rss_bytes);
+        let heap_before = vitals::heap_stats();
         let started = Instant::now();
-        let outcome = vitals::heap::reclaim();
+        let outcome = vitals::reclaim_memory();
         let took = started.elapsed();
-        let after = vitals::process::sample_process()
-            .ok()
-            .and_then(|p| p.rss_bytes);
-        let heap_after = vitals::heap::heap_stats();
+        let after = vitals::sample_process().ok().and_then(|p| p.rss_bytes);
+        let heap_after = vitals::heap_stats();
         (before, after, heap_before, heap_after, took, outcome)
     })
     .await;
@@ -129,7 +125,7 @@ pub(crate) async fn gc_post(State(state): State<AppState>) -> Response {
         "releasedBytes": released,
         "heapBeforeBytes": heap_before.map(|h| h.allocated_bytes),
         "heapAfterBytes": heap_after.map(|h| h.allocated_bytes),
-        "durationMs": vitals::monitor::as_ms(took),
+        "durationMs": vitals::as_ms(took),
         "timestamp": rfc3339(SystemTime::now()),
     }))
     .into_response()

@@ -11,26 +11,28 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, header};
 use serde_json::{Value, json};
-use vitals::expose::{Family, SampleValue, collect, negotiate};
+use vitals::{
+    MetricFamily, MetricValue, metric_families, negotiate_format, render_metrics_chunked,
+};
 
 use crate::shared::AppState;
 
-fn build(state: &AppState) -> Vec<Family> {
+fn build(state: &AppState) -> Vec<MetricFamily> {
     let latest = state.sampler.history().latest();
-    let mut families = collect::families(&state.monitor, latest.as_ref());
+    let mut families = metric_families(&state.monitor, latest.as_ref());
     families.extend(protection_families(state));
     families
 }
 
 /// The protection layers' state.
-fn protection_families(state: &AppState) -> Vec<Family> {
+fn protection_families(state: &AppState) -> Vec<MetricFamily> {
     let status = state.pressure.status();
-    let mut under = Family::gauge(
+    let mut under = MetricFamily::gauge(
         "vitals_under_pressure",
         "1 while requests are shed under pressure, else 0.",
     );
     under.push(vec![], f64::from(u8::from(status.under_pressure)));
-    let mut shed = Family::counter(
+    let mut shed = MetricFamily::counter(
         "vitals_pressure_shed_requests",
         "Requests answered 503 without reaching the service, by the threshold that tripped.",
     );
@@ -51,16 +53,16 @@ fn protection_families(state: &AppState) -> Vec<Family> {
 
 /// The circuit breakers' state, rejections and transitions.
 #[cfg(feature = "breaker")]
-fn breaker_families(state: &AppState) -> [Family; 3] {
-    let mut breaker_state = Family::gauge(
+fn breaker_families(state: &AppState) -> [MetricFamily; 3] {
+    let mut breaker_state = MetricFamily::gauge(
         "vitals_circuit_breaker_state",
         "1 for the state each circuit breaker is in (closed, open, halfOpen), else 0.",
     );
-    let mut rejected = Family::counter(
+    let mut rejected = MetricFamily::counter(
         "vitals_circuit_breaker_rejected_calls",
         "Calls refused without running because the circuit was open.",
     );
-    let mut transitions = Family::counter(
+    let mut transitions = MetricFamily::counter(
         "vitals_circuit_breaker_transitions",
         "Circuit breaker state changes.",
     );
@@ -83,20 +85,20 @@ fn breaker_families(state: &AppState) -> [Family; 3] {
 
 /// The rate limit's refusals, keys and overflow, if there is one.
 #[cfg(feature = "rate-limit")]
-fn rate_limit_families(state: &AppState) -> Vec<Family> {
+fn rate_limit_families(state: &AppState) -> Vec<MetricFamily> {
     let mut out = Vec::new();
     if let Some(limit) = &state.rate_limit {
-        let mut refused = Family::counter(
+        let mut refused = MetricFamily::counter(
             "vitals_rate_limit_refused_requests",
             "Requests answered 429 by the rate limit.",
         );
         refused.push(vec![], limit.refused_total() as f64);
-        let mut keys = Family::gauge(
+        let mut keys = MetricFamily::gauge(
             "vitals_rate_limit_tracked_keys",
             "Keys the rate limiter holds state for.",
         );
         keys.push(vec![], limit.tracked_keys() as f64);
-        let mut overflowed = Family::counter(
+        let mut overflowed = MetricFamily::counter(
             "vitals_rate_limit_overflowed_requests",
             "Requests of new keys limited by the shared overflow state because the key table was full.",
         );
@@ -108,11 +110,11 @@ fn rate_limit_families(state: &AppState) -> Vec<Family> {
 
 /// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4.
 pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let format = negotiate_format(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = stream_exposition(move |flush| {
         // The direct renderer: same bytes as encoding `build()`, several times faster.
         let latest = state.sampler.history().latest();
-        collect::render_chunked(
+        render_metrics_chunked(
             &state.monitor,
             latest.as_ref(),
             &protection_families(&state),
@@ -216,7 +218,7 @@ fn stream_exposition_within(
     axum::body::Body::from_stream(pieces)
 }
 
-fn family_json(f: &Family) -> Value {
+fn family_json(f: &MetricFamily) -> Value {
     let values: Vec<Value> = f
         .samples
         .iter()
@@ -224,8 +226,8 @@ fn family_json(f: &Family) -> Value {
             let labels: serde_json::Map<String, Value> =
                 s.labels.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
             match &s.value {
-                SampleValue::Number(v) => json!({ "labels": labels, "value": v }),
-                SampleValue::Histogram(h) => json!({
+                MetricValue::Number(v) => json!({ "labels": labels, "value": v }),
+                MetricValue::Histogram(h) => json!({
                     "labels": labels,
                     "buckets": h.buckets.iter().map(|(le, n)| json!({ "le": le, "count": n })).collect::<Vec<_>>(),
                     "sum": h.sum,
@@ -235,7 +237,7 @@ fn family_json(f: &Family) -> Value {
         })
         .collect();
     let name = match f.kind {
-        vitals::expose::MetricKind::Counter => format!("{}_total", f.name),
+        vitals::MetricKind::Counter => format!("{}_total", f.name),
         _ => f.name.clone(),
     };
     json!({
@@ -267,26 +269,19 @@ pub(crate) async fn json(State(state): State<AppState>) -> Response {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use http_body_util::BodyExt;
-/// use vitals::expose::Format;
+/// use vitals::MetricsFormat;
 ///
-/// let body = vitals_axum::exposition_body(vitals::Monitor::default(), Format::Text);
+/// let body = vitals_axum::exposition_body(vitals::Monitor::default(), MetricsFormat::Text);
 /// let text = body.collect().await.unwrap().to_bytes();
 /// assert!(text.starts_with(b"# HELP"));
 /// # }
 /// ```
 pub fn exposition_body(
     monitor: vitals::Monitor,
-    format: vitals::expose::Format,
+    format: vitals::MetricsFormat,
 ) -> axum::body::Body {
     stream_exposition(move |flush| {
-        vitals::expose::collect::render_chunked(
-            &monitor,
-            None,
-            &[],
-            format,
-            EXPOSITION_CHUNK,
-            flush,
-        );
+        vitals::render_metrics_chunked(&monitor, None, &[], format, EXPOSITION_CHUNK, flush);
     })
 }
 
@@ -295,7 +290,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use http_body_util::BodyExt;
-    use vitals::expose::Format;
+    use vitals::MetricsFormat;
     use vitals::{Method, Monitor, RequestSample, RouteKey};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,14 +310,14 @@ mod tests {
             });
         }
         let mut whole = String::new();
-        vitals::expose::collect::render_with(&monitor, None, &[], Format::Text, &mut whole);
+        vitals::render_metrics_with(&monitor, None, &[], MetricsFormat::Text, &mut whole);
         assert!(
             whole.len() > 3 * super::EXPOSITION_CHUNK,
             "{} bytes",
             whole.len()
         );
 
-        let mut body = super::exposition_body(monitor, Format::Text);
+        let mut body = super::exposition_body(monitor, MetricsFormat::Text);
         let mut pieces = Vec::new();
         while let Some(frame) = body.frame().await {
             let data = frame.unwrap().into_data().unwrap();

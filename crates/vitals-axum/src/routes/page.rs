@@ -123,39 +123,6 @@ fn page_weight() -> usize {
     SHELL.len() + APP_JS.len() + APP_CSS.len() + UPLOT_JS.len() + UPLOT_CSS.len()
 }
 
-/// The q-value of `media` (`type/subtype`) in one `Accept` entry, with its specificity
-/// (2 exact, 1 `type/*`, 0 `*/*`), or `None` when the entry does not match.
-fn accept_match(entry: &str, media: &str) -> Option<(u8, f32)> {
-    let mut params = entry.split(';');
-    let range = params.next()?.trim().to_ascii_lowercase();
-    let q = params
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
-        .map_or(1.0, |(_, v)| v.trim().parse::<f32>().unwrap_or(0.0))
-        .clamp(0.0, 1.0);
-    let (kind, _) = media.split_once('/')?;
-    let specificity = if range == media {
-        2
-    } else if range.strip_suffix("/*") == Some(kind) {
-        1
-    } else if range == "*/*" {
-        0
-    } else {
-        return None;
-    };
-    Some((specificity, q))
-}
-
-/// The effective q-value of `media` in an `Accept` header (the most specific entry wins), and
-/// whether an entry names it exactly.
-fn accept_q(accept: &str, media: &str) -> (f32, bool) {
-    accept
-        .split(',')
-        .filter_map(|entry| accept_match(entry, media))
-        .max_by_key(|&(specificity, _)| specificity)
-        .map_or((0.0, false), |(s, q)| (q, s == 2))
-}
-
 /// True when `Accept` names `text/html` and ranks it above `application/json`: a browser's
 /// navigation (`text/html,application/xhtml+xml,…,*/*;q=0.8`). curl's `*/*`, `Accept:
 /// application/json`, a tie, or no `Accept` at all get JSON.
@@ -167,9 +134,9 @@ pub(crate) fn prefers_html(headers: &HeaderMap) -> bool {
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
         .join(",");
-    let (html, named) = accept_q(&accept, "text/html");
-    let (json, _) = accept_q(&accept, "application/json");
-    named && html > 0.0 && html > json
+    let json = vitals::accept_quality(&accept, "application/json").map_or(0.0, |a| a.q);
+    vitals::accept_quality(&accept, "text/html")
+        .is_some_and(|html| html.exact && html.q > 0.0 && html.q > json)
 }
 
 /// The page (a shell without data), with `status`.

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
 use serde::Serialize;
 use serde_json::json;
-use vitals::monitor::as_ms;
+use vitals::as_ms;
 use vitals::{RouteStats, Window, WindowStats};
 
 use crate::problem::Problem;

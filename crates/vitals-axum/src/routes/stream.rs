@@ -18,9 +18,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, Uri, header};
 use serde::Serialize;
+use vitals::LeakVerdict;
 use vitals::Window;
-use vitals::monitor::as_ms;
-use vitals::trend::LeakVerdict;
+use vitals::as_ms;
 
 use crate::problem::Problem;
 use crate::query::StrictQuery;
@@ -278,7 +278,7 @@ impl Ticker {
             .history()
             .snapshots(Duration::from_secs(300));
         let mut out: Vec<HistoryPoint> = Vec::with_capacity(snaps.len().min(301));
-        let mut previous: Option<&vitals::system::SystemSnapshot> = None;
+        let mut previous: Option<&vitals::SystemSnapshot> = None;
         for s in &snaps {
             let t = unix_ms(s.taken_at);
             if out.last().is_some_and(|p| t < p.t + 1000) {

@@ -47,11 +47,9 @@ use crate::expose::model::{Family, Labels};
 use crate::monitor::{Monitor, status_class_label};
 use crate::system::SystemSnapshot;
 
-pub use crate::expose::fast::{render, render_chunked, render_with};
-
 /// Builds every family; `system` adds the process, heap and runtime ones.
 ///
-/// [`render`] writes the same bytes as encoding these families, several times faster.
+/// [`render`](crate::expose::render) writes the same bytes as encoding these families, several times faster.
 #[must_use]
 pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Family> {
     let mut duration = duration_family();

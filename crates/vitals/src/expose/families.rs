@@ -1,5 +1,5 @@
 //! The metric families vitals exposes, one builder each: shared by the model
-//! ([`families`](crate::expose::collect::families)) and the direct renderer, so both name and
+//! ([`families`](crate::expose::families)) and the direct renderer, so both name and
 //! describe them the same way.
 
 use crate::expose::model::{Family, HistogramValue};

@@ -1,7 +1,7 @@
 //! Exposition of metrics in the Prometheus text formats.
 //!
-//! [`model`] is a small owned metric model ([`Family`], [`Sample`], [`HistogramValue`]);
-//! [`prometheus`] renders it into the Prometheus text format 0.0.4 ([`encode_text`]) or
+//! `model` is a small owned metric model ([`Family`], [`Sample`], [`HistogramValue`]);
+//! `prometheus` renders it into the Prometheus text format 0.0.4 ([`encode_text`]) or
 //! OpenMetrics 1.0 text ([`encode_openmetrics`]), and picks one from an `Accept` header
 //! ([`negotiate`]). Everything here is pure: the encoders append to a caller-provided `String`
 //! and never do I/O, so a web integration only has to serve the bytes with
@@ -20,12 +20,15 @@
 //! assert_eq!(body, "# TYPE up gauge\n# HELP up Whether the service is up.\nup 1\n# EOF\n");
 //! ```
 
-pub mod collect;
+mod collect;
 mod families;
-pub mod fast;
-pub mod model;
-pub mod prometheus;
+mod fast;
+mod model;
+mod prometheus;
 mod text;
+
+pub use collect::families;
+pub use fast::{render, render_chunked, render_with};
 
 pub use model::{Family, HistogramValue, Labels, MetricKind, Sample, SampleValue};
 pub use prometheus::{

@@ -1,6 +1,6 @@
 //! The Prometheus and OpenMetrics line writers shared by both renderers: the model encoders
 //! ([`encode_text`](crate::expose::encode_text), [`encode_openmetrics`](crate::expose::encode_openmetrics))
-//! and the direct renderer ([`render`](crate::expose::collect::render)). One set of writers
+//! and the direct renderer ([`render`](crate::expose::render)). One set of writers
 //! keeps their bytes identical: metadata lines, label escaping, numbers (integers through
 //! `itoa`, other values in Rust's shortest round-trip form) and the order of a histogram's
 //! `_sum` and `_count` lines.

@@ -60,8 +60,6 @@ pub use state::Monitor;
 pub use views::{
     MemoryReport, OrganizationStats, RequestRecord, RouteResources, RouteStats, SeriesSnapshot,
 };
-// Until the workspace's other crates use `vitals::as_ms`.
-pub use crate::units::as_ms;
 pub use window::{
     STATUS_CLASSES, StatusCounts, Window, WindowStats, status_class, status_class_label,
 };
