@@ -59,7 +59,10 @@ pub(crate) fn encode(buckets: &Buckets) -> Vec<u8> {
     let mut previous = 0u32;
     for (i, &(index, count)) in buckets.iter().enumerate() {
         // The first index is stored whole, later ones as the gap from the previous one.
-        put_varint(&mut out, u64::from(index - if i == 0 { 0 } else { previous }));
+        put_varint(
+            &mut out,
+            u64::from(index - if i == 0 { 0 } else { previous }),
+        );
         put_varint(&mut out, count);
         previous = index;
     }

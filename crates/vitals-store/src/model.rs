@@ -460,7 +460,15 @@ mod tests {
 
     #[test]
     fn bad_series_names_are_refused() {
-        for bad in ["", "route:", "route:GET", "route:get /x", "tenant:", "routes", "route:GET x"] {
+        for bad in [
+            "",
+            "route:",
+            "route:GET",
+            "route:get /x",
+            "tenant:",
+            "routes",
+            "route:GET x",
+        ] {
             assert!(bad.parse::<HistorySeries>().is_err(), "{bad:?}");
         }
     }

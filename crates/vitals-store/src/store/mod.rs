@@ -27,6 +27,7 @@ use crate::error::OpenError;
 use crate::model::SeriesKey;
 
 pub use query::{GaugeStat, History, HistoryPoint, HistoryRequest, MAX_POINTS, SystemHistoryPoint};
+pub(crate) use write::Row;
 pub use write::{MAX_ALERTS_PER_BATCH, MAX_POINTS_PER_BATCH, WriteReport};
 
 /// Schema version written in `PRAGMA user_version`.

@@ -32,7 +32,12 @@ pub(crate) fn live_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 }
 
 /// Deletes points of `step`'s tier with `t < before`; returns the rows removed.
-fn delete_before(conn: &Connection, ids: &[i64], step: Step, before: i64) -> rusqlite::Result<usize> {
+fn delete_before(
+    conn: &Connection,
+    ids: &[i64],
+    step: Step,
+    before: i64,
+) -> rusqlite::Result<usize> {
     let mut points =
         conn.prepare_cached("DELETE FROM points WHERE series = ? AND tier = ? AND t < ?")?;
     let mut n = 0;
@@ -47,9 +52,8 @@ fn delete_before(conn: &Connection, ids: &[i64], step: Step, before: i64) -> rus
 
 /// The oldest `t` of `step`'s tier (one index seek per series).
 fn oldest(conn: &Connection, ids: &[i64], step: Step) -> rusqlite::Result<Option<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT t FROM points WHERE series = ? AND tier = ? ORDER BY t LIMIT 1",
-    )?;
+    let mut stmt = conn
+        .prepare_cached("SELECT t FROM points WHERE series = ? AND tier = ? ORDER BY t LIMIT 1")?;
     let mut min: Option<i64> = None;
     for &id in ids {
         let mut rows = stmt.query(params![id, step.tier()])?;
@@ -142,7 +146,10 @@ fn prune_size(conn: &Connection, minute: i64, target: u64) -> rusqlite::Result<(
     )?;
     // Return the freed pages to the file system, then shrink the WAL.
     // (Stepped to the end: a pragma may run in several steps.)
-    for pragma in ["PRAGMA incremental_vacuum", "PRAGMA wal_checkpoint(TRUNCATE)"] {
+    for pragma in [
+        "PRAGMA incremental_vacuum",
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+    ] {
         let mut stmt = conn.prepare(pragma)?;
         let mut rows = stmt.raw_query();
         while rows.next()?.is_some() {}

@@ -134,7 +134,10 @@ fn check_span(from: i64, to: i64, step: Step) -> Result<(i64, i64), QueryError> 
     if from > to {
         return Err(QueryError::FromAfterTo { from, to });
     }
-    let (first, last) = (from.div_euclid(step.seconds()), to.div_euclid(step.seconds()));
+    let (first, last) = (
+        from.div_euclid(step.seconds()),
+        to.div_euclid(step.seconds()),
+    );
     let steps = last - first + 1;
     if steps > MAX_POINTS {
         return Err(QueryError::TooManyPoints {
@@ -298,7 +301,11 @@ impl Store {
 
     /// Every request series with history, sorted.
     pub fn list_series(&self) -> Result<Vec<SeriesKey>, StoreError> {
-        Ok(self.series_with_ids()?.into_iter().map(|(_, k)| k).collect())
+        Ok(self
+            .series_with_ids()?
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect())
     }
 
     /// Every request series with its id, sorted by key.

@@ -194,7 +194,9 @@ fn add_point(
     p: &Point,
 ) -> Result<(), StoreError> {
     // A damaged row is replaced rather than failing every later minute of its hour and day.
-    let mut row = read_row(tx, series, step, t).unwrap_or_default().unwrap_or_default();
+    let mut row = read_row(tx, series, step, t)
+        .unwrap_or_default()
+        .unwrap_or_default();
     row.add(p);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO points \
