@@ -232,9 +232,12 @@ pub fn prometheus_rules(service: &str, budgets: &[Budget]) -> Result<String, Bud
                 "alert",
                 alert,
                 &pairs.join("\nor\n"),
+                // The ids again as static labels: one alert name per file, told apart by them.
                 &[
                     ("severity", severity.to_owned()),
                     ("sloth_severity", severity.to_owned()),
+                    ("sloth_id", id.clone()),
+                    ("sloth_slo", b.name.clone()),
                 ],
             );
             let _ = writeln!(
