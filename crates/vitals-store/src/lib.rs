@@ -25,7 +25,7 @@
 //! for ms in 1..=100u64 {
 //!     h.record(ms * 1_000_000);
 //! }
-//! let minute = 28_000_000; // unix minute
+//! let minute = 28_000_020; // a unix minute starting an hour
 //! for m in minute..minute + 60 {
 //!     let point = Point {
 //!         series: SeriesKey::route(vitals::Method::Get, "/users/{id}"),

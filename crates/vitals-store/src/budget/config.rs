@@ -167,7 +167,8 @@ pub fn parse_budgets(source_name: &str, text: &str) -> Result<Vec<Budget>, Confi
             budget = budget.method(method);
         }
         budget = budget
-            .objective(raw.objective.get_ref() / 100.0)
+            // Percent to fraction, rounded to 1e-8 so that 99.9 is 0.999, not 0.9990000000000001.
+            .objective((raw.objective.get_ref() * 1e6).round() / 1e8)
             .map_err(|e| err(Some(raw.objective.span()), e.to_string()))?;
         let window = match &raw.window {
             None => DEFAULT_WINDOW,
