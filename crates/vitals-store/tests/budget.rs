@@ -1,0 +1,289 @@
+//! Budgets: TOML files good and bad, evaluation from a real store, and the Prometheus rules
+//! checked and unit-tested by a real `promtool` on the same synthetic traffic.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{T0, batch, point, route};
+use vitals_store::budget::{Budget, BudgetKind, Status, evaluate, parse_budgets, prometheus_rules};
+use vitals_store::{Store, StoreConfig};
+
+const GOOD: &str = r#"
+[[budget]]
+name = "checkout-latency"
+route = "/api/orgs/{orgId}/checkout"
+method = "POST"
+kind = "latency"
+threshold = "250ms"
+objective = 99.0
+
+[[budget]]
+name = "api"
+route = "/api/**"
+kind = "availability"
+objective = 99.9
+window = "28d"
+"#;
+
+#[test]
+fn a_good_file_parses() {
+    let budgets = parse_budgets("budgets.toml", GOOD).unwrap();
+    assert_eq!(budgets.len(), 2);
+    assert_eq!(
+        budgets[0].kind,
+        BudgetKind::Latency {
+            threshold: Duration::from_millis(250)
+        }
+    );
+    assert_eq!(budgets[0].method, Some(vitals::Method::Post));
+    assert!((budgets[0].objective - 0.99).abs() < 1e-12);
+    assert_eq!(budgets[0].window, Duration::from_secs(30 * 86_400));
+    assert_eq!(budgets[1].window, Duration::from_secs(28 * 86_400));
+    assert!(budgets[1].method.is_none());
+    assert!(parse_budgets("empty.toml", "").unwrap().is_empty());
+}
+
+#[test]
+fn bad_files_name_the_line() {
+    let head = "[[budget]]\nname = \"a\"\n";
+    for (body, line, words) in [
+        (
+            "kind = \"latency\"\nthreshold = \"300ms\"\nobjective = 99\n",
+            4,
+            "not an edge",
+        ),
+        (
+            "kind = \"latency\"\nthreshold = \"fast\"\nobjective = 99\n",
+            4,
+            "threshold",
+        ),
+        ("kind = \"availability\"\nobjective = 100\n", 4, "objective"),
+        (
+            "kind = \"availability\"\nobjective = 99\nwindow = \"1h\"\n",
+            5,
+            "window",
+        ),
+        (
+            "kind = \"availability\"\nmethod = \"FETCH\"\nobjective = 99\n",
+            4,
+            "method",
+        ),
+        (
+            "kind = \"availability\"\nroute = \"/a[b\"\nobjective = 99\n",
+            4,
+            "route",
+        ),
+        (
+            "kind = \"availability\"\nthreshold = \"1s\"\nobjective = 99\n",
+            4,
+            "no threshold",
+        ),
+        ("kind = \"speed\"\nobjective = 99\n", 3, "speed"),
+        (
+            "kind = \"availability\"\nobjective = 99\ncolour = 1\n",
+            5,
+            "colour",
+        ),
+        ("kind = \"availability\"\nobjective = \n", 4, ""),
+        (
+            "kind = \"availability\"\nobjective = 99\n[[budget]]\nname = \"a\"\nkind = \"availability\"\nobjective = 9\n",
+            6,
+            "twice",
+        ),
+    ] {
+        let text = format!("{head}{body}");
+        let err = parse_budgets("budgets.toml", &text).unwrap_err();
+        assert_eq!(err.line, Some(line), "{text}\n{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("budgets.toml, line {line}: ")),
+            "{msg}"
+        );
+        assert!(msg.contains(words), "{msg}");
+    }
+    let err = parse_budgets(
+        "b.toml",
+        "[[budget]]\nkind = \"latency\"\nname = \"x\"\nobjective = 99\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("needs a threshold"), "{err}");
+    assert_eq!(err.line, Some(1));
+}
+
+/// 1,000 requests a minute on `GET /api/x` for 90 minutes, 50 of them 5xx in each of the first
+/// 60: the traffic both the in-process evaluation and promtool see.
+fn synthetic(store: &Store) {
+    for m in 0..90 {
+        let errors = if m < 60 { 50 } else { 0 };
+        let p = point(route("/api/x"), &[10; 1_000], errors);
+        store.write_minute(&batch(T0 + m, vec![p])).unwrap();
+    }
+}
+
+fn availability() -> Budget {
+    Budget::availability("api", "/api/**")
+        .unwrap()
+        .objective(0.999)
+        .unwrap()
+}
+
+#[test]
+fn injected_errors_page_then_fall_back_to_a_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("h.db"), StoreConfig::default()).unwrap();
+    synthetic(&store);
+    let other = Budget::availability("web", "/web/*").unwrap();
+    let at = |minute| evaluate(&store, &[availability(), other.clone()], minute).unwrap();
+
+    let s = &at(T0 + 60)[0];
+    assert_eq!(s.series, 1);
+    assert_eq!(s.status, Status::Page);
+    assert_eq!((s.total, s.good), (60_000, 57_000));
+    assert!(
+        (s.burn_rates[0].rate - 50.0).abs() < 1e-9,
+        "{:?}",
+        s.burn_rates[0]
+    );
+    assert!((s.error_budget_remaining - (1.0 - 50.0)).abs() < 1e-9);
+
+    let s = &at(T0 + 90)[0];
+    assert_eq!(s.status, Status::Ticket, "{s:?}");
+    assert_eq!(s.burn_rates[0].window, "5m");
+    assert_eq!(s.burn_rates[0].rate, 0.0);
+
+    // A budget over routes without traffic is fine and says so.
+    let quiet = &at(T0 + 90)[1];
+    assert_eq!(
+        (quiet.series, quiet.total, quiet.status),
+        (0, 0, Status::Ok)
+    );
+    assert_eq!((quiet.sli, quiet.error_budget_remaining), (None, 1.0));
+}
+
+#[test]
+fn latency_budgets_count_requests_over_the_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("h.db"), StoreConfig::default()).unwrap();
+    let mut values = vec![100u64; 985];
+    values.extend([240, 250, 260, 300, 900].repeat(3)); // 6 at or under 250 ms, 9 over
+    store
+        .write_minute(&batch(T0, vec![point(route("/slow"), &values, 0)]))
+        .unwrap();
+    let b = Budget::latency("slow", "/slow", Duration::from_millis(250))
+        .unwrap()
+        .objective(0.99)
+        .unwrap();
+    let s = &evaluate(&store, &[b], T0 + 1).unwrap()[0];
+    assert_eq!((s.total, s.good), (1_000, 991));
+    assert!((s.sli.unwrap() - 0.991).abs() < 1e-12);
+    assert_eq!(s.status, Status::Ok); // 0.9% bad against 1% allowed
+}
+
+fn promtool() -> Option<&'static str> {
+    if std::env::var_os("VITALS_SKIP_PROMTOOL").is_some() {
+        eprintln!("VITALS_SKIP_PROMTOOL set: promtool checks skipped");
+        return None;
+    }
+    let found = Command::new("promtool").arg("--version").output().is_ok();
+    assert!(
+        found,
+        "promtool not found: apt-get install prometheus (or set VITALS_SKIP_PROMTOOL)"
+    );
+    Some("promtool")
+}
+
+const PROMTOOL_TEST: &str = r#"
+rule_files:
+  - rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'http_server_requests_total{route="/api/x",method="GET",status="2xx"}'
+        values: '0+950x60 57950+1000x30'
+      - series: 'http_server_requests_total{route="/api/x",method="GET",status="5xx"}'
+        values: '0+50x60 3000+0x30'
+      - series: 'http_server_requests_total{route="/web/y",method="GET",status="5xx"}'
+        values: '0+500x90'
+    alert_rule_test:
+      - eval_time: 60m
+        alertname: VitalsBudgetPage
+        exp_alerts:
+          - exp_labels: {severity: page, sloth_severity: page, sloth_id: shop-api, sloth_service: shop, sloth_slo: api}
+            exp_annotations:
+              summary: 'page budget api of shop is burning its error budget too fast'
+              title: '(vitals budget) api'
+      - eval_time: 90m
+        alertname: VitalsBudgetPage
+        exp_alerts: []
+      - eval_time: 90m
+        alertname: VitalsBudgetTicket
+        exp_alerts:
+          - exp_labels: {severity: ticket, sloth_severity: ticket, sloth_id: shop-api, sloth_service: shop, sloth_slo: api}
+            exp_annotations:
+              summary: 'ticket budget api of shop is burning its error budget too fast'
+              title: '(vitals budget) api'
+"#;
+
+#[test]
+fn promtool_accepts_the_rules_and_agrees_with_the_store() {
+    let Some(promtool) = promtool() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut budgets = parse_budgets("budgets.toml", GOOD).unwrap();
+    budgets.push(availability().method(vitals::Method::Get));
+    budgets[2].name = "api".into();
+    budgets.remove(1);
+    let rules = prometheus_rules("shop", &budgets).unwrap();
+    std::fs::write(dir.path().join("rules.yml"), &rules).unwrap();
+    std::fs::write(dir.path().join("test.yml"), PROMTOOL_TEST).unwrap();
+
+    let check = Command::new(promtool)
+        .arg("check")
+        .arg("rules")
+        .arg("rules.yml")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&check.stdout).into_owned()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{out}\n{rules}");
+    assert!(out.contains("SUCCESS"), "{out}");
+
+    let test = Command::new(promtool)
+        .arg("test")
+        .arg("rules")
+        .arg("test.yml")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out =
+        String::from_utf8_lossy(&test.stdout).into_owned() + &String::from_utf8_lossy(&test.stderr);
+    assert!(test.status.success(), "{out}\n{rules}");
+
+    // The same traffic in process: page at minute 60, ticket at 90.
+    let store = Store::open(dir.path().join("h.db"), StoreConfig::default()).unwrap();
+    synthetic(&store);
+    let api = &budgets[1..];
+    assert_eq!(
+        evaluate(&store, api, T0 + 60).unwrap()[0].status,
+        Status::Page
+    );
+    assert_eq!(
+        evaluate(&store, api, T0 + 90).unwrap()[0].status,
+        Status::Ticket
+    );
+}
+
+#[test]
+fn glob_routes_become_anchored_regexes() {
+    let b = Budget::availability("g", "/api/*/items/**").unwrap();
+    let rules = prometheus_rules("svc", &[b]).unwrap();
+    assert!(rules.contains(r#"route=~"/api/[^/]*/items/.*""#), "{rules}");
+    let lit = Budget::latency("l", "/a.b/{id}", Duration::from_secs(1)).unwrap();
+    let rules = prometheus_rules("svc", &[lit]).unwrap();
+    assert!(rules.contains(r#"route="/a.b/{id}""#), "{rules}");
+    assert!(rules.contains(r#"le="1.0""#), "{rules}");
+    assert!(prometheus_rules("bad service", &[]).is_err());
+}

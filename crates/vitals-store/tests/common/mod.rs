@@ -1,0 +1,45 @@
+//! Helpers shared by the scenario tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use vitals::AtomicHistogram;
+use vitals::Method;
+use vitals_store::{Buckets, MinuteBatch, Point, SeriesKey};
+
+/// A start minute in 2023 (unix minutes).
+pub const T0: i64 = 28_333_320; // 2023-11-14T22:00:00Z, an hour boundary
+
+/// A point of `n` requests at `ms` each, `errors_5xx` of them 5xx.
+pub fn point(series: SeriesKey, values_ms: &[u64], errors_5xx: u64) -> Point {
+    let h = AtomicHistogram::new();
+    let mut sum = 0;
+    let mut max = 0;
+    for &ms in values_ms {
+        h.record(ms * 1_000_000);
+        sum += ms * 1_000;
+        max = max.max(ms * 1_000);
+    }
+    Point {
+        series,
+        count: values_ms.len() as u64,
+        errors_5xx,
+        errors: errors_5xx,
+        sum_us: sum,
+        max_us: max,
+        buckets: Buckets::from(&h.snapshot()),
+    }
+}
+
+/// A route key.
+pub fn route(template: &str) -> SeriesKey {
+    SeriesKey::route(Method::Get, template)
+}
+
+/// A batch of points.
+pub fn batch(minute: i64, points: Vec<Point>) -> MinuteBatch {
+    MinuteBatch {
+        minute,
+        points,
+        ..MinuteBatch::default()
+    }
+}
