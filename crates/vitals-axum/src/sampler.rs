@@ -5,7 +5,7 @@
 //!
 //! Sampling reads `/proc/self` (about 30 µs), the allocator's statistics and the runtime's
 //! counters, so it never blocks a worker for longer than that;
-//! `cargo bench -p vitals --bench sample` measures one sample.
+//! `cargo bench -p vitals-core --bench sample` measures one sample.
 //!
 //! # Example
 //!

@@ -13,7 +13,7 @@
 //!   ([`vitals::render_metrics`]), which writes the same bytes as the two above, into
 //!   a `String` whose capacity is reused.
 //!
-//! `cargo bench -p vitals --bench expose -- --warm-up-time 1 --measurement-time 5`
+//! `cargo bench -p vitals-core --bench expose -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Cost of recording one request: one thread, and two threads recording into the same series.
 //!
-//! `cargo bench -p vitals --bench record`
+//! `cargo bench -p vitals-core --bench record`
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,7 +10,7 @@
 //! jemalloc path (`--features jemalloc` with `tikv-jemallocator` as the global allocator) is
 //! not measured here.
 //!
-//! `cargo bench -p vitals --bench sample -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p vitals-core --bench sample -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 

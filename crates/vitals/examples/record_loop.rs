@@ -1,7 +1,7 @@
 //! Records a fixed number of requests: a deterministic workload for
 //! `valgrind --tool=callgrind` (instruction counts do not depend on machine noise).
 //!
-//! `cargo build --release -p vitals --example record_loop &&
+//! `cargo build --release -p vitals-core --example record_loop &&
 //!  valgrind --tool=callgrind target/release/examples/record_loop 100000`
 
 use std::time::{Duration, Instant};

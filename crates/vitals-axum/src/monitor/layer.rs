@@ -7,7 +7,7 @@ use super::service::MonitorService;
 
 /// By default one request in this many (per worker thread) has its CPU time and allocations
 /// measured (its polls are timed whatever the rate). A measured request reads the thread CPU
-/// clock, a system call (555 ns on the reference machine: `cargo bench -p vitals --bench sample
+/// clock, a system call (555 ns on the reference machine: `cargo bench -p vitals-core --bench sample
 /// -- poll_probe`), before and after each poll: about 1.1 µs for a request answered in one
 /// poll, 17 ns per request at 1 in 64.
 pub const DEFAULT_RESOURCES_EVERY: u32 = 64;
