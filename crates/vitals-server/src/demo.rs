@@ -3,7 +3,7 @@
 //! - `POST /api/demo/leak?mb=N`: holds N MiB more (written, so resident), at most 512 MiB in
 //!   all; a request past the cap holds what still fits and says so.
 //! - `POST /api/demo/leak/free`: lets go of everything held.
-//! - `GET /api/demo/cpu?ms=N`: burns N ms of CPU on the worker (capped at 5,000).
+//! - `GET /api/demo/cpu?ms=N`: burns N ms of CPU time on the worker (capped at 5,000).
 //! - `GET /api/demo/block?ms=N`: blocks the worker thread for N ms (capped at 5,000), the bug
 //!   the scheduling-delay probe exists to catch.
 //! - `POST /api/demo/db-fault?on=true|false`: while on, every database query fails, so the
@@ -89,10 +89,19 @@ async fn cpu(uri: Uri) -> Response {
         Ok(ms) => ms,
         Err(problem) => return problem.into_response(),
     };
-    let until = Instant::now() + Duration::from_millis(ms);
+    // Burns CPU time, not wall time: on a loaded machine the thread gets less than the wall
+    // clock, and the point of the route is a request that used N ms of CPU. The wall clock caps
+    // it (ten times N) so a starved thread still answers.
+    let burn = Duration::from_millis(ms);
+    let wall_cap = Instant::now() + burn * 10;
+    let cpu_start = vitals::thread_cpu_time();
+    let burned = || match (cpu_start, vitals::thread_cpu_time()) {
+        (Some(start), Some(now)) => now.saturating_sub(start) >= burn,
+        _ => Instant::now() >= wall_cap - burn * 9,
+    };
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut rounds: u64 = 0;
-    while Instant::now() < until {
+    while !burned() && Instant::now() < wall_cap {
         for _ in 0..1_000 {
             x ^= x << 13;
             x ^= x >> 7;
