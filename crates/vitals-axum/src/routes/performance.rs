@@ -50,7 +50,7 @@ pub const MAX_SLOW_LIMIT: usize = 500;
 /// Maximum `limit` of `/health/performance/v2/slow-paths`.
 pub const MAX_SLOW_PATHS_LIMIT: usize = 100;
 
-/// `GET /health/performance/stats` (v1): totals since start, in the seed's terms.
+/// `GET /health/performance/stats` (v1): totals since start, in the v1 field names.
 pub(crate) async fn stats_v1(State(state): State<AppState>) -> Response {
     let all = state.monitor.overall(Window::SinceStart);
     Json(json!({
