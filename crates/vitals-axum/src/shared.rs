@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limit: Option<RateLimitLayer>,
     pub(crate) resources_every: u32,
+    /// Where alert transitions are delivered, if anywhere.
+    #[cfg(feature = "notify")]
+    pub(crate) notify: Option<crate::notifications::Delivery>,
 }
 
 impl Shared {
