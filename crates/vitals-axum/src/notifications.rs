@@ -34,6 +34,40 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// Each channel for the dashboard's Protection panel: last success, last error, queue
+    /// depth against its bound, counts and the last three dead letters (no secret in any).
+    pub(crate) fn dashboard_json(&self) -> serde_json::Value {
+        let channels: Vec<serde_json::Value> = self
+            .notifier
+            .snapshot()
+            .channels
+            .into_iter()
+            .map(|c| {
+                let dead: Vec<serde_json::Value> = c
+                    .dead_letters
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|d| serde_json::json!({ "status": d.status, "reason": d.reason }))
+                    .collect();
+                serde_json::json!({
+                    "name": c.name,
+                    "lastSuccess": c.last_success.map(crate::util::rfc3339),
+                    "lastError": c.last_error,
+                    "lastErrorAt": c.last_error_at.map(crate::util::rfc3339),
+                    "queue": format!("{} of {}", c.queue_depth, c.capacity),
+                    "sent": c.sent,
+                    "dropped": c.dropped,
+                    "deadLettered": c.dead_lettered,
+                    "deadLetters": dead,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(channels)
+    }
+}
+
 /// The alert's rule as Alertmanager's `alertname` (the core's `type` stays in label `rule`).
 fn rule_name(kind: &str) -> &str {
     match kind {

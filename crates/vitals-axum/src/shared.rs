@@ -51,6 +51,17 @@ impl Shared {
         serde_json::json!([])
     }
 
+    /// The notification channels for the dashboard (`None` without a notifier).
+    pub(crate) fn notifications_json(&self) -> Option<serde_json::Value> {
+        #[cfg(feature = "notify")]
+        return self
+            .notify
+            .as_ref()
+            .map(crate::notifications::Delivery::dashboard_json);
+        #[cfg(not(feature = "notify"))]
+        None
+    }
+
     /// The rate limit's counters as JSON (`null` without one).
     pub(crate) fn rate_limit_json(&self) -> serde_json::Value {
         #[cfg(feature = "rate-limit")]

@@ -235,6 +235,17 @@ async fn a_heap_alert_fires_and_resolves_through_a_real_alertmanager() {
     assert_eq!(c["name"], channel.as_str());
     assert!(c["sent"].as_u64().unwrap() >= 1, "{c}");
     assert!(c["lastSuccess"].is_string(), "{c}");
+    let dashboard = server
+        .get_with("/metrics/dashboard", &[("accept", "application/json")])
+        .await;
+    assert_eq!(dashboard.status, 200, "{}", dashboard.text);
+    let panel = &dashboard.json["protection"]["notifications"][0];
+    assert_eq!(panel["name"], channel.as_str(), "{panel}");
+    assert!(panel["lastSuccess"].is_string(), "{panel}");
+    assert!(
+        panel["queue"].as_str().unwrap().ends_with(" of 1000"),
+        "{panel}"
+    );
     let metrics = server.get("/metrics").await.text;
     for series in [
         format!(r#"vitals_notifications_total{{channel="{channel}",outcome="sent"}}"#),
@@ -441,6 +452,9 @@ async fn webhook_transitions_survive_500s_and_a_restart_mid_outage_without_leaki
     assert_eq!(debug.status, 200, "{}", debug.text);
     let notifications = server.get("/metrics/notifications").await;
     let metrics = server.get("/metrics").await;
+    let dashboard = server
+        .get_with("/metrics/dashboard", &[("accept", "application/json")])
+        .await;
     let pd = notifications.json["channels"]
         .as_array()
         .unwrap()
@@ -454,6 +468,7 @@ async fn webhook_transitions_survive_500s_and_a_restart_mid_outage_without_leaki
         ("/health/debug", debug.text.as_str()),
         ("/metrics/notifications", notifications.text.as_str()),
         ("/metrics", metrics.text.as_str()),
+        ("/metrics/dashboard", dashboard.text.as_str()),
         ("the logs", server.output().as_str()),
     ] {
         for secret in [TOKEN, SLACK_TOKEN, "slacks3cr3t", PD_KEY, secret_part] {
