@@ -57,6 +57,17 @@ pub struct VitalsBuilder {
     #[cfg(feature = "rate-limit")]
     rate_limit: Option<RateLimitLayer>,
     resources_every: u32,
+    #[cfg(feature = "notify")]
+    notify: NotifySettings,
+}
+
+/// The notifier given to the builder and how notifications name this process.
+#[cfg(feature = "notify")]
+#[derive(Debug, Default)]
+struct NotifySettings {
+    notifier: Option<vitals_notify::Notifier>,
+    instance: Option<String>,
+    dashboard_url: Option<String>,
 }
 
 impl Default for VitalsBuilder {
@@ -77,6 +88,8 @@ impl Default for VitalsBuilder {
             #[cfg(feature = "rate-limit")]
             rate_limit: None,
             resources_every: DEFAULT_RESOURCES_EVERY,
+            #[cfg(feature = "notify")]
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -179,6 +192,48 @@ impl VitalsBuilder {
         self
     }
 
+    /// Delivers every alert transition (fired, escalated, resolved) to `notifier`'s channels
+    /// from the sampling loop; none by default. `notify` only queues (bounded, never blocking),
+    /// so requests and sampling are unaffected. See `GET /metrics/notifications`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let notifier = vitals_notify::Config::new()
+    ///     .alertmanager("http://127.0.0.1:9093")
+    ///     .start()
+    ///     .unwrap();
+    /// let vitals = vitals_axum::Vitals::builder()
+    ///     .notifier(notifier)
+    ///     .dashboard_url("http://app.example:4600/metrics/dashboard")
+    ///     .build();
+    /// assert_eq!(vitals.notifier().unwrap().snapshot().channels.len(), 1);
+    /// # }
+    /// ```
+    #[cfg(feature = "notify")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
+    pub fn notifier(mut self, notifier: vitals_notify::Notifier) -> Self {
+        self.notify.notifier = Some(notifier);
+        self
+    }
+
+    /// The `instance` of notifications (default: the host name).
+    #[cfg(feature = "notify")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
+    pub fn notify_instance(mut self, instance: &str) -> Self {
+        self.notify.instance = Some(instance.to_owned());
+        self
+    }
+
+    /// The dashboard link notifications carry (Alertmanager's `generatorURL`, the link in
+    /// PagerDuty and Slack); none by default.
+    #[cfg(feature = "notify")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
+    pub fn dashboard_url(mut self, url: &str) -> Self {
+        self.notify.dashboard_url = Some(url.to_owned());
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -216,6 +271,18 @@ impl VitalsBuilder {
                 #[cfg(feature = "rate-limit")]
                 rate_limit: self.rate_limit,
                 resources_every: self.resources_every,
+                #[cfg(feature = "notify")]
+                notify: self
+                    .notify
+                    .notifier
+                    .map(|notifier| crate::notifications::Delivery {
+                        notifier,
+                        instance: self
+                            .notify
+                            .instance
+                            .unwrap_or_else(crate::notifications::default_instance),
+                        dashboard_url: self.notify.dashboard_url,
+                    }),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -244,6 +311,14 @@ impl Vitals {
     #[must_use]
     pub fn sampler(&self) -> &Sampler {
         &self.shared.sampler
+    }
+
+    /// The notifier given to the builder, if any: its snapshot, or `drain` before a shutdown.
+    #[cfg(feature = "notify")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "notify")))]
+    #[must_use]
+    pub fn notifier(&self) -> Option<&vitals_notify::Notifier> {
+        self.shared.notify.as_ref().map(|d| &d.notifier)
     }
 
     /// The load-shedding state, evaluated after every sample.
@@ -315,7 +390,9 @@ impl Vitals {
     /// `/health/performance/v2/slow-paths?limit=5`, `/health/performance/v2/system`,
     /// `/health/performance/v2/health`, `/metrics` (Prometheus text or OpenMetrics),
     /// `/metrics/json`, `/metrics/memory`, `POST /metrics/memory/gc` (a `GET` answers 405 with
-    /// `Allow: POST`) and `/metrics/dashboard` (JSON; with the `dashboard` feature, the live
+    /// `Allow: POST`), with the `notify` feature `GET /metrics/notifications` and
+    /// `POST /metrics/notifications/test` (202 with the number queued; 409 problem+json when no
+    /// channel is configured) and `/metrics/dashboard` (JSON; with the `dashboard` feature, the live
     /// page to a browser, its assets and its event stream).
     ///
     /// Every JSON field is camelCase; durations are fractional milliseconds (`…Ms`); every

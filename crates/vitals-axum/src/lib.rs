@@ -57,6 +57,12 @@
 //! - `dashboard`: the live HTML page at `/metrics/dashboard` for browsers, its embedded assets
 //!   and its Server-Sent Events stream. Without it `/metrics/dashboard` answers the JSON
 //!   dashboard only (operator-only).
+//! - `notify`: alert notifications through [`vitals_notify`]: give
+//!   [`VitalsBuilder::notifier`] a started `Notifier` and every alert transition (fired,
+//!   escalated, resolved) of the sampling loop is queued to its channels (never blocking);
+//!   `GET /metrics/notifications` reports the channels, `POST /metrics/notifications/test`
+//!   sends a test to each, and `/metrics` gains `vitals_notifications_total{channel,outcome}`
+//!   and `vitals_notifications_queue_depth{channel}`.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -72,6 +78,8 @@ mod check;
 mod context;
 mod header_arena;
 mod monitor;
+#[cfg(feature = "notify")]
+mod notifications;
 mod pressure;
 mod problem;
 mod query;

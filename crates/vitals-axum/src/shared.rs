@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limit: Option<RateLimitLayer>,
     pub(crate) resources_every: u32,
+    /// Where alert transitions are delivered, if anywhere.
+    #[cfg(feature = "notify")]
+    pub(crate) notify: Option<crate::notifications::Delivery>,
 }
 
 impl Shared {
@@ -46,6 +49,17 @@ impl Shared {
         return serde_json::json!(self.breakers.snapshots());
         #[cfg(not(feature = "breaker"))]
         serde_json::json!([])
+    }
+
+    /// The notification channels for the dashboard (`None` without a notifier).
+    pub(crate) fn notifications_json(&self) -> Option<serde_json::Value> {
+        #[cfg(feature = "notify")]
+        return self
+            .notify
+            .as_ref()
+            .map(crate::notifications::Delivery::dashboard_json);
+        #[cfg(not(feature = "notify"))]
+        None
     }
 
     /// The rate limit's counters as JSON (`null` without one).

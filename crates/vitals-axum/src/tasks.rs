@@ -40,11 +40,18 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
             let snapshot = state.sampler.sample_now();
             state.pressure.evaluate(&snapshot);
             let signals = signals(&state);
-            state
+            let transitions = state
                 .alerts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .evaluate(&signals);
+            // Queues only (bounded, never blocks): delivery runs in the notifier's own tasks.
+            #[cfg(feature = "notify")]
+            if let Some(delivery) = &state.notify {
+                delivery.deliver(&state.service, &transitions);
+            }
+            #[cfg(not(feature = "notify"))]
+            drop(transitions);
         }
     });
 }

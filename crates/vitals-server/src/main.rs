@@ -12,11 +12,13 @@
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
 //! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
-//! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`).
+//! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`), and
+//! the alerting variables of [`alerting`] (heap alert levels, notification channels).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
 
+mod alerting;
 mod api;
 mod app;
 mod db;
@@ -81,8 +83,11 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
     let pressure = pressure_from_env()?;
+    let get = |name: &str| std::env::var(name).ok();
+    let memory = alerting::memory_from_vars(get)?;
+    let notifier = alerting::notifier_from_vars(get, db::file_path(&database).as_deref())?;
     let check_db = db.clone();
-    let vitals = Vitals::builder()
+    let builder = Vitals::builder()
         .service("vitals-server")
         .version(env!("CARGO_PKG_VERSION"))
         .operator_auth(auth)
@@ -103,7 +108,8 @@ async fn main() -> anyhow::Result<()> {
             let db = check_db.clone();
             async move { Ok(db.ping().await?) }
         })
-        .build();
+        .memory(memory);
+    let vitals = alerting::with_notifier(builder, notifier, get).build();
 
     let app = app::build(db, &vitals);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
@@ -118,6 +124,12 @@ async fn main() -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("serving")?;
+    if let Some(notifier) = vitals.notifier() {
+        // Briefly: what is still pending stays in the outbox for the next start.
+        if !notifier.drain(Duration::from_secs(3)).await {
+            tracing::warn!("notifications still pending at shutdown; kept in the outbox");
+        }
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -41,6 +41,11 @@
 //! - **Resolved** alerts get `resolvedAt` and move to a list of the last
 //!   [`RESOLVED_CAPACITY`] (50), newest first. They keep the value, severity and message they
 //!   last fired with.
+//! - **Transitions:** `evaluate` returns what changed, as [`AlertTransition`]s: `Fired`,
+//!   `Escalated` (warning to critical) and `Resolved`, in the order of the rules table. A
+//!   de-escalation or a new value of an active alert is not a transition. The alert in a
+//!   transition is a copy taken at that evaluation; its `firing_since` (with its `type`)
+//!   identifies the alert instance from fire to resolve.
 //! - A signal that is not measured (`None`, or not finite) changes nothing: it never fires an
 //!   alert and does not resolve an active one. Switching a rule off resolves its active alert
 //!   at the next evaluation.
@@ -133,6 +138,40 @@ impl Alert {
     }
 }
 
+/// What happened to an alert at one [`AlertEngine::evaluate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertTransitionKind {
+    /// The alert started firing (at warning or straight at critical).
+    Fired,
+    /// An active warning became critical.
+    Escalated,
+    /// The alert stopped firing (its `resolved_at` is set).
+    Resolved,
+}
+
+/// One alert's transition at one evaluation: the kind and the alert as it is after it.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use vitals::{AlertEngine, AlertThresholds, AlertTransitionKind, Level, Signals};
+///
+/// let mut engine = AlertEngine::new(AlertThresholds::default().heap(Level::mib(600, 1000)));
+/// let mut signals = Signals::new(SystemTime::now());
+/// signals.heap_bytes = Some(650 * 1024 * 1024);
+/// let changes = engine.evaluate(&signals);
+/// assert_eq!(changes[0].kind, AlertTransitionKind::Fired);
+/// assert_eq!(changes[0].alert.type_, "memory");
+/// assert!(engine.evaluate(&signals).is_empty()); // still firing: no transition
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertTransition {
+    /// What happened.
+    pub kind: AlertTransitionKind,
+    /// The alert after the transition (`resolved_at` set on `Resolved`).
+    pub alert: Alert,
+}
+
 /// Fires, escalates and resolves [`Alert`]s; see the [module docs](self).
 #[derive(Debug, Clone, Default)]
 pub struct AlertEngine {
@@ -163,8 +202,10 @@ impl AlertEngine {
         self.thresholds = thresholds;
     }
 
-    /// Runs every rule against `signals`; see the [module docs](self).
-    pub fn evaluate(&mut self, signals: &Signals) {
+    /// Runs every rule against `signals` and returns the transitions it caused (empty, with
+    /// no allocation, when nothing changed); see the [module docs](self).
+    pub fn evaluate(&mut self, signals: &Signals) -> Vec<AlertTransition> {
+        let mut transitions = Vec::new();
         let at = signals.at;
         let margin = self.thresholds.margin();
         for rule in Rule::ALL {
@@ -172,7 +213,7 @@ impl AlertEngine {
             let levels = rule.levels(&self.thresholds);
             if levels == (None, None) {
                 if let Some(alert) = slot.take() {
-                    Self::retire(&mut self.resolved, alert, at);
+                    transitions.push(Self::retire(&mut self.resolved, alert, at));
                 }
                 continue;
             }
@@ -186,8 +227,15 @@ impl AlertEngine {
             }
             match (slot.take(), next) {
                 (None, None) => {}
-                (Some(alert), None) => Self::retire(&mut self.resolved, alert, at),
+                (Some(alert), None) => {
+                    transitions.push(Self::retire(&mut self.resolved, alert, at));
+                }
                 (alert, Some(severity)) => {
+                    let kind = match &alert {
+                        None => Some(AlertTransitionKind::Fired),
+                        Some(a) if severity > a.severity => Some(AlertTransitionKind::Escalated),
+                        Some(_) => None,
+                    };
                     let threshold = match severity {
                         Severity::Warning => levels.0,
                         Severity::Critical => levels.1,
@@ -203,15 +251,26 @@ impl AlertEngine {
                         firing_since: alert.map_or(at, |a| a.firing_since),
                         resolved_at: None,
                     });
+                    if let (Some(kind), Some(alert)) = (kind, slot.as_ref()) {
+                        transitions.push(AlertTransition {
+                            kind,
+                            alert: alert.clone(),
+                        });
+                    }
                 }
             }
         }
+        transitions
     }
 
-    fn retire(resolved: &mut VecDeque<Alert>, mut alert: Alert, at: SystemTime) {
+    fn retire(resolved: &mut VecDeque<Alert>, mut alert: Alert, at: SystemTime) -> AlertTransition {
         alert.resolved_at = Some(at);
-        resolved.push_front(alert);
+        resolved.push_front(alert.clone());
         resolved.truncate(RESOLVED_CAPACITY);
+        AlertTransition {
+            kind: AlertTransitionKind::Resolved,
+            alert,
+        }
     }
 
     /// Active alerts, critical first, then in the order of the rules table.
@@ -488,6 +547,58 @@ mod tests {
         assert_eq!(resolved[0].resolved_at, Some(at(595)));
         assert_eq!(resolved[49].resolved_at, Some(at(105)));
         assert!(resolved.iter().all(|a| !a.is_active()));
+    }
+
+    fn kinds(changes: &[AlertTransition]) -> Vec<(&str, AlertTransitionKind, Severity)> {
+        changes
+            .iter()
+            .map(|t| (t.alert.type_.as_str(), t.kind, t.alert.severity))
+            .collect()
+    }
+
+    #[test]
+    fn evaluate_reports_fire_escalate_resolve_once_each() {
+        use AlertTransitionKind::{Escalated, Fired, Resolved};
+        let mut e = engine();
+        assert!(e.evaluate(&heap(0, 100)).is_empty());
+        let fired = e.evaluate(&heap(5, 600));
+        assert_eq!(kinds(&fired), [("memory", Fired, Severity::Warning)]);
+        assert_eq!(fired[0].alert.firing_since, at(5));
+        assert!(e.evaluate(&heap(10, 700)).is_empty(), "new value only");
+        let up = e.evaluate(&heap(15, 1100));
+        assert_eq!(kinds(&up), [("memory", Escalated, Severity::Critical)]);
+        assert_eq!(up[0].alert.firing_since, at(5));
+        assert!(e.evaluate(&heap(20, 1000)).is_empty(), "held by hysteresis");
+        assert!(e.evaluate(&heap(25, 900)).is_empty(), "de-escalation");
+        assert_eq!(e.active()[0].severity, Severity::Warning);
+        let gone = e.evaluate(&heap(30, 100));
+        assert_eq!(kinds(&gone), [("memory", Resolved, Severity::Warning)]);
+        assert_eq!(gone[0].alert.resolved_at, Some(at(30)));
+        assert_eq!(gone[0].alert.firing_since, at(5));
+        assert_eq!(gone[0].alert, e.recently_resolved()[0]);
+        assert!(e.evaluate(&heap(35, 100)).is_empty());
+    }
+
+    #[test]
+    fn evaluate_reports_straight_to_critical_several_rules_and_switch_off() {
+        use AlertTransitionKind::{Fired, Resolved};
+        let mut e = engine();
+        let s = Signals {
+            heap_bytes: Some(2000 * MIB),
+            p95: Some(Duration::from_millis(1500)),
+            ..Signals::new(at(0))
+        };
+        assert_eq!(
+            kinds(&e.evaluate(&s)),
+            [
+                ("memory", Fired, Severity::Critical),
+                ("latency", Fired, Severity::Warning)
+            ]
+        );
+        e.set_thresholds(AlertThresholds::default().heap(Level::OFF));
+        let changes = e.evaluate(&Signals::new(at(5))); // latency unmeasured: unchanged
+        assert_eq!(kinds(&changes), [("memory", Resolved, Severity::Critical)]);
+        assert_eq!(e.active().len(), 1);
     }
 
     #[test]

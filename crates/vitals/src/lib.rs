@@ -54,7 +54,10 @@ mod units;
 
 pub use accept::{AcceptQuality, MediaRange, accept_quality, media_ranges};
 pub use advice::{MAX_ROUTES as MAX_ADVICE_ROUTES, Priority, Recommendation, recommend};
-pub use alerts::{Alert, AlertEngine, RESOLVED_CAPACITY as RESOLVED_ALERTS_CAPACITY};
+pub use alerts::{
+    Alert, AlertEngine, AlertTransition, AlertTransitionKind,
+    RESOLVED_CAPACITY as RESOLVED_ALERTS_CAPACITY,
+};
 pub use alloc::{AllocatorStats, CountingAllocator, allocator_stats};
 pub use expose::{
     Family as MetricFamily, Format as MetricsFormat, HistogramValue, Labels as MetricLabels,

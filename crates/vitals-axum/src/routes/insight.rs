@@ -170,7 +170,7 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
         })
         .collect();
     let memory = memory_report(&state);
-    Json(json!({
+    let mut body = json!({
         "timestamp": rfc3339(s.at),
         "realTime": {
             "requestsPerSecond": requests_per_second(&state, Duration::from_secs(10)),
@@ -202,6 +202,10 @@ async fn dashboard_json(State(state): State<AppState>, minutes: usize) -> Respon
             "breakers": state.breakers_json(),
             "rateLimit": state.rate_limit_json(),
         },
-    }))
-    .into_response()
+    });
+    // Rendered by the page's Protection panel like the layers: one group per channel.
+    if let Some(channels) = state.notifications_json() {
+        body["protection"]["notifications"] = channels;
+    }
+    Json(body).into_response()
 }

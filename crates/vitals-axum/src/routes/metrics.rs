@@ -40,7 +40,7 @@ fn protection_families(state: &AppState) -> Vec<MetricFamily> {
         shed.push(vec![("reason", (*reason).to_owned())], *n as f64);
     }
     #[cfg_attr(
-        not(any(feature = "breaker", feature = "rate-limit")),
+        not(any(feature = "breaker", feature = "rate-limit", feature = "notify")),
         allow(unused_mut)
     )]
     let mut out = vec![under, shed];
@@ -48,6 +48,12 @@ fn protection_families(state: &AppState) -> Vec<MetricFamily> {
     out.extend(breaker_families(state));
     #[cfg(feature = "rate-limit")]
     out.extend(rate_limit_families(state));
+    #[cfg(feature = "notify")]
+    if let Some(delivery) = &state.notify {
+        out.extend(crate::notifications::metric_families(
+            &delivery.notifier.snapshot(),
+        ));
+    }
     out
 }
 

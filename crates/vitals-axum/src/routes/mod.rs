@@ -5,6 +5,8 @@ mod health;
 mod insight;
 mod memory;
 mod metrics;
+#[cfg(feature = "notify")]
+mod notifications;
 #[cfg(feature = "dashboard")]
 mod page;
 mod performance;
@@ -59,6 +61,13 @@ where
             get(memory::gc_get).post(memory::gc_post),
         )
         .route("/health/performance/v2/health", get(insight::health_score));
+    #[cfg(feature = "notify")]
+    let operator = operator
+        .route("/metrics/notifications", get(notifications::snapshot))
+        .route(
+            "/metrics/notifications/test",
+            axum::routing::post(notifications::test),
+        );
     // The page, its stream and its organizations view: operator-only, the page itself with a
     // login shell for browsers (see `page`); the assets are public.
     #[cfg(feature = "dashboard")]

@@ -109,6 +109,14 @@ fn parse_location(location: &str) -> anyhow::Result<Location> {
     }
 }
 
+/// The file behind `location`, or `None` for an in-memory database (or an invalid location).
+pub(crate) fn file_path(location: &str) -> Option<PathBuf> {
+    match parse_location(location).ok()? {
+        Location::File(path) => Some(path),
+        Location::Memory => None,
+    }
+}
+
 impl Db {
     /// Opens (creating if needed) the database at `location`: a file path, a `sqlite:` or
     /// `sqlite://` URL, or `:memory:`. Creates missing parent directories, applies pending
