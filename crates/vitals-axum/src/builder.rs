@@ -57,6 +57,12 @@ pub struct VitalsBuilder {
     #[cfg(feature = "rate-limit")]
     rate_limit: Option<RateLimitLayer>,
     resources_every: u32,
+    #[cfg(feature = "history")]
+    history: (
+        crate::history::Source,
+        Duration,
+        Vec<vitals_store::budget::Budget>,
+    ),
 }
 
 impl Default for VitalsBuilder {
@@ -77,6 +83,12 @@ impl Default for VitalsBuilder {
             #[cfg(feature = "rate-limit")]
             rate_limit: None,
             resources_every: DEFAULT_RESOURCES_EVERY,
+            #[cfg(feature = "history")]
+            history: (
+                crate::history::Source::Off,
+                crate::history::DEFAULT_FLUSH_INTERVAL,
+                Vec::new(),
+            ),
         }
     }
 }
@@ -179,6 +191,49 @@ impl VitalsBuilder {
         self
     }
 
+    /// Keeps history in `store` (feature `history`; off by default): once a flush interval
+    /// the minutes recorded are written from a blocking thread, the last day's minute points
+    /// are read back at build time, and `GET /metrics/history` answers from it. Call
+    /// [`Vitals::flush_history`] at shutdown to write the minute in progress.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn history(mut self, store: vitals_store::Store) -> Self {
+        self.history.0 = crate::history::Source::Store(Box::new(store));
+        self
+    }
+
+    /// As [`VitalsBuilder::history`], opening the store at `path` when built. A store that
+    /// cannot be opened (corrupt, read-only, locked) is logged once and reported as a `warn`
+    /// check by `/health`; serving goes on without history.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn history_at(
+        mut self,
+        path: impl Into<std::path::PathBuf>,
+        config: vitals_store::StoreConfig,
+    ) -> Self {
+        self.history.0 = crate::history::Source::Path(path.into(), config);
+        self
+    }
+
+    /// How often history is written (default 60 s, at least 1 s). Under a minute, the minute
+    /// in progress is written in parts (the store adds them up); tests use a few seconds.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn history_flush_interval(mut self, interval: Duration) -> Self {
+        self.history.1 = interval;
+        self
+    }
+
+    /// Performance budgets evaluated from the history after every flush (none by default),
+    /// reported by `GET /health/performance/budgets` and `/metrics`.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn budgets(mut self, budgets: Vec<vitals_store::budget::Budget>) -> Self {
+        self.history.2 = budgets;
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -216,13 +271,23 @@ impl VitalsBuilder {
                 #[cfg(feature = "rate-limit")]
                 rate_limit: self.rate_limit,
                 resources_every: self.resources_every,
+                #[cfg(feature = "history")]
+                history: crate::history::HistoryState::new(
+                    self.history.0,
+                    self.history.1,
+                    self.history.2,
+                ),
             }),
         };
+        #[cfg(feature = "history")]
+        vitals.shared.history.seed(vitals.shared.sampler.history());
         if tokio::runtime::Handle::try_current().is_ok() {
             let first = vitals.shared.sampler.sample_now();
             vitals.shared.pressure.evaluate(&first);
             tasks::spawn_sampling(Arc::downgrade(&vitals.shared));
             tasks::spawn_maintenance(Arc::downgrade(&vitals.shared));
+            #[cfg(feature = "history")]
+            tasks::spawn_history(Arc::downgrade(&vitals.shared));
         }
         vitals
     }
@@ -238,6 +303,16 @@ impl Vitals {
     #[must_use]
     pub fn monitor(&self) -> &Monitor {
         &self.shared.monitor
+    }
+
+    /// Writes the history not yet written, the minute in progress included (feature
+    /// `history`; nothing without a store). Call it once the server has stopped serving.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub async fn flush_history(&self) {
+        let shared = Arc::clone(&self.shared);
+        let _ =
+            tokio::task::spawn_blocking(move || crate::tasks::flush_history(&shared, true)).await;
     }
 
     /// The system sampler and its history.

@@ -57,6 +57,8 @@
 //! - `dashboard`: the live HTML page at `/metrics/dashboard` for browsers, its embedded assets
 //!   and its Server-Sent Events stream. Without it `/metrics/dashboard` answers the JSON
 //!   dashboard only (operator-only).
+//! - `history` (off by default): history on disk through `vitals-store`
+//!   ([`VitalsBuilder::history`]), `GET /metrics/history` and `GET /health/performance/budgets`.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -71,6 +73,8 @@ mod builder;
 mod check;
 mod context;
 mod header_arena;
+#[cfg(feature = "history")]
+mod history;
 mod monitor;
 mod pressure;
 mod problem;

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limit: Option<RateLimitLayer>,
     pub(crate) resources_every: u32,
+    #[cfg(feature = "history")]
+    pub(crate) history: crate::history::HistoryState,
 }
 
 impl Shared {

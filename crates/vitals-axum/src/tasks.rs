@@ -48,3 +48,42 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
         }
     });
 }
+
+/// Writes the history (see [`crate::history`]) with the latest system snapshot. Blocking.
+#[cfg(feature = "history")]
+pub(crate) fn flush_history(shared: &Shared, include_current: bool) {
+    let system = shared
+        .sampler
+        .history()
+        .latest()
+        .map(|s| vitals_store::SystemPoint::from(&s));
+    shared
+        .history
+        .flush(&shared.monitor, system, include_current);
+}
+
+/// Every flush interval until `shared` is dropped: writes the history on a blocking thread.
+/// With an interval of a minute or more only full minutes are written; shorter intervals
+/// write the minute in progress in parts.
+#[cfg(feature = "history")]
+pub(crate) fn spawn_history(shared: Weak<Shared>) {
+    let Some(interval) = shared
+        .upgrade()
+        .filter(|s| s.history.store().is_some())
+        .map(|s| s.history.flush_interval)
+    else {
+        return;
+    };
+    let include_current = interval < Duration::from_secs(60);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(state) = shared.upgrade() else { break };
+            let _ =
+                tokio::task::spawn_blocking(move || flush_history(&state, include_current)).await;
+        }
+    });
+}

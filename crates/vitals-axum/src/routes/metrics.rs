@@ -48,6 +48,8 @@ fn protection_families(state: &AppState) -> Vec<MetricFamily> {
     out.extend(breaker_families(state));
     #[cfg(feature = "rate-limit")]
     out.extend(rate_limit_families(state));
+    #[cfg(feature = "history")]
+    out.extend(state.history.budgets.families());
     out
 }
 

@@ -2,6 +2,8 @@
 //! file per family of routes, and the operator-only guard in front of most of them.
 
 mod health;
+#[cfg(feature = "history")]
+mod history;
 mod insight;
 mod memory;
 mod metrics;
@@ -59,6 +61,10 @@ where
             get(memory::gc_get).post(memory::gc_post),
         )
         .route("/health/performance/v2/health", get(insight::health_score));
+    #[cfg(feature = "history")]
+    let operator = operator
+        .route("/metrics/history", get(history::history))
+        .route("/health/performance/budgets", get(history::budgets));
     // The page, its stream and its organizations view: operator-only, the page itself with a
     // login shell for browsers (see `page`); the assets are public.
     #[cfg(feature = "dashboard")]
