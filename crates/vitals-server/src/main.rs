@@ -13,6 +13,10 @@
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
 //! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
 //! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`).
+//! History and budgets: `VITALS_HISTORY`, `VITALS_HISTORY_PATH`, `VITALS_HISTORY_MAX_MB`,
+//! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
+//! `VITALS_BUDGETS` (see `history.rs`). `vitals-server budgets rules <budgets.toml> [<out>]`
+//! writes the budgets' Prometheus rules and exits.
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
@@ -21,6 +25,7 @@ mod api;
 mod app;
 mod db;
 mod demo;
+mod history;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -43,6 +48,10 @@ fn env_or(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("budgets") {
+        return history::budgets_command(&args[1..]);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -81,9 +90,10 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
     let pressure = pressure_from_env()?;
+    let history = history::from_env(&database)?;
     let check_db = db.clone();
-    let vitals = Vitals::builder()
-        .service("vitals-server")
+    let builder = Vitals::builder()
+        .service(history::SERVICE)
         .version(env!("CARGO_PKG_VERSION"))
         .operator_auth(auth)
         .check_timeout(Duration::from_secs(2))
@@ -102,8 +112,8 @@ async fn main() -> anyhow::Result<()> {
         .health_check("database", move || {
             let db = check_db.clone();
             async move { Ok(db.ping().await?) }
-        })
-        .build();
+        });
+    let vitals = history.apply(builder).build();
 
     let app = app::build(db, &vitals);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
@@ -118,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .context("serving")?;
+    vitals.flush_history().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
