@@ -133,11 +133,10 @@ pub(crate) fn budgets_command(args: &[String]) -> anyhow::Result<()> {
     };
     let budgets = load_budgets(file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let rules = prometheus_rules(SERVICE, &budgets).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    match output {
-        Some(out) => {
-            std::fs::write(Path::new(out), rules).with_context(|| format!("writing {out}"))?
-        }
-        None => print!("{rules}"),
+    if let Some(out) = output {
+        std::fs::write(Path::new(out), rules).with_context(|| format!("writing {out}"))?;
+    } else {
+        print!("{rules}");
     }
     Ok(())
 }
