@@ -216,8 +216,9 @@ impl VitalsBuilder {
         self
     }
 
-    /// How often history is written (default 60 s, at least 1 s). Under a minute, the minute
-    /// in progress is written in parts (the store adds them up); tests use a few seconds.
+    /// How often history is written (default 60 s, at least 1 s). At 60 s or more, a second
+    /// after each minute ends (full minutes); under a minute, every interval, the minute in
+    /// progress in parts (the store adds them up): tests use a few seconds.
     #[cfg(feature = "history")]
     #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
     pub fn history_flush_interval(mut self, interval: Duration) -> Self {

@@ -62,9 +62,10 @@ pub(crate) fn flush_history(shared: &Shared, include_current: bool) {
         .flush(&shared.monitor, system, include_current);
 }
 
-/// Every flush interval until `shared` is dropped: writes the history on a blocking thread.
-/// With an interval of a minute or more only full minutes are written; shorter intervals
-/// write the minute in progress in parts.
+/// Until `shared` is dropped, writes the history on a blocking thread: with an interval of a
+/// minute or more, one second after each monitor minute ends (so `kill -9` loses at most the
+/// minute in progress), full minutes only; with a shorter interval, every interval, the
+/// minute in progress in parts.
 #[cfg(feature = "history")]
 pub(crate) fn spawn_history(shared: Weak<Shared>) {
     let Some(interval) = shared
@@ -76,11 +77,17 @@ pub(crate) fn spawn_history(shared: Weak<Shared>) {
     };
     let include_current = interval < Duration::from_secs(60);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
-            tick.tick().await;
+            let wait = match shared.upgrade() {
+                Some(s) if !include_current => {
+                    let into_minute = s.monitor.uptime().as_millis() % 60_000;
+                    let into_minute = u64::try_from(into_minute).unwrap_or(0);
+                    Duration::from_millis(60_000 - into_minute + 1_000)
+                }
+                Some(_) => interval,
+                None => break,
+            };
+            tokio::time::sleep(wait).await;
             let Some(state) = shared.upgrade() else { break };
             let _ =
                 tokio::task::spawn_blocking(move || flush_history(&state, include_current)).await;
