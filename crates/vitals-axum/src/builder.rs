@@ -59,6 +59,12 @@ pub struct VitalsBuilder {
     resources_every: u32,
     #[cfg(feature = "notify")]
     notify: NotifySettings,
+    #[cfg(feature = "history")]
+    history: (
+        crate::history::Source,
+        Duration,
+        Vec<vitals_store::budget::Budget>,
+    ),
 }
 
 /// The notifier given to the builder and how notifications name this process.
@@ -90,6 +96,12 @@ impl Default for VitalsBuilder {
             resources_every: DEFAULT_RESOURCES_EVERY,
             #[cfg(feature = "notify")]
             notify: NotifySettings::default(),
+            #[cfg(feature = "history")]
+            history: (
+                crate::history::Source::Off,
+                crate::history::DEFAULT_FLUSH_INTERVAL,
+                Vec::new(),
+            ),
         }
     }
 }
@@ -234,6 +246,50 @@ impl VitalsBuilder {
         self
     }
 
+    /// Keeps history in `store` (feature `history`; off by default): once a flush interval
+    /// the minutes recorded are written from a blocking thread, the last day's minute points
+    /// are read back at build time, and `GET /metrics/history` answers from it. Call
+    /// [`Vitals::flush_history`] at shutdown to write the minute in progress.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn history(mut self, store: vitals_store::Store) -> Self {
+        self.history.0 = crate::history::Source::Store(Box::new(store));
+        self
+    }
+
+    /// As [`VitalsBuilder::history`], opening the store at `path` when built. A store that
+    /// cannot be opened (corrupt, read-only, locked) is logged once and reported as a `warn`
+    /// check by `/health`; serving goes on without history.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn history_at(
+        mut self,
+        path: impl Into<std::path::PathBuf>,
+        config: vitals_store::StoreConfig,
+    ) -> Self {
+        self.history.0 = crate::history::Source::Path(path.into(), config);
+        self
+    }
+
+    /// How often history is written (default 60 s, at least 1 s). At 60 s or more, a second
+    /// after each minute ends (full minutes); under a minute, every interval, the minute in
+    /// progress in parts (the store adds them up): tests use a few seconds.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn history_flush_interval(mut self, interval: Duration) -> Self {
+        self.history.1 = interval;
+        self
+    }
+
+    /// Performance budgets evaluated from the history after every flush (none by default),
+    /// reported by `GET /health/performance/budgets` and `/metrics`.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn budgets(mut self, budgets: Vec<vitals_store::budget::Budget>) -> Self {
+        self.history.2 = budgets;
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -283,13 +339,23 @@ impl VitalsBuilder {
                             .unwrap_or_else(crate::notifications::default_instance),
                         dashboard_url: self.notify.dashboard_url,
                     }),
+                #[cfg(feature = "history")]
+                history: crate::history::HistoryState::new(
+                    self.history.0,
+                    self.history.1,
+                    self.history.2,
+                ),
             }),
         };
+        #[cfg(feature = "history")]
+        vitals.shared.history.seed(vitals.shared.sampler.history());
         if tokio::runtime::Handle::try_current().is_ok() {
             let first = vitals.shared.sampler.sample_now();
             vitals.shared.pressure.evaluate(&first);
             tasks::spawn_sampling(Arc::downgrade(&vitals.shared));
             tasks::spawn_maintenance(Arc::downgrade(&vitals.shared));
+            #[cfg(feature = "history")]
+            tasks::spawn_history(Arc::downgrade(&vitals.shared));
         }
         vitals
     }
@@ -305,6 +371,16 @@ impl Vitals {
     #[must_use]
     pub fn monitor(&self) -> &Monitor {
         &self.shared.monitor
+    }
+
+    /// Writes the history not yet written, the minute in progress included (feature
+    /// `history`; nothing without a store). Call it once the server has stopped serving.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub async fn flush_history(&self) {
+        let shared = Arc::clone(&self.shared);
+        let _ =
+            tokio::task::spawn_blocking(move || crate::tasks::flush_history(&shared, true)).await;
     }
 
     /// The system sampler and its history.

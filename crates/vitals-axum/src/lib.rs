@@ -63,6 +63,8 @@
 //!   `GET /metrics/notifications` reports the channels, `POST /metrics/notifications/test`
 //!   sends a test to each, and `/metrics` gains `vitals_notifications_total{channel,outcome}`
 //!   and `vitals_notifications_queue_depth{channel}`.
+//! - `history` (off by default): history on disk through `vitals-store`
+//!   ([`VitalsBuilder::history`]), `GET /metrics/history` and `GET /health/performance/budgets`.
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -77,6 +79,8 @@ mod builder;
 mod check;
 mod context;
 mod header_arena;
+#[cfg(feature = "history")]
+mod history;
 mod monitor;
 #[cfg(feature = "notify")]
 mod notifications;

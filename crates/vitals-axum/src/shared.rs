@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     /// Where alert transitions are delivered, if anywhere.
     #[cfg(feature = "notify")]
     pub(crate) notify: Option<crate::notifications::Delivery>,
+    #[cfg(feature = "history")]
+    pub(crate) history: crate::history::HistoryState,
 }
 
 impl Shared {

@@ -55,3 +55,49 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
         }
     });
 }
+
+/// Writes the history (see [`crate::history`]) with the latest system snapshot. Blocking.
+#[cfg(feature = "history")]
+pub(crate) fn flush_history(shared: &Shared, include_current: bool) {
+    let system = shared
+        .sampler
+        .history()
+        .latest()
+        .map(|s| vitals_store::SystemPoint::from(&s));
+    shared
+        .history
+        .flush(&shared.monitor, system, include_current);
+}
+
+/// Until `shared` is dropped, writes the history on a blocking thread: with an interval of a
+/// minute or more, one second after each monitor minute ends (so `kill -9` loses at most the
+/// minute in progress), full minutes only; with a shorter interval, every interval, the
+/// minute in progress in parts.
+#[cfg(feature = "history")]
+pub(crate) fn spawn_history(shared: Weak<Shared>) {
+    let Some(interval) = shared
+        .upgrade()
+        .filter(|s| s.history.store().is_some())
+        .map(|s| s.history.flush_interval)
+    else {
+        return;
+    };
+    let include_current = interval < Duration::from_secs(60);
+    tokio::spawn(async move {
+        loop {
+            let wait = match shared.upgrade() {
+                Some(s) if !include_current => {
+                    let into_minute = s.monitor.uptime().as_millis() % 60_000;
+                    let into_minute = u64::try_from(into_minute).unwrap_or(0);
+                    Duration::from_millis(60_000 - into_minute + 1_000)
+                }
+                Some(_) => interval,
+                None => break,
+            };
+            tokio::time::sleep(wait).await;
+            let Some(state) = shared.upgrade() else { break };
+            let _ =
+                tokio::task::spawn_blocking(move || flush_history(&state, include_current)).await;
+        }
+    });
+}

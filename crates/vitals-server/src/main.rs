@@ -14,6 +14,10 @@
 //! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
 //! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`), and
 //! the alerting variables of [`alerting`] (heap alert levels, notification channels).
+//! History and budgets: `VITALS_HISTORY`, `VITALS_HISTORY_PATH`, `VITALS_HISTORY_MAX_MB`,
+//! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
+//! `VITALS_BUDGETS` (see `history.rs`). `vitals-server budgets rules <budgets.toml> [<out>]`
+//! writes the budgets' Prometheus rules and exits.
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
 //! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
@@ -23,6 +27,7 @@ mod api;
 mod app;
 mod db;
 mod demo;
+mod history;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,6 +50,10 @@ fn env_or(name: &str, default: &str) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("budgets") {
+        return history::budgets_command(&args[1..]);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -86,9 +95,10 @@ async fn main() -> anyhow::Result<()> {
     let get = |name: &str| std::env::var(name).ok();
     let memory = alerting::memory_from_vars(get)?;
     let notifier = alerting::notifier_from_vars(get, db::file_path(&database).as_deref())?;
+    let history = history::from_env(&database)?;
     let check_db = db.clone();
     let builder = Vitals::builder()
-        .service("vitals-server")
+        .service(history::SERVICE)
         .version(env!("CARGO_PKG_VERSION"))
         .operator_auth(auth)
         .check_timeout(Duration::from_secs(2))
@@ -109,7 +119,9 @@ async fn main() -> anyhow::Result<()> {
             async move { Ok(db.ping().await?) }
         })
         .memory(memory);
-    let vitals = alerting::with_notifier(builder, notifier, get).build();
+    let vitals = history
+        .apply(alerting::with_notifier(builder, notifier, get))
+        .build();
 
     let app = app::build(db, &vitals);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
@@ -130,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::warn!("notifications still pending at shutdown; kept in the outbox");
         }
     }
+    vitals.flush_history().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }

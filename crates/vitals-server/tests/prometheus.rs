@@ -404,6 +404,7 @@ fn deploy_config_and_alert_rules_pass_promtool() {
     for args in [
         &["check", "config", "prometheus.yml"][..],
         &["test", "rules", "vitals-alerts.test.yml"],
+        &["check", "rules", "vitals-budgets.yml"],
     ] {
         let output = match Command::new("promtool")
             .args(args)
@@ -426,6 +427,30 @@ fn deploy_config_and_alert_rules_pass_promtool() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// `deploy/prometheus/vitals-budgets.yml` is what `vitals-server budgets rules` writes from
+/// `deploy/budgets.toml` (regenerate it with that command after editing the budgets).
+#[test]
+fn deploy_budget_rules_are_generated_from_the_budgets_file() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vitals-server"))
+        .args(["budgets", "rules"])
+        .arg(deploy_dir().join("budgets.toml"))
+        .output()
+        .expect("running vitals-server budgets rules");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let committed =
+        std::fs::read_to_string(deploy_dir().join("prometheus/vitals-budgets.yml")).unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        committed,
+        "deploy/prometheus/vitals-budgets.yml is stale: run `vitals-server budgets rules \
+         deploy/budgets.toml deploy/prometheus/vitals-budgets.yml`"
+    );
 }
 
 /// The metric names in `text` (PromQL, or a rules file): every word that starts with one of

@@ -46,9 +46,24 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             (dep.name, result)
         })
         .collect();
+    #[cfg_attr(not(feature = "history"), allow(unused_mut))]
+    let mut results = results;
+    // A history store that cannot be opened or written: `warn`, still 200 (serving goes on).
+    #[cfg(feature = "history")]
+    if let Some(reason) = state.history.warning() {
+        results.push((
+            "history".to_owned(),
+            CheckResult {
+                status: "warn",
+                response_time_ms: 0.0,
+                output: Some(reason),
+            },
+        ));
+    }
     let failed = results.iter().any(|(_, r)| r.status == "fail");
+    let warned = results.iter().any(|(_, r)| r.status == "warn");
     let body = json!({
-        "status": if failed { "fail" } else { "pass" },
+        "status": if failed { "fail" } else if warned { "warn" } else { "pass" },
         "service": state.service,
         "version": state.version,
         "timestamp": rfc3339(SystemTime::now()),

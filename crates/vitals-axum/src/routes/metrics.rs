@@ -54,6 +54,8 @@ fn protection_families(state: &AppState) -> Vec<MetricFamily> {
             &delivery.notifier.snapshot(),
         ));
     }
+    #[cfg(feature = "history")]
+    out.extend(state.history.budgets.families());
     out
 }
 

@@ -2,6 +2,8 @@
 //! file per family of routes, and the operator-only guard in front of most of them.
 
 mod health;
+#[cfg(feature = "history")]
+mod history;
 mod insight;
 mod memory;
 mod metrics;
@@ -68,6 +70,10 @@ where
             "/metrics/notifications/test",
             axum::routing::post(notifications::test),
         );
+    #[cfg(feature = "history")]
+    let operator = operator
+        .route("/metrics/history", get(history::history))
+        .route("/health/performance/budgets", get(history::budgets));
     // The page, its stream and its organizations view: operator-only, the page itself with a
     // login shell for browsers (see `page`); the assets are public.
     #[cfg(feature = "dashboard")]

@@ -86,6 +86,14 @@ enum Location {
     File(PathBuf),
 }
 
+/// The file a database location names (`None` for `:memory:` or an invalid location).
+pub(crate) fn file_of(location: &str) -> Option<PathBuf> {
+    match parse_location(location) {
+        Ok(Location::File(path)) => Some(path),
+        _ => None,
+    }
+}
+
 fn parse_location(location: &str) -> anyhow::Result<Location> {
     let location = location.trim();
     let strip = |prefix: &str| {

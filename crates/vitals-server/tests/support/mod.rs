@@ -310,7 +310,14 @@ impl Server {
 }
 
 fn remove_db(path: &std::path::Path) -> std::io::Result<()> {
-    for suffix in ["-wal", "-shm", "-journal"] {
+    for suffix in [
+        "-wal",
+        "-shm",
+        "-journal",
+        ".history.sqlite",
+        ".history.sqlite-wal",
+        ".history.sqlite-shm",
+    ] {
         let mut file = path.as_os_str().to_owned();
         file.push(suffix);
         let _ = std::fs::remove_file(file);

@@ -44,6 +44,7 @@
 //! ```
 
 mod config;
+mod minute;
 mod read;
 mod record;
 mod route_cache;
@@ -53,6 +54,7 @@ mod views;
 mod window;
 
 pub use config::MonitorConfig;
+pub use minute::{MinuteReport, OrganizationMinute, RouteMinute};
 pub use sample::{
     OVERFLOW, Polls, RequestSample, Resources, RouteKey, UNMATCHED, is_valid_organization_id,
 };

@@ -1,0 +1,177 @@
+//! Budgets evaluated from the store once a flush: the latest verdicts for
+//! `/health/performance/budgets` and `/metrics`, and the status changes, logged and kept as
+//! alert transitions for the store's alert history.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use vitals::MetricFamily;
+use vitals_store::budget::{Budget, BudgetStatus, Status, evaluate};
+use vitals_store::{AlertTransition, MAX_ALERTS_PER_BATCH, Store, Transition};
+
+use super::lock;
+
+/// The latest evaluation.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Evaluation {
+    /// Unix minute evaluated at.
+    pub(crate) at_minute: i64,
+    /// One per budget, in configuration order.
+    pub(crate) statuses: Vec<BudgetStatus>,
+}
+
+/// The configured budgets and their latest verdicts.
+#[derive(Debug, Default)]
+pub(crate) struct BudgetBoard {
+    budgets: Vec<Budget>,
+    latest: Mutex<Option<Evaluation>>,
+    /// Status changes not yet written (bounded: [`MAX_ALERTS_PER_BATCH`]).
+    transitions: Mutex<Vec<AlertTransition>>,
+}
+
+fn severity(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Ticket => "ticket",
+        Status::Page => "page",
+    }
+}
+
+impl BudgetBoard {
+    pub(crate) fn new(budgets: Vec<Budget>) -> Self {
+        Self {
+            budgets,
+            ..Self::default()
+        }
+    }
+
+    /// The configured budgets.
+    pub(crate) fn budgets(&self) -> &[Budget] {
+        &self.budgets
+    }
+
+    /// The latest evaluation, if any.
+    pub(crate) fn latest(&self) -> Option<Evaluation> {
+        lock(&self.latest).clone()
+    }
+
+    /// The status changes since the last call.
+    pub(crate) fn take_transitions(&self) -> Vec<AlertTransition> {
+        std::mem::take(&mut *lock(&self.transitions))
+    }
+
+    /// Evaluates every budget at unix minute `now`; a failure is logged and keeps the last
+    /// verdicts. Blocking.
+    pub(crate) fn evaluate(&self, store: &Store, now: i64) {
+        if self.budgets.is_empty() {
+            return;
+        }
+        let statuses = match evaluate(store, &self.budgets, now) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "budgets: evaluation failed");
+                return;
+            }
+        };
+        let before: HashMap<String, Status> = lock(&self.latest)
+            .as_ref()
+            .map(|e| {
+                e.statuses
+                    .iter()
+                    .map(|s| (s.name.clone(), s.status))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut changes = Vec::new();
+        for s in &statuses {
+            let was = before.get(&s.name).copied().unwrap_or(Status::Ok);
+            let transition = match (was, s.status) {
+                (a, b) if a == b => continue,
+                (Status::Ok, _) => Transition::Fired,
+                (_, Status::Ok) => Transition::Resolved,
+                (a, b) if b > a => Transition::Escalated,
+                _ => Transition::Deescalated,
+            };
+            let sli = s.sli.map_or_else(|| "-".to_owned(), |v| format!("{v:.5}"));
+            if s.status == Status::Ok {
+                tracing::info!(budget = %s.name, "budget recovered: burn rates back under the thresholds");
+            } else {
+                tracing::warn!(
+                    budget = %s.name,
+                    status = severity(s.status),
+                    sli = %sli,
+                    remaining = s.error_budget_remaining,
+                    "budget burning too fast"
+                );
+            }
+            changes.push(AlertTransition {
+                id: format!("budget:{}", s.name),
+                rule: s.name.clone(),
+                severity: severity(s.status).to_owned(),
+                transition,
+                at_ms,
+            });
+        }
+        {
+            let mut pending = lock(&self.transitions);
+            pending.extend(changes);
+            let excess = pending.len().saturating_sub(MAX_ALERTS_PER_BATCH);
+            pending.drain(..excess);
+        }
+        *lock(&self.latest) = Some(Evaluation {
+            at_minute: now,
+            statuses,
+        });
+    }
+
+    /// `vitals_budget_burn_rate{budget,window}`, `vitals_budget_remaining_ratio{budget}`,
+    /// `vitals_budget_sli_ratio{budget}` and `vitals_budget_status{budget,status}` (1 for the
+    /// current one). Empty before the first evaluation.
+    pub(crate) fn families(&self) -> Vec<MetricFamily> {
+        let Some(latest) = self.latest() else {
+            return Vec::new();
+        };
+        let mut burn = MetricFamily::gauge(
+            "vitals_budget_burn_rate",
+            "Error-budget burn rate of each budget over each window (1 spends the budget exactly over its period).",
+        );
+        let mut remaining = MetricFamily::gauge(
+            "vitals_budget_remaining_ratio",
+            "Error budget left over the budget's window: 1 untouched, 0 spent, negative overspent.",
+        );
+        let mut sli = MetricFamily::gauge(
+            "vitals_budget_sli_ratio",
+            "Good events over all events in the budget's window.",
+        );
+        let mut status = MetricFamily::gauge(
+            "vitals_budget_status",
+            "1 for each budget's current status (ok, ticket, page), else 0.",
+        );
+        for s in &latest.statuses {
+            for b in &s.burn_rates {
+                burn.push(
+                    vec![("budget", s.name.clone()), ("window", b.window.clone())],
+                    b.rate,
+                );
+            }
+            remaining.push(vec![("budget", s.name.clone())], s.error_budget_remaining);
+            if let Some(v) = s.sli {
+                sli.push(vec![("budget", s.name.clone())], v);
+            }
+            for st in [Status::Ok, Status::Ticket, Status::Page] {
+                status.push(
+                    vec![
+                        ("budget", s.name.clone()),
+                        ("status", severity(st).to_owned()),
+                    ],
+                    f64::from(u8::from(st == s.status)),
+                );
+            }
+        }
+        vec![burn, remaining, sli, status]
+    }
+}
