@@ -57,6 +57,8 @@ pub struct VitalsBuilder {
     #[cfg(feature = "rate-limit")]
     rate_limit: Option<RateLimitLayer>,
     resources_every: u32,
+    #[cfg(feature = "custom-metrics")]
+    custom: Option<vitals_metrics::Registry>,
 }
 
 impl Default for VitalsBuilder {
@@ -77,6 +79,8 @@ impl Default for VitalsBuilder {
             #[cfg(feature = "rate-limit")]
             rate_limit: None,
             resources_every: DEFAULT_RESOURCES_EVERY,
+            #[cfg(feature = "custom-metrics")]
+            custom: None,
         }
     }
 }
@@ -179,6 +183,18 @@ impl VitalsBuilder {
         self
     }
 
+    /// The application's metrics to serve beside vitals' own in `/metrics`, `/metrics/json`
+    /// and the dashboard (none by default). The registry is not installed here: install it
+    /// (alone or in a fan-out) or use it as a local recorder; or let
+    /// [`custom_metrics`](Self::custom_metrics) make and install one. Build it from
+    /// [`metrics_config`](crate::metrics_config) so it refuses vitals' own family names.
+    #[cfg(feature = "custom-metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "custom-metrics")))]
+    pub fn metrics_registry(mut self, registry: vitals_metrics::Registry) -> Self {
+        self.custom = Some(registry);
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -216,6 +232,8 @@ impl VitalsBuilder {
                 #[cfg(feature = "rate-limit")]
                 rate_limit: self.rate_limit,
                 resources_every: self.resources_every,
+                #[cfg(feature = "custom-metrics")]
+                custom: self.custom,
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {

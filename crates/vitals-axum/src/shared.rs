@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limit: Option<RateLimitLayer>,
     pub(crate) resources_every: u32,
+    /// The application's own metrics, when given to the builder.
+    #[cfg(feature = "custom-metrics")]
+    pub(crate) custom: Option<vitals_metrics::Registry>,
 }
 
 impl Shared {
