@@ -718,6 +718,43 @@
     ], pinned);
   }
 
+  // The application's own metrics (vitals_metrics registry): one row per series.
+  async function refreshCustom() {
+    const c = await api('dashboard/custom?limit=20');
+    if (!c.enabled) {
+      $('custom-hint').textContent = 'no registry: see "Your own metrics" in the README';
+      renderTable('custom', [], customColumns);
+      return;
+    }
+    const rows = [];
+    let omitted = 0;
+    for (const f of c.families || []) {
+      omitted += f.seriesOmitted || 0;
+      const unit = f.unit ? ' ' + f.unit : '';
+      for (const s of f.series || []) {
+        const hist = s.histogram;
+        rows.push({
+          name: f.name, type: f.type, unit,
+          labels: Object.entries(s.labels || {}).map(([k, v]) => k + '=' + v).join(', '),
+          value: s.value ?? null,
+          p50: hist ? hist.p50 : null, p95: hist ? hist.p95 : null, p99: hist ? hist.p99 : null,
+          count: hist ? hist.count : null,
+          cls: s.overflow ? 'overflow' : null,
+        });
+      }
+    }
+    $('custom-hint').textContent = fmtInt(c.series) + ' series (max ' + fmtInt(c.limits.maxSeries) + ')' +
+      ' · overflowed ' + fmtInt(c.overflowed) + ' · refused ' + fmtInt(c.refusedTotal) +
+      (omitted ? ' · ' + fmtInt(omitted) + ' series not shown' : '');
+    renderTable('custom', rows, customColumns);
+  }
+  const withUnit = (v, r) => (isNum(v) ? fmtNum(v) + r.unit : dash);
+  const customColumns = [
+    { key: 'name', cls: 'path', title: true }, { key: 'type' }, { key: 'labels', cls: 'path', title: true },
+    { key: 'value', ...num(withUnit) }, { key: 'p50', ...num(withUnit) }, { key: 'p95', ...num(withUnit) },
+    { key: 'p99', ...num(withUnit) }, { key: 'count', ...num(fmtInt) },
+  ];
+
   function guard(fn) {
     return async () => {
       try {
@@ -787,11 +824,12 @@
     const routes = guard(refreshRoutes);
     const slow = guard(refreshSlow);
     const orgs = guard(refreshOrgs);
+    const custom = guard(refreshCustom);
     const dashboard = guard(async () => { if (!st.polling) { await refreshDashboard(); showNotice(''); } });
     const trends = guard(refreshTrends);
-    routes(); slow(); orgs();
+    routes(); slow(); orgs(); custom();
     st.timers.push(
-      setInterval(() => { routes(); slow(); dashboard(); }, PANELS_MS),
+      setInterval(() => { routes(); slow(); dashboard(); custom(); }, PANELS_MS),
       setInterval(orgs, ORGS_MS),
       setInterval(trends, TRENDS_MS),
       setInterval(watchdog, 5000),
@@ -836,6 +874,7 @@
     }
     wireSorting('routes');
     wireSorting('orgs');
+    wireSorting('custom');
     window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
       if (st.started) buildCharts();
     });

@@ -65,6 +65,8 @@ pub struct VitalsBuilder {
         Duration,
         Vec<vitals_store::budget::Budget>,
     ),
+    #[cfg(feature = "custom-metrics")]
+    custom: Option<vitals_metrics::Registry>,
 }
 
 /// The notifier given to the builder and how notifications name this process.
@@ -102,6 +104,8 @@ impl Default for VitalsBuilder {
                 crate::history::DEFAULT_FLUSH_INTERVAL,
                 Vec::new(),
             ),
+            #[cfg(feature = "custom-metrics")]
+            custom: None,
         }
     }
 }
@@ -290,6 +294,18 @@ impl VitalsBuilder {
         self
     }
 
+    /// The application's metrics to serve beside vitals' own in `/metrics`, `/metrics/json`
+    /// and the dashboard (none by default). The registry is not installed here: install it
+    /// (alone or in a fan-out) or use it as a local recorder; or let
+    /// [`custom_metrics`](Self::custom_metrics) make and install one. Build it from
+    /// [`metrics_config`](crate::metrics_config) so it refuses vitals' own family names.
+    #[cfg(feature = "custom-metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "custom-metrics")))]
+    pub fn metrics_registry(mut self, registry: vitals_metrics::Registry) -> Self {
+        self.custom = Some(registry);
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -345,6 +361,8 @@ impl VitalsBuilder {
                     self.history.1,
                     self.history.2,
                 ),
+                #[cfg(feature = "custom-metrics")]
+                custom: self.custom,
             }),
         };
         #[cfg(feature = "history")]

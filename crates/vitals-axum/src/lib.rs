@@ -65,6 +65,13 @@
 //!   and `vitals_notifications_queue_depth{channel}`.
 //! - `history` (off by default): history on disk through `vitals-store`
 //!   ([`VitalsBuilder::history`]), `GET /metrics/history` and `GET /health/performance/budgets`.
+//! - `custom-metrics`: the application's own `metrics` counters, gauges and histograms in
+//!   `/metrics` (both formats), `/metrics/json` (`custom`) and the dashboard's "custom
+//!   metrics" panel, through a [`vitals_metrics::Registry`]:
+//!   [`VitalsBuilder::custom_metrics`] makes and installs one, [`VitalsBuilder::metrics_registry`]
+//!   takes one you built (for a fan-out with another recorder, or a local recorder in tests).
+//!   Names under [`RESERVED_PREFIXES`] are refused; tenant attribution is off unless the
+//!   registry's `Config::tenant_scope` turns it on (see [`metrics_config`]).
 
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -78,6 +85,8 @@ mod breaker;
 mod builder;
 mod check;
 mod context;
+#[cfg(feature = "custom-metrics")]
+mod custom_metrics;
 mod header_arena;
 #[cfg(feature = "history")]
 mod history;
@@ -111,6 +120,9 @@ pub use context::{
     ORGANIZATION_HEADER, ORGANIZATION_PARAMS, Organization, REQUEST_ID_HEADER, RequestContext,
     RequestId, TraceContext, is_valid_request_id,
 };
+#[cfg(feature = "custom-metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "custom-metrics")))]
+pub use custom_metrics::{RESERVED_PREFIXES, metrics_config};
 pub use monitor::{
     DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, MonitorLayer, MonitorService,
     ResponseBody as MonitorBody, ResponseFuture as MonitorFuture,
@@ -130,3 +142,6 @@ pub use routes::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
 pub use runtime::{PROBE_PERIOD, RuntimeProbe, RuntimeSample};
 pub use sampler::Sampler;
 pub use shared::MemorySettings;
+#[cfg(feature = "custom-metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "custom-metrics")))]
+pub use vitals_metrics;

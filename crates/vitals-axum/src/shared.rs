@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     pub(crate) notify: Option<crate::notifications::Delivery>,
     #[cfg(feature = "history")]
     pub(crate) history: crate::history::HistoryState,
+    /// The application's own metrics, when given to the builder.
+    #[cfg(feature = "custom-metrics")]
+    pub(crate) custom: Option<vitals_metrics::Registry>,
 }
 
 impl Shared {

@@ -89,6 +89,8 @@ async fn create_property(
     let new = parse_new_property(&body).map_err(|errors| invalid_body(errors, instance))?;
     match state.db.create_property(&org, new).await {
         Ok(Some(property)) => {
+            // Labelled with the request's organization by the registry's tenant attribution.
+            metrics::counter!(crate::business::PROPERTIES_CREATED).increment(1);
             let location = format!(
                 "/api/orgs/{}/properties/{}",
                 property.organization_id, property.id

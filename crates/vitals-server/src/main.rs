@@ -25,6 +25,7 @@
 mod alerting;
 mod api;
 mod app;
+mod business;
 mod db;
 mod demo;
 mod history;
@@ -78,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
         .failure_threshold(threshold)
         .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", "10000")?)
         .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", "10000")?);
+    // Before the database opens: it registers its metric handles with the installed recorder.
+    let custom_metrics = business::install()?;
     let breakers = vitals_axum::BreakerRegistry::new();
     breakers.register(breaker.clone());
     let db = db::Db::open(&database)
@@ -105,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         .sample_interval(Duration::from_millis(sample_ms))
         .pressure(pressure)
         .breakers(breakers)
+        .metrics_registry(custom_metrics)
         .rate_limit(rate_limit_from_env()?)
         .resources_every(
             env_or(

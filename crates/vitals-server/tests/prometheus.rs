@@ -2,7 +2,9 @@
 //!
 //! - the text format (0.0.4) passes `promtool check metrics` and carries exact counts;
 //! - OpenMetrics 1.0 is served when asked for;
-//! - a real Prometheus server scrapes it and answers PromQL over what it scraped;
+//! - a real Prometheus server scrapes it and answers PromQL over what it scraped, the
+//!   server's own metrics included (an application counter, and `histogram_quantile` over an
+//!   application histogram);
 //! - the files in `deploy/` work: the Prometheus config and alert rules pass `promtool` (the
 //!   rules' unit tests included), the rules load and evaluate in the real server, and every
 //!   query of the Grafana dashboard runs there and names metrics the server exposes.
@@ -54,6 +56,55 @@ async fn known_traffic(server: &Server) {
         server.get("/api/fail?status=500").await.assert_problem(500);
     }
     server.get("/definitely/not/here").await.assert_problem(404);
+}
+
+/// The server's own metrics at work: 2 properties created in `globex` (each runs the
+/// `create_property` query) besides the 5 `list_properties` queries of [`known_traffic`].
+async fn business_traffic(server: &Server) {
+    for name in ["Harbour View", "Mill Lofts"] {
+        let created = server
+            .post_json(
+                "/api/orgs/globex/properties",
+                &format!(r#"{{"name":"{name}","address":"2 Test Street","units":3}}"#),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text);
+    }
+}
+
+/// The application histogram's bucket bounds and cumulative counts in a text exposition, for
+/// the series with exactly `labels` (besides `le`).
+fn buckets(body: &str, name: &str, labels: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{{labels},le=\"");
+    body.lines()
+        .filter_map(|l| {
+            let (le, count) = l.strip_prefix(&prefix)?.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Asserts the server's own metrics in a text exposition after [`known_traffic`] and
+/// [`business_traffic`].
+#[track_caller]
+fn assert_business_metrics(body: &str) {
+    assert_line(body, r#"properties_created_total{organization="globex"} 2"#);
+    assert_line(body, "# TYPE db_query_duration_seconds histogram");
+    assert_line(
+        body,
+        r#"db_query_duration_seconds_count{query="list_properties"} 5"#,
+    );
+    assert_line(
+        body,
+        r#"db_query_duration_seconds_count{query="create_property"} 2"#,
+    );
+    assert_line(body, "# TYPE db_pool_waiters gauge");
+    assert_sample(body, "db_pool_waiters");
 }
 
 /// A raw HTTP/1.1 answer.
@@ -206,6 +257,7 @@ fn promtool_check(body: &str) {
 async fn text_exposition_passes_promtool_with_exact_counts() {
     let server = Server::start();
     known_traffic(&server).await;
+    business_traffic(&server).await;
 
     let metrics = raw_get(&server, "/metrics").await;
     assert_eq!(metrics.status, 200, "{}", metrics.body);
@@ -216,7 +268,9 @@ async fn text_exposition_passes_promtool_with_exact_counts() {
     );
     let body = &metrics.body;
 
+    // The whole exposition, the server's own metrics included.
     promtool_check(body);
+    assert_business_metrics(body);
 
     let route = format!(r#"route="{PROPERTIES_ROUTE}",method="GET",status="2xx""#);
     assert_line(body, &format!("http_server_requests_total{{{route}}} 5"));
@@ -273,6 +327,7 @@ async fn text_exposition_passes_promtool_with_exact_counts() {
 async fn openmetrics_when_asked() {
     let server = Server::start();
     known_traffic(&server).await;
+    business_traffic(&server).await;
 
     let metrics = server
         .get_with("/metrics", &[("accept", OPENMETRICS)])
@@ -291,6 +346,12 @@ async fn openmetrics_when_asked() {
         "`# EOF` more than once; body:\n{body}"
     );
     assert_line(body, "# UNIT http_server_request_duration_seconds seconds");
+    assert_line(body, "# UNIT db_query_duration_seconds seconds");
+    assert_line(body, r#"properties_created_total{organization="globex"} 2"#);
+    assert_line(
+        body,
+        r#"db_query_duration_seconds_count{query="list_properties"} 5"#,
+    );
     assert_line(
         body,
         &format!(
@@ -511,6 +572,7 @@ async fn query(client: &reqwest::Client, prometheus: &Prometheus, promql: &str) 
 async fn real_prometheus_scrapes_and_queries() {
     let server = Server::start();
     known_traffic(&server).await;
+    business_traffic(&server).await;
     let target = server
         .url("")
         .strip_prefix("http://")
@@ -618,6 +680,51 @@ async fn real_prometheus_scrapes_and_queries() {
         .unwrap_or_else(|| panic!("no 200 JSON answer to `{quantile}`"));
     assert_eq!(answer["status"], "success", "{answer:#}");
     assert_eq!(answer["data"]["resultType"], "vector", "{answer:#}");
+
+    // The server's own metrics: an application counter, and a quantile over an application
+    // histogram that falls in the bucket the exposition says holds the median.
+    let created = r#"properties_created_total{organization="globex"}"#;
+    let answer = query(&client, &prometheus, created)
+        .await
+        .unwrap_or_else(|| panic!("no 200 JSON answer to `{created}`"));
+    assert_eq!(answer["data"]["result"][0]["value"][1], "2", "{answer:#}");
+    assert_eq!(
+        answer["data"]["result"][0]["metric"]["job"], "vitals",
+        "{answer:#}"
+    );
+    let exposition = server.get("/metrics").await.text;
+    let list = buckets(
+        &exposition,
+        "db_query_duration_seconds",
+        r#"query="list_properties""#,
+    );
+    assert_eq!(
+        list.len(),
+        12,
+        "11 bounds and +Inf; exposition:\n{exposition}"
+    );
+    let median_bucket = list
+        .iter()
+        .position(|&(_, n)| n >= 2.5)
+        .expect("5 queries counted");
+    let (low, high) = (
+        median_bucket.checked_sub(1).map_or(0.0, |i| list[i].0),
+        list[median_bucket].0,
+    );
+    let median = "histogram_quantile(0.5, sum by (le) \
+                  (db_query_duration_seconds_bucket{query=\"list_properties\"}))";
+    let answer = query(&client, &prometheus, median)
+        .await
+        .unwrap_or_else(|| panic!("no 200 JSON answer to `{median}`"));
+    assert_eq!(answer["status"], "success", "{answer:#}");
+    let value: f64 = answer["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value for `{median}`: {answer:#}"));
+    assert!(
+        value.is_finite() && low <= value && value <= high,
+        "median {value} outside its bucket ({low}, {high}]: {answer:#}"
+    );
 
     // deploy/prometheus/vitals-alerts.yml loaded, and every rule evaluates without error.
     let deadline = Instant::now() + PROMETHEUS_TIMEOUT;

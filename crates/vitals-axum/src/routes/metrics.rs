@@ -20,8 +20,18 @@ use crate::shared::AppState;
 fn build(state: &AppState) -> Vec<MetricFamily> {
     let latest = state.sampler.history().latest();
     let mut families = metric_families(&state.monitor, latest.as_ref());
-    families.extend(protection_families(state));
+    families.extend(extra_families(state));
     families
+}
+
+/// What `/metrics` renders after the monitor's and the system's families: the protection
+/// layers', then the application's own (with the `custom-metrics` feature and a registry).
+fn extra_families(state: &AppState) -> Vec<MetricFamily> {
+    #[cfg_attr(not(feature = "custom-metrics"), allow(unused_mut))]
+    let mut out = protection_families(state);
+    #[cfg(feature = "custom-metrics")]
+    out.extend(state.custom_families());
+    out
 }
 
 /// The protection layers' state.
@@ -125,7 +135,7 @@ pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap
         render_metrics_chunked(
             &state.monitor,
             latest.as_ref(),
-            &protection_families(&state),
+            &extra_families(&state),
             format,
             EXPOSITION_CHUNK,
             flush,
@@ -257,13 +267,21 @@ fn family_json(f: &MetricFamily) -> Value {
     })
 }
 
-/// `GET /metrics/json`: the same families, structured.
+/// `GET /metrics/json`: the same families, structured, and `custom`: the application's own
+/// metrics with their percentiles (`null` without a registry).
 pub(crate) async fn json(State(state): State<AppState>) -> Response {
-    let families = tokio::task::spawn_blocking(move || build(&state))
-        .await
-        .unwrap_or_default();
+    let (families, custom) = tokio::task::spawn_blocking(move || {
+        #[cfg(feature = "custom-metrics")]
+        let custom = state.custom_json(usize::MAX);
+        #[cfg(not(feature = "custom-metrics"))]
+        let custom = Value::Null;
+        (build(&state), custom)
+    })
+    .await
+    .unwrap_or_default();
     Json(json!({
         "metrics": families.iter().map(family_json).collect::<Vec<_>>(),
+        "custom": custom,
     }))
     .into_response()
 }

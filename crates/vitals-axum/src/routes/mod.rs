@@ -1,6 +1,8 @@
 //! The endpoints vitals serves (listed on [`Vitals::router`](crate::Vitals::router)): one
 //! file per family of routes, and the operator-only guard in front of most of them.
 
+#[cfg(feature = "dashboard")]
+mod custom;
 mod health;
 #[cfg(feature = "history")]
 mod history;

@@ -20,6 +20,8 @@
 //!   with the sampler's last five minutes (at most one point a second) to fill the charts.
 //! - `GET /metrics/dashboard/organizations?limit=20` (operator-only): the busiest organizations
 //!   (`limit` in `1..=500`), the overflow series on its own, and how many were left out.
+//! - `GET /metrics/dashboard/custom?limit=20` (operator-only): the application's own metrics
+//!   for the "custom metrics" panel (see `routes/custom.rs`).
 //!
 //! # Auth
 //!
@@ -226,6 +228,7 @@ pub(crate) fn operator_routes() -> Router<AppState> {
     Router::new()
         .route("/metrics/dashboard/stream", get(stream))
         .route("/metrics/dashboard/organizations", get(organizations))
+        .route("/metrics/dashboard/custom", get(super::custom::custom))
         .layer(Extension(StreamLimiter::new(MAX_STREAMS)))
 }
 

@@ -23,9 +23,11 @@ use rusqlite::{Connection, OptionalExtension as _, Row, TransactionBehavior, par
 
 mod model;
 mod schema;
+mod telemetry;
 
 pub(crate) use model::*;
 use schema::{configure, migrate, open_file_pool};
+use telemetry::{DbMetrics, Query};
 
 /// Number of connections of a file database's pool.
 pub(super) const POOL_SIZE: usize = 4;
@@ -39,6 +41,7 @@ pub(super) const NOW_RFC3339: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 struct Pool {
     connections: Box<[Mutex<Connection>]>,
     next: AtomicUsize,
+    metrics: DbMetrics,
 }
 
 impl Pool {
@@ -54,9 +57,13 @@ impl Pool {
                 Err(TryLockError::WouldBlock) => {}
             }
         }
-        self.connections[start]
+        // Every connection is busy: wait for one, counted in `db_pool_waiters`.
+        self.metrics.waiters.increment(1.0);
+        let guard = self.connections[start]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        self.metrics.waiters.decrement(1.0);
+        guard
     }
 }
 
@@ -147,6 +154,7 @@ impl Db {
             pool: Arc::new(Pool {
                 connections: connections.into_iter().map(Mutex::new).collect(),
                 next: AtomicUsize::new(0),
+                metrics: DbMetrics::register(),
             }),
             breaker: vitals_axum::CircuitBreaker::new("database"),
             fault: Arc::default(),
@@ -170,8 +178,9 @@ impl Db {
         self.fault.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    /// Runs `f` with a pooled connection on the blocking thread pool, timing it as `query` in
+    /// `db_query_duration_seconds`.
+    async fn run<T, F>(&self, query: Query, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
@@ -184,7 +193,10 @@ impl Db {
             }
             tokio::task::spawn_blocking(move || {
                 let mut connection = pool.acquire();
-                f(&mut connection)
+                let started = std::time::Instant::now();
+                let result = f(&mut connection);
+                pool.metrics.record(query, started.elapsed());
+                result
             })
             .await
             .map_err(DbError::Task)?
@@ -201,7 +213,7 @@ impl Db {
 
     /// Runs `SELECT 1` (for health checks; the caller measures the latency).
     pub(crate) async fn ping(&self) -> Result<(), DbError> {
-        self.run(|conn| {
+        self.run(Query::Ping, |conn| {
             conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
             Ok(())
         })
@@ -211,7 +223,8 @@ impl Db {
     /// Whether organization `org` exists.
     pub(crate) async fn org_exists(&self, org: &str) -> Result<bool, DbError> {
         let org = org.to_owned();
-        self.run(move |conn| Ok(org_exists(conn, &org)?)).await
+        self.run(Query::OrgExists, move |conn| Ok(org_exists(conn, &org)?))
+            .await
     }
 
     /// The properties of `org`, oldest first; `None` when the organization does not exist.
@@ -220,7 +233,7 @@ impl Db {
         org: &str,
     ) -> Result<Option<Vec<Property>>, DbError> {
         let org = org.to_owned();
-        self.run(move |conn| {
+        self.run(Query::ListProperties, move |conn| {
             let tx = conn.transaction()?;
             if !org_exists(&tx, &org)? {
                 return Ok(None);
@@ -248,7 +261,7 @@ impl Db {
         id: i64,
     ) -> Result<Option<Property>, DbError> {
         let org = org.to_owned();
-        self.run(move |conn| {
+        self.run(Query::GetProperty, move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT id, org_id, name, address, units, created_at
                  FROM properties WHERE org_id = ?1 AND id = ?2",
@@ -271,7 +284,7 @@ impl Db {
         new.validate().map_err(DbError::Validation)?;
         let new = new.normalized();
         let org = org.to_owned();
-        self.run(move |conn| {
+        self.run(Query::CreateProperty, move |conn| {
             // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so the
             // read-then-write below cannot fail with a stale WAL snapshot.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
