@@ -84,7 +84,7 @@ mod sampler;
 mod shared;
 mod tasks;
 
-pub use auth::OperatorAuth;
+pub use auth::{BlankToken, OperatorAuth};
 #[cfg(feature = "breaker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
 pub use breaker::{

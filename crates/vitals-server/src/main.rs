@@ -5,7 +5,9 @@
 //! Environment: `HOST` (default `127.0.0.1`), `PORT` (default `4600`; `0` picks a free port),
 //! `DATABASE_URL` (default `./data/vitals.db`; a path, `sqlite://path` or `:memory:`),
 //! `VITALS_ADMIN_TOKEN` (operator bearer token; unset: operator endpoints answer loopback
-//! only), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
+//! only, and a warning is logged when `HOST` is not a loopback address; set but blank: a
+//! start-up error), `VITALS_DEMO` (`1`: serve the demo routes, operator-only; else they do not
+//! exist), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
 //! `MEMORY_LIMIT_MB` (else the cgroup limit, else 1024), `VITALS_PRESSURE_MAX_HEAP_MB`,
 //! `VITALS_PRESSURE_MAX_RSS_MB`, `VITALS_PRESSURE_MAX_BUSY_RATIO`, `VITALS_PRESSURE_MAX_DELAY_MS`,
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
@@ -73,19 +75,17 @@ async fn main() -> anyhow::Result<()> {
         .context("opening the database")?
         .with_breaker(breaker);
 
-    let auth = std::env::var("VITALS_ADMIN_TOKEN").map_or_else(
-        |_| OperatorAuth::loopback_only(),
-        |t| OperatorAuth::token(&t),
-    );
+    let auth = operator_auth(&host)?;
+    let demo = demo_from_env()?;
     let sample_ms: u64 = env_or("VITALS_SAMPLE_INTERVAL_MS", "5000")
         .parse()
         .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
-    let pressure = pressure_from_env()?;
+    let pressure = pressure_from_env(demo)?;
     let check_db = db.clone();
     let vitals = Vitals::builder()
         .service("vitals-server")
         .version(env!("CARGO_PKG_VERSION"))
-        .operator_auth(auth)
+        .operator_auth(auth.clone())
         .check_timeout(Duration::from_secs(2))
         .sample_interval(Duration::from_millis(sample_ms))
         .pressure(pressure)
@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .build();
 
-    let app = app::build(db, &vitals);
+    let app = app::build(db, &vitals, demo.then_some(auth));
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
@@ -125,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
 /// Load-shedding thresholds from `VITALS_PRESSURE_MAX_HEAP_MB`, `VITALS_PRESSURE_MAX_RSS_MB`,
 /// `VITALS_PRESSURE_MAX_BUSY_RATIO` and `VITALS_PRESSURE_MAX_DELAY_MS` (`0` switches one off);
 /// unset ones keep the defaults (heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98, delay off).
-fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
+fn pressure_from_env(demo: bool) -> anyhow::Result<vitals_axum::PressureBuilder> {
     fn var(name: &str) -> anyhow::Result<Option<f64>> {
         match std::env::var(name) {
             Ok(v) if !v.trim().is_empty() => {
@@ -144,11 +144,11 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
     }
     // The demo routes stay reachable under pressure, so a demo (or a test) can release what it
     // holds; health and metrics endpoints are exempt by default.
-    let mut p = vitals_axum::Pressure::builder().exempt_prefixes(vec![
-        "/health".to_owned(),
-        "/metrics".to_owned(),
-        "/api/demo".to_owned(),
-    ]);
+    let mut exempt = vec!["/health".to_owned(), "/metrics".to_owned()];
+    if demo {
+        exempt.push("/api/demo".to_owned());
+    }
+    let mut p = vitals_axum::Pressure::builder().exempt_prefixes(exempt);
     let mib = |v: f64| (v > 0.0).then_some((v * vitals::BYTES_PER_MIB) as u64);
     if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB")? {
         p = p.max_heap_bytes(mib(v));
@@ -163,6 +163,43 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
         p = p.max_scheduling_delay((v > 0.0).then(|| Duration::from_secs_f64(v / 1e3)));
     }
     Ok(p)
+}
+
+/// `VITALS_ADMIN_TOKEN`: a bearer token (blank: an error), or unset for loopback-only access,
+/// which admits `HOST` as a `Host` name and warns when `HOST` is not a loopback address.
+fn operator_auth(host: &str) -> anyhow::Result<OperatorAuth> {
+    match std::env::var("VITALS_ADMIN_TOKEN") {
+        Ok(token) => OperatorAuth::try_token(&token).map_err(|e| {
+            anyhow::anyhow!("VITALS_ADMIN_TOKEN: {e}; unset it for loopback-only access")
+        }),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("VITALS_ADMIN_TOKEN must be valid UTF-8")
+        }
+        Err(std::env::VarError::NotPresent) => {
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.to_canonical().is_loopback());
+            if !loopback {
+                tracing::warn!(
+                    "HOST={host} is not a loopback address and VITALS_ADMIN_TOKEN is not set: \
+                     operator endpoints answer loopback clients only (and refuse proxied \
+                     requests); set VITALS_ADMIN_TOKEN to reach them from elsewhere"
+                );
+            }
+            Ok(OperatorAuth::loopback_only().allow_host(host))
+        }
+    }
+}
+
+/// `VITALS_DEMO`: `1`/`true` serves the demo routes; unset, `0` or `false` does not.
+fn demo_from_env() -> anyhow::Result<bool> {
+    match env_or("VITALS_DEMO", "0").trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        other => anyhow::bail!("VITALS_DEMO must be 1 or 0, got `{other}`"),
+    }
 }
 
 /// Per-organization rate limit (client IP when a request names none): `VITALS_RATE_LIMIT_MAX`

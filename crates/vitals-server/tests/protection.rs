@@ -35,6 +35,7 @@ where
 #[tokio::test(flavor = "multi_thread")]
 async fn sheds_under_heap_pressure_keeps_health_up_and_recovers() {
     let server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
         ("VITALS_SAMPLE_INTERVAL_MS", "200"),
         ("VITALS_PRESSURE_MAX_HEAP_MB", "100"),
     ]);
@@ -115,6 +116,7 @@ async fn sheds_under_heap_pressure_keeps_health_up_and_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn database_breaker_opens_fails_fast_and_closes_after_a_good_trial() {
     let server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
         ("VITALS_DB_BREAKER_THRESHOLD", "3"),
         ("VITALS_DB_BREAKER_RESET_MS", "1500"),
     ]);
