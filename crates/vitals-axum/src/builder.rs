@@ -271,6 +271,7 @@ impl Vitals {
     #[must_use]
     pub fn layer(&self) -> MonitorLayer {
         MonitorLayer::new(self.shared.monitor.clone())
+            .in_router(true)
             .trace_context(true)
             .resources_every(self.shared.resources_every)
     }
