@@ -23,6 +23,7 @@ mod api;
 mod app;
 mod db;
 mod demo;
+mod settings;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,19 +57,13 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("PORT must be a port number")?;
     let database = env_or("DATABASE_URL", "./data/vitals.db");
-    let ms = |name: &str, default: &str| -> anyhow::Result<Duration> {
-        let v: u64 = env_or(name, default)
-            .parse()
-            .with_context(|| format!("{name} must be milliseconds"))?;
-        Ok(Duration::from_millis(v))
-    };
-    let threshold: u32 = env_or("VITALS_DB_BREAKER_THRESHOLD", "5")
-        .parse()
-        .context("VITALS_DB_BREAKER_THRESHOLD must be a count")?;
+    let ms = settings::millis;
+    let threshold: u32 =
+        settings::number("VITALS_DB_BREAKER_THRESHOLD", 5, 1, 1_000_000, "a count")?;
     let breaker = vitals_axum::CircuitBreaker::new("database")
         .failure_threshold(threshold)
-        .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", "10000")?)
-        .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", "10000")?);
+        .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", 10_000)?)
+        .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", 10_000)?);
     let breakers = vitals_axum::BreakerRegistry::new();
     breakers.register(breaker.clone());
     let db = db::Db::open(&database)
@@ -77,9 +72,7 @@ async fn main() -> anyhow::Result<()> {
 
     let auth = operator_auth(&host)?;
     let demo = demo_from_env()?;
-    let sample_ms: u64 = env_or("VITALS_SAMPLE_INTERVAL_MS", "5000")
-        .parse()
-        .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
+    let sample_interval = ms("VITALS_SAMPLE_INTERVAL_MS", 5_000)?;
     let pressure = pressure_from_env(demo)?;
     let check_db = db.clone();
     let vitals = Vitals::builder()
@@ -87,18 +80,17 @@ async fn main() -> anyhow::Result<()> {
         .version(env!("CARGO_PKG_VERSION"))
         .operator_auth(auth.clone())
         .check_timeout(Duration::from_secs(2))
-        .sample_interval(Duration::from_millis(sample_ms))
+        .sample_interval(sample_interval)
         .pressure(pressure)
         .breakers(breakers)
         .rate_limit(rate_limit_from_env()?)
-        .resources_every(
-            env_or(
-                "VITALS_RESOURCES_EVERY",
-                &vitals_axum::DEFAULT_RESOURCES_EVERY.to_string(),
-            )
-            .parse()
-            .context("VITALS_RESOURCES_EVERY must be a count (0: off, 1: every request)")?,
-        )
+        .resources_every(settings::number(
+            "VITALS_RESOURCES_EVERY",
+            vitals_axum::DEFAULT_RESOURCES_EVERY,
+            0,
+            u32::MAX,
+            "a count (0: off, 1: every request)",
+        )?)
         .health_check("database", move || {
             let db = check_db.clone();
             async move { Ok(db.ping().await?) }
@@ -126,22 +118,12 @@ async fn main() -> anyhow::Result<()> {
 /// `VITALS_PRESSURE_MAX_BUSY_RATIO` and `VITALS_PRESSURE_MAX_DELAY_MS` (`0` switches one off);
 /// unset ones keep the defaults (heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98, delay off).
 fn pressure_from_env(demo: bool) -> anyhow::Result<vitals_axum::PressureBuilder> {
-    fn var(name: &str) -> anyhow::Result<Option<f64>> {
-        match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => {
-                let n: f64 = v
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{name} must be a number"))?;
-                anyhow::ensure!(
-                    n >= 0.0 && n.is_finite(),
-                    "{name} must be a non-negative number"
-                );
-                Ok(Some(n))
-            }
-            _ => Ok(None),
-        }
+    fn var(name: &str, max: f64) -> anyhow::Result<Option<f64>> {
+        settings::raw(name)
+            .map(|v| settings::parse_in(name, &v, 0.0, max, "a number"))
+            .transpose()
     }
+    let max_mib = settings::MAX_MIB;
     // The demo routes stay reachable under pressure, so a demo (or a test) can release what it
     // holds; health and metrics endpoints are exempt by default.
     let mut exempt = vec!["/health".to_owned(), "/metrics".to_owned()];
@@ -150,16 +132,16 @@ fn pressure_from_env(demo: bool) -> anyhow::Result<vitals_axum::PressureBuilder>
     }
     let mut p = vitals_axum::Pressure::builder().exempt_prefixes(exempt);
     let mib = |v: f64| (v > 0.0).then_some((v * vitals::BYTES_PER_MIB) as u64);
-    if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB", max_mib)? {
         p = p.max_heap_bytes(mib(v));
     }
-    if let Some(v) = var("VITALS_PRESSURE_MAX_RSS_MB")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_RSS_MB", max_mib)? {
         p = p.max_rss_bytes(mib(v));
     }
-    if let Some(v) = var("VITALS_PRESSURE_MAX_BUSY_RATIO")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_BUSY_RATIO", 1.0)? {
         p = p.max_busy_ratio((v > 0.0).then_some(v));
     }
-    if let Some(v) = var("VITALS_PRESSURE_MAX_DELAY_MS")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_DELAY_MS", settings::MAX_MS as f64)? {
         p = p.max_scheduling_delay((v > 0.0).then(|| Duration::from_secs_f64(v / 1e3)));
     }
     Ok(p)
@@ -205,19 +187,13 @@ fn demo_from_env() -> anyhow::Result<bool> {
 /// Per-organization rate limit (client IP when a request names none): `VITALS_RATE_LIMIT_MAX`
 /// requests (default 1000, fastify's) per `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000).
 fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
-    let max: u32 = env_or("VITALS_RATE_LIMIT_MAX", "1000")
-        .parse()
-        .context("VITALS_RATE_LIMIT_MAX must be a count")?;
-    let window: u64 = env_or("VITALS_RATE_LIMIT_WINDOW_MS", "60000")
-        .parse()
-        .context("VITALS_RATE_LIMIT_WINDOW_MS must be milliseconds")?;
+    let max: u32 = settings::number("VITALS_RATE_LIMIT_MAX", 1000, 1, u32::MAX, "a count")?;
+    let window = settings::millis("VITALS_RATE_LIMIT_WINDOW_MS", 60_000)?;
     let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
-    Ok(
-        vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
-            .key(vitals_axum::KeySource::Organization)
-            .draft_headers(draft)
-            .legacy_headers(legacy),
-    )
+    Ok(vitals_axum::RateLimitLayer::per_window(max, window)
+        .key(vitals_axum::KeySource::Organization)
+        .draft_headers(draft)
+        .legacy_headers(legacy))
 }
 
 /// `VITALS_RATE_LIMIT_HEADERS`: a comma list of `draft` and `legacy`, or `none` alone.

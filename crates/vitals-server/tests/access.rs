@@ -155,3 +155,24 @@ fn a_blank_token_is_a_start_up_error() {
     let text = start_up_error(&[("VITALS_DEMO", "yes")]);
     assert!(text.contains("VITALS_DEMO"), "{text}");
 }
+
+#[test]
+fn nonsense_settings_are_start_up_errors_naming_the_variable() {
+    for (name, value) in [
+        ("VITALS_PRESSURE_MAX_DELAY_MS", "1e30"),
+        ("VITALS_PRESSURE_MAX_DELAY_MS", "NaN"),
+        ("VITALS_PRESSURE_MAX_HEAP_MB", "1e300"),
+        ("VITALS_PRESSURE_MAX_RSS_MB", "-5"),
+        ("VITALS_PRESSURE_MAX_BUSY_RATIO", "1.5"),
+        ("VITALS_SAMPLE_INTERVAL_MS", "0"),
+        ("VITALS_DB_BREAKER_TIMEOUT_MS", "99999999999999999999"),
+        ("VITALS_DB_BREAKER_THRESHOLD", "0"),
+        ("VITALS_RATE_LIMIT_MAX", "0"),
+        ("VITALS_RATE_LIMIT_WINDOW_MS", "0"),
+        ("VITALS_RESOURCES_EVERY", "-1"),
+    ] {
+        let text = start_up_error(&[(name, value)]);
+        assert!(text.contains(name), "{name}={value}: {text}");
+        assert!(!text.contains("panicked"), "{name}={value}: {text}");
+    }
+}
