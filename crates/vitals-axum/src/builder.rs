@@ -216,6 +216,8 @@ impl VitalsBuilder {
                 #[cfg(feature = "rate-limit")]
                 rate_limit: self.rate_limit,
                 resources_every: self.resources_every,
+                check_cache: crate::check_cache::CheckCache::default(),
+                sampling_panics: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -265,6 +267,15 @@ impl Vitals {
     #[must_use]
     pub fn rate_limit_layer(&self) -> Option<RateLimitLayer> {
         self.shared.rate_limit.clone()
+    }
+
+    /// How many iterations of the sampling loop panicked (each logged; the loop carries on
+    /// at the next interval, so pressure and alerts never freeze in their last state).
+    #[must_use]
+    pub fn sampling_panics(&self) -> u64 {
+        self.shared
+            .sampling_panics
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The layer that records requests into [`Vitals::monitor`].

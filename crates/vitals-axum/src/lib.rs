@@ -69,6 +69,7 @@ mod auth;
 mod breaker;
 mod builder;
 mod check;
+mod check_cache;
 mod context;
 mod header_arena;
 mod monitor;

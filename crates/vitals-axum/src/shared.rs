@@ -37,6 +37,10 @@ pub(crate) struct Shared {
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limit: Option<RateLimitLayer>,
     pub(crate) resources_every: u32,
+    /// The dependency checks' last results (at most one run a second).
+    pub(crate) check_cache: crate::check_cache::CheckCache,
+    /// Sampling-loop iterations that panicked (logged; the next interval runs).
+    pub(crate) sampling_panics: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {

@@ -918,3 +918,40 @@ async fn refused_calls_do_not_fail_the_health_check() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn public_health_endpoints_run_the_checks_at_most_once_a_second() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let vitals = Vitals::builder()
+        .health_check("database", move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async { Ok(()) }
+        })
+        .build();
+    let app: Router = Router::new().merge(vitals.router());
+    let probe = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let res = app
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
+    };
+    for _ in 0..100 {
+        probe("/health").await;
+        probe("/metrics/health").await;
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 1, "200 probes, one check run");
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    probe("/health").await;
+    assert_eq!(
+        runs.load(Ordering::Relaxed),
+        2,
+        "a second later the check runs again"
+    );
+}
