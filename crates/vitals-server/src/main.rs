@@ -14,18 +14,25 @@
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
 //! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
-//! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`).
+//! (64: measure CPU and allocations of one request in 64), `VITALS_REQUEST_TIMEOUT_MS` (30000:
+//! an `/api` request running longer is answered 503 problem+json), `VITALS_HEADER_READ_TIMEOUT_MS`
+//! (10000: a client that has not sent its request head by then is disconnected),
+//! `VITALS_MAX_CONNECTIONS` (4096 open at once; more wait in the backlog),
+//! `VITALS_SHUTDOWN_DEADLINE_MS` (10000: what in-flight requests get after SIGTERM), `RUST_LOG`
+//! (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
-//! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
+//! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish within the shutdown
+//! deadline. It serves through `hyper-util` rather than `axum::serve` (see `serve.rs`): the latter
+//! has no timer, so no header read timeout, and no connection cap.
 
 mod api;
 mod app;
 mod db;
 mod demo;
+mod serve;
 mod settings;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -97,19 +104,19 @@ async fn main() -> anyhow::Result<()> {
         })
         .build();
 
-    let app = app::build(db, &vitals, demo.then_some(auth));
+    let request_timeout = ms("VITALS_REQUEST_TIMEOUT_MS", 30_000)?;
+    let limits = serve::Limits {
+        header_read_timeout: ms("VITALS_HEADER_READ_TIMEOUT_MS", 10_000)?,
+        max_connections: settings::number("VITALS_MAX_CONNECTIONS", 4096, 1, 1_000_000, "a count")?,
+        shutdown_deadline: ms("VITALS_SHUTDOWN_DEADLINE_MS", 10_000)?,
+    };
+    let app = app::build(db, &vitals, demo.then_some(auth), request_timeout);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
+    serve::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
