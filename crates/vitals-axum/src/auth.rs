@@ -452,4 +452,23 @@ mod tests {
         );
         assert!(auth.check(&p).is_ok());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// `Host` and `Authorization` over arbitrary bytes: no panic, and what a bearer
+        /// credential is can only be shorter than the header.
+        #[test]
+        fn host_and_bearer_parsers_take_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = host_allowed(&bytes, &["vitals.test".to_owned()]);
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some(token) = bearer(&text) {
+                proptest::prop_assert!(token.len() < text.len());
+            }
+            let _ = host_name(&text);
+        }
+    }
 }
