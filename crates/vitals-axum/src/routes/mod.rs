@@ -10,6 +10,8 @@ mod page;
 mod performance;
 #[cfg(feature = "dashboard")]
 mod stream;
+#[cfg(feature = "dashboard")]
+mod stream_slots;
 
 use std::sync::Arc;
 
