@@ -217,6 +217,7 @@ impl VitalsBuilder {
                 rate_limit: self.rate_limit,
                 resources_every: self.resources_every,
                 check_cache: crate::check_cache::CheckCache::default(),
+                scrapes: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_SCRAPES)),
                 sampling_panics: std::sync::atomic::AtomicU64::new(0),
             }),
         };

@@ -115,7 +115,7 @@ pub use rate_limit::{
     DEFAULT_MAX_KEYS, DEFAULT_SKIPPED_ROUTES, InvalidIpRange, IpRange, KeyFn, KeySource,
     RateLimitKey, RateLimitLayer, RateLimitService, ResponseFuture as RateLimitFuture,
 };
-pub use routes::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
+pub use routes::{MAX_SCRAPES, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
 pub use runtime::{PROBE_PERIOD, RuntimeProbe, RuntimeSample};
 pub use sampler::Sampler;
 pub use shared::MemorySettings;

@@ -21,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use metrics::exposition_body;
+pub use metrics::{MAX_SCRAPES, exposition_body};
 pub use performance::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
 
 use crate::shared::AppState;
