@@ -363,6 +363,9 @@ impl VitalsBuilder {
                 ),
                 #[cfg(feature = "custom-metrics")]
                 custom: self.custom,
+                check_cache: crate::check_cache::CheckCache::default(),
+                scrapes: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_SCRAPES)),
+                sampling_panics: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         #[cfg(feature = "history")]
@@ -436,10 +439,20 @@ impl Vitals {
         self.shared.rate_limit.clone()
     }
 
+    /// How many iterations of the sampling loop panicked (each logged; the loop carries on
+    /// at the next interval, so pressure and alerts never freeze in their last state).
+    #[must_use]
+    pub fn sampling_panics(&self) -> u64 {
+        self.shared
+            .sampling_panics
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The layer that records requests into [`Vitals::monitor`].
     #[must_use]
     pub fn layer(&self) -> MonitorLayer {
         MonitorLayer::new(self.shared.monitor.clone())
+            .in_router(true)
             .trace_context(true)
             .resources_every(self.shared.resources_every)
     }

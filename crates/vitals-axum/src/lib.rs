@@ -84,6 +84,7 @@ mod auth;
 mod breaker;
 mod builder;
 mod check;
+mod check_cache;
 mod context;
 #[cfg(feature = "custom-metrics")]
 mod custom_metrics;
@@ -105,7 +106,7 @@ mod sampler;
 mod shared;
 mod tasks;
 
-pub use auth::OperatorAuth;
+pub use auth::{BlankToken, OperatorAuth};
 #[cfg(feature = "breaker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
 pub use breaker::{
@@ -138,7 +139,7 @@ pub use rate_limit::{
     DEFAULT_MAX_KEYS, DEFAULT_SKIPPED_ROUTES, InvalidIpRange, IpRange, KeyFn, KeySource,
     RateLimitKey, RateLimitLayer, RateLimitService, ResponseFuture as RateLimitFuture,
 };
-pub use routes::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
+pub use routes::{MAX_SCRAPES, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
 pub use runtime::{PROBE_PERIOD, RuntimeProbe, RuntimeSample};
 pub use sampler::Sampler;
 pub use shared::MemorySettings;

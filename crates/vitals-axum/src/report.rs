@@ -13,8 +13,18 @@ use vitals::{DependencySignal, RouteSignal, Signals};
 use crate::shared::Shared;
 use crate::util::rfc3339;
 
-/// Runs every registered dependency check, each bounded by the check timeout.
+/// Every registered dependency check, each bounded by the check timeout, run at most once a
+/// second (see [`crate::check_cache`]).
 pub(crate) async fn run_checks(state: &Shared) -> Vec<(DependencySignal, Option<String>)> {
+    state
+        .check_cache
+        .get_or_run(run_checks_now(state))
+        .await
+        .to_vec()
+}
+
+/// Runs every registered dependency check now.
+async fn run_checks_now(state: &Shared) -> Vec<(DependencySignal, Option<String>)> {
     let checks = state.checks.iter().map(|check| {
         let timeout = state.check_timeout;
         async move {

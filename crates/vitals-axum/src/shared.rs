@@ -45,6 +45,12 @@ pub(crate) struct Shared {
     /// The application's own metrics, when given to the builder.
     #[cfg(feature = "custom-metrics")]
     pub(crate) custom: Option<vitals_metrics::Registry>,
+    /// The dependency checks' last results (at most one run a second).
+    pub(crate) check_cache: crate::check_cache::CheckCache,
+    /// Places for `/metrics` renders at once ([`crate::routes::MAX_SCRAPES`]).
+    pub(crate) scrapes: Arc<tokio::sync::Semaphore>,
+    /// Sampling-loop iterations that panicked (logged; the next interval runs).
+    pub(crate) sampling_panics: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {

@@ -2,7 +2,9 @@
 //! monitor, and the sampling loop (sample the system, re-evaluate the pressure, then the
 //! alerts). Both stop when the last clone of their [`Shared`] is dropped.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Weak;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::report::signals;
@@ -30,16 +32,14 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
     let Some(interval) = shared.upgrade().map(|s| s.sampler.history().interval()) else {
         return;
     };
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await; // immediate; build() took the first sample
-        loop {
-            tick.tick().await;
-            let Some(state) = shared.upgrade() else { break };
+    tokio::spawn(guarded_loop(
+        shared,
+        interval,
+        |state: &Shared| &state.sampling_panics,
+        |state: &Shared| {
             let snapshot = state.sampler.sample_now();
             state.pressure.evaluate(&snapshot);
-            let signals = signals(&state);
+            let signals = signals(state);
             let transitions = state
                 .alerts
                 .lock()
@@ -52,8 +52,8 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
             }
             #[cfg(not(feature = "notify"))]
             drop(transitions);
-        }
-    });
+        },
+    ));
 }
 
 /// Writes the history (see [`crate::history`]) with the latest system snapshot. Blocking.
@@ -100,4 +100,73 @@ pub(crate) fn spawn_history(shared: Weak<Shared>) {
                 tokio::task::spawn_blocking(move || flush_history(&state, include_current)).await;
         }
     });
+}
+
+/// Every `interval` (the first tick skipped: the caller took the first sample) until `shared`
+/// is dropped, runs `step`; a step that panics is logged and counted in `panics` and the next
+/// interval runs as usual (the step holds no lock across the panic that others would wait on:
+/// the alert engine's mutex is poison-tolerant).
+async fn guarded_loop<T>(
+    shared: Weak<T>,
+    interval: Duration,
+    panics: impl Fn(&T) -> &AtomicU64,
+    step: impl Fn(&T),
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // immediate
+    loop {
+        tick.tick().await;
+        let Some(state) = shared.upgrade() else { break };
+        if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| step(&state))) {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            panics(&state).fetch_add(1, Ordering::Relaxed);
+            tracing::error!(panic = %message, "vitals sampling step panicked; next interval runs");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Counters {
+        steps: AtomicU64,
+        panics: AtomicU64,
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_step_is_counted_and_the_next_interval_runs() {
+        let shared = Arc::new(Counters::default());
+        let task = tokio::spawn(guarded_loop(
+            Arc::downgrade(&shared),
+            Duration::from_secs(1),
+            |c: &Counters| &c.panics,
+            |c: &Counters| {
+                let n = c.steps.fetch_add(1, Ordering::Relaxed) + 1;
+                assert!(n != 2, "step {n} fails");
+            },
+        ));
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(shared.panics.load(Ordering::Relaxed), 1);
+        assert!(
+            shared.steps.load(Ordering::Relaxed) >= 4,
+            "the loop went on after the panic"
+        );
+        drop(shared);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            task.is_finished(),
+            "the loop stops when its state is dropped"
+        );
+    }
 }

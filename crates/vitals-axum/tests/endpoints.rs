@@ -918,3 +918,104 @@ async fn refused_calls_do_not_fail_the_health_check() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn public_health_endpoints_run_the_checks_at_most_once_a_second() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&runs);
+    let vitals = Vitals::builder()
+        .health_check("database", move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async { Ok(()) }
+        })
+        .build();
+    let app: Router = Router::new().merge(vitals.router());
+    let probe = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let res = app
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
+    };
+    for _ in 0..100 {
+        probe("/health").await;
+        probe("/metrics/health").await;
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 1, "200 probes, one check run");
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    probe("/health").await;
+    assert_eq!(
+        runs.load(Ordering::Relaxed),
+        2,
+        "a second later the check runs again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_metrics_scrapes_are_capped() {
+    let vitals = Vitals::builder()
+        .monitor_config(vitals::MonitorConfig::default().max_organizations(6_000))
+        .build();
+    let start = Instant::now();
+    for i in 0..5_000 {
+        let org = format!("tenant-{i}");
+        vitals.monitor().record(&vitals::RequestSample {
+            method: vitals::Method::Get,
+            route: vitals::RouteKey::Template("/api/orgs/{orgId}/properties"),
+            status: 200,
+            start,
+            duration: Duration::from_micros(200 + i),
+            organization: Some(&org),
+            ..vitals::RequestSample::default()
+        });
+    }
+    let app: Router = Router::new().merge(vitals.router());
+    // MAX_SCRAPES readers that never read: their renders wait for them, holding their places.
+    let mut held = Vec::new();
+    for _ in 0..vitals_axum::MAX_SCRAPES {
+        let res = app
+            .clone()
+            .oneshot(request(Method::GET, "/metrics", Some("127.0.0.1:1")))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        held.push(res);
+    }
+    let refused = app
+        .clone()
+        .oneshot(request(Method::GET, "/metrics", Some("127.0.0.1:1")))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused.headers()[header::CONTENT_TYPE],
+        vitals_axum::PROBLEM_JSON
+    );
+    assert!(refused.headers().contains_key(header::RETRY_AFTER));
+    // The readers leave: their renders end and the places come back.
+    drop(held);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..200 {
+        let res = app
+            .clone()
+            .oneshot(request(Method::GET, "/metrics", Some("127.0.0.1:1")))
+            .await
+            .unwrap();
+        status = res.status();
+        if status == StatusCode::OK {
+            let _ = res.into_body().collect().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a place came back after the readers left"
+    );
+}

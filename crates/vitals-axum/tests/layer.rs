@@ -657,3 +657,68 @@ async fn every_request_has_its_polls_timed_and_a_blocking_poll_flagged() {
     assert_eq!(json["resourcesMeasured"], false);
     assert!(json.get("cpuTimeMs").is_none());
 }
+
+#[tokio::test]
+async fn inside_a_router_every_unmatched_request_folds_into_unmatched_whatever_its_status() {
+    for status in [
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::OK,
+    ] {
+        let monitor = Monitor::default();
+        let app = Router::new()
+            .route("/known", get(|| async { "ok" }))
+            .fallback(move || async move { status })
+            .layer(MonitorLayer::new(monitor.clone()).in_router(true));
+        for i in 0..50 {
+            let path = format!("/stranger-{i}/x{i}y");
+            let res = app.clone().oneshot(get_req(&path)).await.unwrap();
+            assert_eq!(res.status(), status);
+        }
+        let res = app.clone().oneshot(get_req("/known")).await.unwrap();
+        let _ = res.into_body().collect().await.unwrap();
+        let routes: std::collections::BTreeSet<String> = monitor
+            .recent()
+            .iter()
+            .map(|r| r.route.to_string())
+            .collect();
+        assert_eq!(
+            routes,
+            [vitals::UNMATCHED.to_owned(), "/known".to_owned()].into(),
+            "status {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn vitals_layers_fold_rate_limited_unmatched_requests() {
+    let vitals = vitals_axum::Vitals::builder()
+        .rate_limit(vitals_axum::RateLimitLayer::per_window(
+            1,
+            Duration::from_secs(60),
+        ))
+        .build();
+    let app: Router = Router::new()
+        .route("/known", get(|| async { "ok" }))
+        .merge(vitals.router())
+        .layer(vitals.layers());
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let mut req = get_req(&format!("/flood/{i}abc/z{i}"));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [10, 0, 0, 1],
+                5000,
+            ))));
+        statuses.push(app.clone().oneshot(req).await.unwrap().status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let recent = vitals.monitor().recent();
+    assert_eq!(recent.len(), 20);
+    for r in &recent {
+        assert_eq!(&*r.route, vitals::UNMATCHED, "{r:?}");
+    }
+}

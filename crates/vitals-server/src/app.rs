@@ -1,12 +1,15 @@
 //! The reference server's router: the API, the vitals endpoints, and the layers around them.
 
 use std::any::Any;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, Uri};
 use tower_http::catch_panic::CatchPanicLayer;
-use vitals_axum::{Problem, Vitals};
+use vitals_axum::{OperatorAuth, Problem, Vitals};
 
 use crate::{api, db::Db, demo};
 
@@ -40,10 +43,46 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .into_response()
 }
 
-/// Builds the whole app.
-pub(crate) fn build(db: Db, vitals: &Vitals) -> Router {
-    let app = api::router(db.clone())
-        .merge(demo::router(db))
+/// Builds the whole app; the demo routes only when `demo` carries the operator auth that
+/// guards them.
+pub(crate) fn build(
+    db: Db,
+    vitals: &Vitals,
+    demo: Option<OperatorAuth>,
+    request_timeout: Duration,
+) -> Router {
+    // The API (not the event streams, which last by design) answers within `request_timeout`.
+    let mut app = api::router(db.clone()).route_layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            // A `Uri` clone shares its bytes: nothing copied on the request path.
+            let uri = req.uri().clone();
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(res) => res,
+                Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_detail(format!(
+                        "the request took longer than {} ms",
+                        request_timeout.as_millis()
+                    ))
+                    .with_instance(uri.path())
+                    .into_response(),
+            }
+        },
+    ));
+    if let Some(auth) = demo {
+        app = app.merge(demo::router(db).route_layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let auth = auth.clone();
+                async move {
+                    let (parts, body) = req.into_parts();
+                    if let Err(problem) = auth.check(&parts) {
+                        return problem.with_instance(parts.uri.path()).into_response();
+                    }
+                    next.run(Request::from_parts(parts, body)).await
+                }
+            },
+        )));
+    }
+    let app = app
         .merge(vitals.router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

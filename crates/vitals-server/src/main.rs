@@ -5,22 +5,31 @@
 //! Environment: `HOST` (default `127.0.0.1`), `PORT` (default `4600`; `0` picks a free port),
 //! `DATABASE_URL` (default `./data/vitals.db`; a path, `sqlite://path` or `:memory:`),
 //! `VITALS_ADMIN_TOKEN` (operator bearer token; unset: operator endpoints answer loopback
-//! only), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
+//! only, and a warning is logged when `HOST` is not a loopback address; set but blank: a
+//! start-up error), `VITALS_DEMO` (`1`: serve the demo routes, operator-only; else they do not
+//! exist), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
 //! `MEMORY_LIMIT_MB` (else the cgroup limit, else 1024), `VITALS_PRESSURE_MAX_HEAP_MB`,
 //! `VITALS_PRESSURE_MAX_RSS_MB`, `VITALS_PRESSURE_MAX_BUSY_RATIO`, `VITALS_PRESSURE_MAX_DELAY_MS`,
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
 //! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
-//! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`), and
-//! the alerting variables of [`alerting`] (heap alert levels, notification channels).
+//! (64: measure CPU and allocations of one request in 64), `VITALS_REQUEST_TIMEOUT_MS` (30000:
+//! an `/api` request running longer is answered 503 problem+json), `VITALS_HEADER_READ_TIMEOUT_MS`
+//! (10000: a client that has not sent its request head by then is disconnected),
+//! `VITALS_MAX_CONNECTIONS` (4096 open at once; more wait in the backlog),
+//! `VITALS_SHUTDOWN_DEADLINE_MS` (10000: what in-flight requests get after SIGTERM), `RUST_LOG`
+//! (default `info`), and the alerting variables of [`alerting`] (heap alert levels,
+//! notification channels).
 //! History and budgets: `VITALS_HISTORY`, `VITALS_HISTORY_PATH`, `VITALS_HISTORY_MAX_MB`,
 //! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
 //! `VITALS_BUDGETS` (see `history.rs`). `vitals-server budgets rules <budgets.toml> [<out>]`
 //! writes the budgets' Prometheus rules and exits.
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
-//! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish.
+//! SIGINT or SIGTERM it stops accepting and lets in-flight requests finish within the shutdown
+//! deadline. It serves through `hyper-util` rather than `axum::serve` (see `serve.rs`): the latter
+//! has no timer, so no header read timeout, and no connection cap.
 
 mod alerting;
 mod api;
@@ -29,8 +38,9 @@ mod business;
 mod db;
 mod demo;
 mod history;
+mod serve;
+mod settings;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -66,19 +76,13 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("PORT must be a port number")?;
     let database = env_or("DATABASE_URL", "./data/vitals.db");
-    let ms = |name: &str, default: &str| -> anyhow::Result<Duration> {
-        let v: u64 = env_or(name, default)
-            .parse()
-            .with_context(|| format!("{name} must be milliseconds"))?;
-        Ok(Duration::from_millis(v))
-    };
-    let threshold: u32 = env_or("VITALS_DB_BREAKER_THRESHOLD", "5")
-        .parse()
-        .context("VITALS_DB_BREAKER_THRESHOLD must be a count")?;
+    let ms = settings::millis;
+    let threshold: u32 =
+        settings::number("VITALS_DB_BREAKER_THRESHOLD", 5, 1, 1_000_000, "a count")?;
     let breaker = vitals_axum::CircuitBreaker::new("database")
         .failure_threshold(threshold)
-        .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", "10000")?)
-        .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", "10000")?);
+        .call_timeout(ms("VITALS_DB_BREAKER_TIMEOUT_MS", 10_000)?)
+        .reset_timeout(ms("VITALS_DB_BREAKER_RESET_MS", 10_000)?);
     // Before the database opens: it registers its metric handles with the installed recorder.
     let custom_metrics = business::install()?;
     let breakers = vitals_axum::BreakerRegistry::new();
@@ -87,14 +91,10 @@ async fn main() -> anyhow::Result<()> {
         .context("opening the database")?
         .with_breaker(breaker);
 
-    let auth = std::env::var("VITALS_ADMIN_TOKEN").map_or_else(
-        |_| OperatorAuth::loopback_only(),
-        |t| OperatorAuth::token(&t),
-    );
-    let sample_ms: u64 = env_or("VITALS_SAMPLE_INTERVAL_MS", "5000")
-        .parse()
-        .context("VITALS_SAMPLE_INTERVAL_MS must be a number of milliseconds")?;
-    let pressure = pressure_from_env()?;
+    let auth = operator_auth(&host)?;
+    let demo = demo_from_env()?;
+    let sample_interval = ms("VITALS_SAMPLE_INTERVAL_MS", 5_000)?;
+    let pressure = pressure_from_env(demo)?;
     let get = |name: &str| std::env::var(name).ok();
     let memory = alerting::memory_from_vars(get)?;
     let notifier = alerting::notifier_from_vars(get, db::file_path(&database).as_deref())?;
@@ -103,21 +103,20 @@ async fn main() -> anyhow::Result<()> {
     let builder = Vitals::builder()
         .service(history::SERVICE)
         .version(env!("CARGO_PKG_VERSION"))
-        .operator_auth(auth)
+        .operator_auth(auth.clone())
         .check_timeout(Duration::from_secs(2))
-        .sample_interval(Duration::from_millis(sample_ms))
+        .sample_interval(sample_interval)
         .pressure(pressure)
         .breakers(breakers)
         .metrics_registry(custom_metrics)
         .rate_limit(rate_limit_from_env()?)
-        .resources_every(
-            env_or(
-                "VITALS_RESOURCES_EVERY",
-                &vitals_axum::DEFAULT_RESOURCES_EVERY.to_string(),
-            )
-            .parse()
-            .context("VITALS_RESOURCES_EVERY must be a count (0: off, 1: every request)")?,
-        )
+        .resources_every(settings::number(
+            "VITALS_RESOURCES_EVERY",
+            vitals_axum::DEFAULT_RESOURCES_EVERY,
+            0,
+            u32::MAX,
+            "a count (0: off, 1: every request)",
+        )?)
         .health_check("database", move || {
             let db = check_db.clone();
             async move { Ok(db.ping().await?) }
@@ -127,19 +126,19 @@ async fn main() -> anyhow::Result<()> {
         .apply(alerting::with_notifier(builder, notifier, get))
         .build();
 
-    let app = app::build(db, &vitals);
+    let request_timeout = ms("VITALS_REQUEST_TIMEOUT_MS", 30_000)?;
+    let limits = serve::Limits {
+        header_read_timeout: ms("VITALS_HEADER_READ_TIMEOUT_MS", 10_000)?,
+        max_connections: settings::number("VITALS_MAX_CONNECTIONS", 4096, 1, 1_000_000, "a count")?,
+        shutdown_deadline: ms("VITALS_SHUTDOWN_DEADLINE_MS", 10_000)?,
+    };
+    let app = app::build(db, &vitals, demo.then_some(auth), request_timeout);
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
+    serve::serve(listener, app, limits, shutdown_signal()).await;
     if let Some(notifier) = vitals.notifier() {
         // Briefly: what is still pending stays in the outbox for the next start.
         if !notifier.drain(Duration::from_secs(3)).await {
@@ -154,62 +153,83 @@ async fn main() -> anyhow::Result<()> {
 /// Load-shedding thresholds from `VITALS_PRESSURE_MAX_HEAP_MB`, `VITALS_PRESSURE_MAX_RSS_MB`,
 /// `VITALS_PRESSURE_MAX_BUSY_RATIO` and `VITALS_PRESSURE_MAX_DELAY_MS` (`0` switches one off);
 /// unset ones keep the defaults (heap 1 GiB, RSS 1.25 GiB, busy ratio 0.98, delay off).
-fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
-    fn var(name: &str) -> anyhow::Result<Option<f64>> {
-        match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => {
-                let n: f64 = v
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{name} must be a number"))?;
-                anyhow::ensure!(
-                    n >= 0.0 && n.is_finite(),
-                    "{name} must be a non-negative number"
-                );
-                Ok(Some(n))
-            }
-            _ => Ok(None),
-        }
+fn pressure_from_env(demo: bool) -> anyhow::Result<vitals_axum::PressureBuilder> {
+    fn var(name: &str, max: f64) -> anyhow::Result<Option<f64>> {
+        settings::raw(name)
+            .map(|v| settings::parse_in(name, &v, 0.0, max, "a number"))
+            .transpose()
     }
+    let max_mib = settings::MAX_MIB;
     // The demo routes stay reachable under pressure, so a demo (or a test) can release what it
     // holds; health and metrics endpoints are exempt by default.
-    let mut p = vitals_axum::Pressure::builder().exempt_prefixes(vec![
-        "/health".to_owned(),
-        "/metrics".to_owned(),
-        "/api/demo".to_owned(),
-    ]);
+    let mut exempt = vec!["/health".to_owned(), "/metrics".to_owned()];
+    if demo {
+        exempt.push("/api/demo".to_owned());
+    }
+    let mut p = vitals_axum::Pressure::builder().exempt_prefixes(exempt);
     let mib = |v: f64| (v > 0.0).then_some((v * vitals::BYTES_PER_MIB) as u64);
-    if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_HEAP_MB", max_mib)? {
         p = p.max_heap_bytes(mib(v));
     }
-    if let Some(v) = var("VITALS_PRESSURE_MAX_RSS_MB")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_RSS_MB", max_mib)? {
         p = p.max_rss_bytes(mib(v));
     }
-    if let Some(v) = var("VITALS_PRESSURE_MAX_BUSY_RATIO")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_BUSY_RATIO", 1.0)? {
         p = p.max_busy_ratio((v > 0.0).then_some(v));
     }
-    if let Some(v) = var("VITALS_PRESSURE_MAX_DELAY_MS")? {
+    if let Some(v) = var("VITALS_PRESSURE_MAX_DELAY_MS", settings::MAX_MS as f64)? {
         p = p.max_scheduling_delay((v > 0.0).then(|| Duration::from_secs_f64(v / 1e3)));
     }
     Ok(p)
 }
 
+/// `VITALS_ADMIN_TOKEN`: a bearer token (blank: an error), or unset for loopback-only access,
+/// which admits `HOST` as a `Host` name and warns when `HOST` is not a loopback address.
+fn operator_auth(host: &str) -> anyhow::Result<OperatorAuth> {
+    match std::env::var("VITALS_ADMIN_TOKEN") {
+        Ok(token) => OperatorAuth::try_token(&token).map_err(|e| {
+            anyhow::anyhow!("VITALS_ADMIN_TOKEN: {e}; unset it for loopback-only access")
+        }),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("VITALS_ADMIN_TOKEN must be valid UTF-8")
+        }
+        Err(std::env::VarError::NotPresent) => {
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.to_canonical().is_loopback());
+            if !loopback {
+                tracing::warn!(
+                    "HOST={host} is not a loopback address and VITALS_ADMIN_TOKEN is not set: \
+                     operator endpoints answer loopback clients only (and refuse proxied \
+                     requests); set VITALS_ADMIN_TOKEN to reach them from elsewhere"
+                );
+            }
+            Ok(OperatorAuth::loopback_only().allow_host(host))
+        }
+    }
+}
+
+/// `VITALS_DEMO`: `1`/`true` serves the demo routes; unset, `0` or `false` does not.
+fn demo_from_env() -> anyhow::Result<bool> {
+    match env_or("VITALS_DEMO", "0").trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        other => anyhow::bail!("VITALS_DEMO must be 1 or 0, got `{other}`"),
+    }
+}
+
 /// Per-organization rate limit (client IP when a request names none): `VITALS_RATE_LIMIT_MAX`
 /// requests (default 1000, fastify's) per `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000).
 fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
-    let max: u32 = env_or("VITALS_RATE_LIMIT_MAX", "1000")
-        .parse()
-        .context("VITALS_RATE_LIMIT_MAX must be a count")?;
-    let window: u64 = env_or("VITALS_RATE_LIMIT_WINDOW_MS", "60000")
-        .parse()
-        .context("VITALS_RATE_LIMIT_WINDOW_MS must be milliseconds")?;
+    let max: u32 = settings::number("VITALS_RATE_LIMIT_MAX", 1000, 1, u32::MAX, "a count")?;
+    let window = settings::millis("VITALS_RATE_LIMIT_WINDOW_MS", 60_000)?;
     let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
-    Ok(
-        vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
-            .key(vitals_axum::KeySource::Organization)
-            .draft_headers(draft)
-            .legacy_headers(legacy),
-    )
+    Ok(vitals_axum::RateLimitLayer::per_window(max, window)
+        .key(vitals_axum::KeySource::Organization)
+        .draft_headers(draft)
+        .legacy_headers(legacy))
 }
 
 /// `VITALS_RATE_LIMIT_HEADERS`: a comma list of `draft` and `legacy`, or `none` alone.

@@ -82,7 +82,10 @@ fn assert_young_trend(report: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn leak_is_seen_then_reclaimed() {
-    let server = Server::start_with(&[("VITALS_SAMPLE_INTERVAL_MS", SAMPLE_INTERVAL_MS)]);
+    let server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
+        ("VITALS_SAMPLE_INTERVAL_MS", SAMPLE_INTERVAL_MS),
+    ]);
 
     // A few samples in: the sampler runs at the configured interval.
     let before = memory_until(&server, "at least 3 samples in the history", |r| {

@@ -41,8 +41,9 @@ pub const DEFAULT_BUFFERED_BODY_LIMIT: u64 = 16 * 1024;
 /// duration is its time to first byte, and it no longer counts as in flight once recorded.
 ///
 /// The route is axum's [`MatchedPath`](axum::extract::MatchedPath) (the template) when there is
-/// one; a request without one is recorded under [`vitals::UNMATCHED`] when answered 404, else
-/// by its normalized path. See [`RequestId`](crate::RequestId) for the correlation id and
+/// one; a request without one is recorded under [`vitals::UNMATCHED`] when answered 404 or
+/// when the layer is [inside a router](MonitorLayer::in_router) (whatever its status: a 429 or
+/// 503 on a stranger's path mints no route series), else by its normalized path. See [`RequestId`](crate::RequestId) for the correlation id and
 /// [`Organization`](crate::Organization) for the tenant. A generated id is not added to the
 /// request's headers; handlers read it with the [`RequestId`](crate::RequestId) extractor.
 ///
@@ -64,6 +65,7 @@ pub struct MonitorLayer {
     trace_context: bool,
     resources_every: u32,
     buffered_body_limit: u64,
+    in_router: bool,
 }
 
 impl MonitorLayer {
@@ -76,6 +78,7 @@ impl MonitorLayer {
             trace_context: false,
             resources_every: DEFAULT_RESOURCES_EVERY,
             buffered_body_limit: DEFAULT_BUFFERED_BODY_LIMIT,
+            in_router: false,
         }
     }
 
@@ -124,6 +127,17 @@ impl MonitorLayer {
         self.request_id = enabled;
         self
     }
+
+    /// Whether the layer is applied with `Router::layer` (default `false`; [`crate::Vitals::layer`]
+    /// turns it on). Inside a router every matched request carries its template, so one without
+    /// matched no route and is recorded under [`vitals::UNMATCHED`] whatever its status; outside
+    /// (around a plain service) a request has no template and is recorded by its normalized
+    /// path.
+    #[must_use]
+    pub fn in_router(mut self, enabled: bool) -> Self {
+        self.in_router = enabled;
+        self
+    }
 }
 
 impl<S> Layer<S> for MonitorLayer {
@@ -137,6 +151,7 @@ impl<S> Layer<S> for MonitorLayer {
             trace_context: self.trace_context,
             resources_every: self.resources_every,
             buffered_body_limit: self.buffered_body_limit,
+            in_router: self.in_router,
         }
     }
 }

@@ -74,7 +74,8 @@ impl Pending {
         let context = &self.context;
         let route = match &context.route {
             Some(matched) => RouteKey::Template(matched.as_str()),
-            None if status == 404 => RouteKey::Unmatched,
+            // No path kept: the layer is inside a router, where no template means no route.
+            None if status == 404 || self.path.is_none() => RouteKey::Unmatched,
             None => RouteKey::Path(self.path.as_deref().unwrap_or("/")),
         };
         let organization = match &self.response_org {

@@ -27,6 +27,7 @@ pub struct MonitorService<S> {
     pub(super) trace_context: bool,
     pub(super) resources_every: u32,
     pub(super) buffered_body_limit: u64,
+    pub(super) in_router: bool,
 }
 
 impl<S> MonitorService<S> {
@@ -122,7 +123,8 @@ where
                 .unwrap_or_else(TraceContext::generate)
         });
         let echo_trace = trace.is_some() && scanned.traceparent.is_some();
-        let path = route.is_none().then(|| Box::from(req.uri().path()));
+        // Inside a router a request without a template matched no route: no path to keep.
+        let path = (route.is_none() && !self.in_router).then(|| Box::from(req.uri().path()));
         // Without a subscriber that wants INFO spans the span would be a disabled one; not
         // making it at all saves its callsite check (and the `log` fallback some builds have).
         let span = if tracing::Level::INFO <= tracing::level_filters::LevelFilter::current() {

@@ -4,17 +4,19 @@
 //! blocking thread (`spawn_blocking`), so a large exposition never stalls a runtime worker, and
 //! `/metrics` is sent as it is rendered, in 256 KiB pieces (see [`stream_exposition`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use vitals::{
     MetricFamily, MetricValue, metric_families, negotiate_format, render_metrics_chunked,
 };
 
+use crate::problem::Problem;
 use crate::shared::AppState;
 
 fn build(state: &AppState) -> Vec<MetricFamily> {
@@ -126,8 +128,22 @@ fn rate_limit_families(state: &AppState) -> Vec<MetricFamily> {
     out
 }
 
-/// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4.
+/// `/metrics` renders at once; more answer 503 (each holds a blocking thread and up to
+/// [`EXPOSITION_QUEUE`] pieces until its reader takes them or [`EXPOSITION_DEADLINE`] passes).
+pub const MAX_SCRAPES: usize = 4;
+
+/// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4; at most
+/// [`MAX_SCRAPES`] at once.
 pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Ok(place) = Arc::clone(&state.scrapes).try_acquire_owned() else {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+            .with_detail(format!(
+                "at most {MAX_SCRAPES} /metrics scrapes are served at once"
+            ))
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            .with_instance("/metrics")
+            .into_response();
+    };
     let format = negotiate_format(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = stream_exposition(move |flush| {
         // The direct renderer: same bytes as encoding `build()`, several times faster.
@@ -140,6 +156,8 @@ pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap
             EXPOSITION_CHUNK,
             flush,
         );
+        // The place is held until the render ends (whole, or cut at the deadline).
+        drop(place);
     });
     (
         [(

@@ -16,6 +16,8 @@ mod page;
 mod performance;
 #[cfg(feature = "dashboard")]
 mod stream;
+#[cfg(feature = "dashboard")]
+mod stream_slots;
 
 use std::sync::Arc;
 
@@ -25,7 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use metrics::exposition_body;
+pub use metrics::{MAX_SCRAPES, exposition_body};
 pub use performance::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
 
 use crate::shared::AppState;

@@ -68,7 +68,7 @@ use axum::{Extension, Json, Router};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use serde_json::{Value, json};
 
-use super::stream::{MAX_STREAMS, StreamLimiter, stream};
+use super::stream::{MAX_STREAMS, STREAM_LIFETIME, STREAM_SLOT_GRACE, StreamLimiter, stream};
 use crate::problem::Problem;
 use crate::query::StrictQuery;
 use crate::shared::AppState;
@@ -229,7 +229,10 @@ pub(crate) fn operator_routes() -> Router<AppState> {
         .route("/metrics/dashboard/stream", get(stream))
         .route("/metrics/dashboard/organizations", get(organizations))
         .route("/metrics/dashboard/custom", get(super::custom::custom))
-        .layer(Extension(StreamLimiter::new(MAX_STREAMS)))
+        .layer(Extension(StreamLimiter::new(
+            MAX_STREAMS,
+            STREAM_LIFETIME + STREAM_SLOT_GRACE,
+        )))
 }
 
 /// `GET /metrics/dashboard/organizations?limit=20`: see the [module docs](self).

@@ -1,6 +1,7 @@
 //! `GET /metrics/dashboard/stream`: the dashboard's Server-Sent Events, one snapshot a second,
 //! at most [`MAX_STREAMS`] at once, each ending after [`STREAM_LIFETIME`] (see `page` for the
-//! whole dashboard).
+//! whole dashboard); a stream whose reader stalls loses its place at its deadline
+//! ([`STREAM_LIFETIME`] + [`STREAM_SLOT_GRACE`]) even if it is never polled again.
 //!
 //! The request monitor records an event stream when its response leaves the layer, before the
 //! first event (see `MonitorLayer`): each stream counts as one request to
@@ -8,8 +9,6 @@
 //! not in flight.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
@@ -26,10 +25,15 @@ use crate::problem::Problem;
 use crate::query::StrictQuery;
 use crate::shared::AppState;
 
+pub(super) use super::stream_slots::{StreamLimiter, StreamPermit};
+
 /// Streams open at once (per router); more answer 503.
 pub(crate) const MAX_STREAMS: usize = 16;
 /// How long one stream lasts before the page reconnects.
 pub(crate) const STREAM_LIFETIME: Duration = Duration::from_secs(60);
+/// Time past [`STREAM_LIFETIME`] after which a stream's place is taken back even if the
+/// stream never ended (its reader stalled, so it was never polled to its end).
+pub(crate) const STREAM_SLOT_GRACE: Duration = Duration::from_secs(10);
 /// Seconds a client is asked to wait when every stream is taken.
 const STREAMS_RETRY_AFTER_SECS: u64 = 5;
 /// Time between two snapshots.
@@ -38,40 +42,6 @@ const TICK: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The leak verdict is re-assessed every this many ticks (it moves over minutes).
 const LEAK_EVERY_TICKS: u32 = 5;
-
-/// Counts open streams; a [`StreamPermit`] gives its place back when dropped.
-#[derive(Debug, Clone)]
-pub(super) struct StreamLimiter {
-    open: Arc<AtomicUsize>,
-    max: usize,
-}
-
-#[derive(Debug)]
-struct StreamPermit(Arc<AtomicUsize>);
-
-impl StreamLimiter {
-    pub(super) fn new(max: usize) -> Self {
-        Self {
-            open: Arc::new(AtomicUsize::new(0)),
-            max,
-        }
-    }
-
-    fn try_acquire(&self) -> Option<StreamPermit> {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| StreamPermit(Arc::clone(&self.open)))
-    }
-}
-
-impl Drop for StreamPermit {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Requests per status class.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -244,7 +214,7 @@ impl Ticker {
             in_flight: state
                 .monitor
                 .in_flight()
-                .saturating_sub(self.permit.0.load(Ordering::Acquire) as u64),
+                .saturating_sub(self.permit.open() as u64),
             p50_ms: as_ms(last_minute.p50),
             p95_ms: as_ms(last_minute.p95),
             p99_ms: as_ms(last_minute.p99),
@@ -321,7 +291,7 @@ pub(super) async fn stream(
         return Problem::new(StatusCode::SERVICE_UNAVAILABLE)
             .with_detail(format!(
                 "at most {} dashboard streams may be open at once; poll /metrics/dashboard meanwhile",
-                limiter.max
+                limiter.max()
             ))
             .with_header(
                 header::RETRY_AFTER,
@@ -366,22 +336,4 @@ pub(super) async fn stream(
     res.headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limiter_bounds_and_releases() {
-        let limiter = StreamLimiter::new(2);
-        let a = limiter.try_acquire().unwrap();
-        let b = limiter.try_acquire().unwrap();
-        assert!(limiter.try_acquire().is_none());
-        drop(a);
-        let c = limiter.try_acquire().unwrap();
-        assert!(limiter.try_acquire().is_none());
-        drop((b, c));
-        assert_eq!(limiter.open.load(Ordering::Acquire), 0);
-    }
 }

@@ -124,6 +124,7 @@ impl Server {
         };
         command
             .env_remove("VITALS_ADMIN_TOKEN")
+            .env_remove("VITALS_DEMO")
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("RUST_LOG", "info")
