@@ -11,7 +11,10 @@
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
-//! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
+//! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_TRUSTED_PROXIES`
+//! (addresses/CIDR ranges whose `X-Forwarded-For` is believed), `VITALS_RATE_LIMIT_REDIS_URL`
+//! (quotas shared in Redis), `VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS` (50),
+//! `VITALS_RATE_LIMIT_FAIL_CLOSED` (0), `VITALS_RESOURCES_EVERY`
 //! (64: measure CPU and allocations of one request in 64), `RUST_LOG` (default `info`).
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
@@ -21,6 +24,7 @@ mod api;
 mod app;
 mod db;
 mod demo;
+mod limits;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -90,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         .sample_interval(Duration::from_millis(sample_ms))
         .pressure(pressure)
         .breakers(breakers)
-        .rate_limit(rate_limit_from_env()?)
+        .rate_limit(rate_limit_from_env(&db).await?)
         .resources_every(
             env_or(
                 "VITALS_RESOURCES_EVERY",
@@ -165,9 +169,10 @@ fn pressure_from_env() -> anyhow::Result<vitals_axum::PressureBuilder> {
     Ok(p)
 }
 
-/// Per-organization rate limit (client IP when a request names none): `VITALS_RATE_LIMIT_MAX`
-/// requests (default 1000, fastify's) per `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000).
-fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
+/// Per-organization rate limit (client IP when a request names no known organization; see
+/// `limits`): `VITALS_RATE_LIMIT_MAX` requests (default 1000, fastify's) per
+/// `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000), in Redis with `VITALS_RATE_LIMIT_REDIS_URL`.
+async fn rate_limit_from_env(db: &db::Db) -> anyhow::Result<vitals_axum::RateLimitLayer> {
     let max: u32 = env_or("VITALS_RATE_LIMIT_MAX", "1000")
         .parse()
         .context("VITALS_RATE_LIMIT_MAX must be a count")?;
@@ -175,12 +180,19 @@ fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
         .parse()
         .context("VITALS_RATE_LIMIT_WINDOW_MS must be milliseconds")?;
     let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
-    Ok(
-        vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
-            .key(vitals_axum::KeySource::Organization)
-            .draft_headers(draft)
-            .legacy_headers(legacy),
-    )
+    let known = db
+        .organization_ids()
+        .await
+        .context("reading the organizations")?;
+    let layer = vitals_axum::RateLimitLayer::per_window(max, Duration::from_millis(window))
+        .key(limits::key_source(known.into_iter().collect()))
+        .trusted_proxies(limits::trusted_proxies(&env_or(
+            "VITALS_TRUSTED_PROXIES",
+            "",
+        ))?)
+        .draft_headers(draft)
+        .legacy_headers(legacy);
+    limits::redis_store(layer)
 }
 
 /// `VITALS_RATE_LIMIT_HEADERS`: a comma list of `draft` and `legacy`, or `none` alone.
