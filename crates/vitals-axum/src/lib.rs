@@ -53,6 +53,7 @@
 //! All on by default; switch off what you do not use (`default-features = false`):
 //!
 //! - `rate-limit`: [`RateLimitLayer`] (GCRA per client, tenant or custom key, via `governor`).
+//! - `redis` (not default): `RedisStore`, quotas shared by many instances through Redis.
 //! - `breaker`: [`CircuitBreaker`], [`CircuitBreakerLayer`] and [`BreakerRegistry`].
 //! - `dashboard`: the live HTML page at `/metrics/dashboard` for browsers, its embedded assets
 //!   and its Server-Sent Events stream. Without it `/metrics/dashboard` answers the JSON
@@ -139,6 +140,9 @@ pub use rate_limit::{
     DEFAULT_MAX_KEYS, DEFAULT_SKIPPED_ROUTES, InvalidIpRange, IpRange, KeyFn, KeySource,
     RateLimitKey, RateLimitLayer, RateLimitService, ResponseFuture as RateLimitFuture,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use rate_limit::{DEFAULT_REDIS_TIMEOUT, InvalidRedisUrl, RateLimitStoreStatus, RedisStore};
 pub use routes::{MAX_SCRAPES, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
 pub use runtime::{PROBE_PERIOD, RuntimeProbe, RuntimeSample};
 pub use sampler::Sampler;

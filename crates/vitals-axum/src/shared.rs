@@ -73,6 +73,26 @@ impl Shared {
         None
     }
 
+    /// The rate limit's Redis store as JSON, `None` without one: `status` is `warn` while
+    /// requests are decided without Redis (shown by `/health` and `/health/pressure`).
+    pub(crate) fn rate_limit_store_json(&self) -> Option<serde_json::Value> {
+        #[cfg(feature = "redis")]
+        if let Some(s) = self
+            .rate_limit
+            .as_ref()
+            .and_then(RateLimitLayer::store_status)
+        {
+            return Some(serde_json::json!({
+                "store": "redis",
+                "status": if s.falling_back { "warn" } else { "pass" },
+                "fallingBack": s.falling_back,
+                "fallbacksTotal": s.fallbacks_total,
+                "failClosed": s.fail_closed,
+            }));
+        }
+        None
+    }
+
     /// The rate limit's counters as JSON (`null` without one).
     pub(crate) fn rate_limit_json(&self) -> serde_json::Value {
         #[cfg(feature = "rate-limit")]

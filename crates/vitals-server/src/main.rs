@@ -13,7 +13,10 @@
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
 //! `VITALS_DB_BREAKER_RESET_MS` (10000), `VITALS_RATE_LIMIT_MAX` (1000),
 //! `VITALS_RATE_LIMIT_WINDOW_MS` (60000), `VITALS_RATE_LIMIT_HEADERS` (`draft,legacy`: which
-//! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_RESOURCES_EVERY`
+//! rate-limit header sets responses carry, a comma list, or `none`), `VITALS_TRUSTED_PROXIES`
+//! (addresses/CIDR ranges whose `X-Forwarded-For` is believed), `VITALS_RATE_LIMIT_REDIS_URL`
+//! (quotas shared in Redis), `VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS` (50),
+//! `VITALS_RATE_LIMIT_FAIL_CLOSED` (0), `VITALS_RESOURCES_EVERY`
 //! (64: measure CPU and allocations of one request in 64), `VITALS_REQUEST_TIMEOUT_MS` (30000:
 //! an `/api` request running longer is answered 503 problem+json), `VITALS_HEADER_READ_TIMEOUT_MS`
 //! (10000: a client that has not sent its request head by then is disconnected),
@@ -38,6 +41,7 @@ mod business;
 mod db;
 mod demo;
 mod history;
+mod limits;
 mod serve;
 mod settings;
 
@@ -109,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
         .pressure(pressure)
         .breakers(breakers)
         .metrics_registry(custom_metrics)
-        .rate_limit(rate_limit_from_env()?)
+        .rate_limit(rate_limit_from_env(&db).await?)
         .resources_every(settings::number(
             "VITALS_RESOURCES_EVERY",
             vitals_axum::DEFAULT_RESOURCES_EVERY,
@@ -220,16 +224,26 @@ fn demo_from_env() -> anyhow::Result<bool> {
     }
 }
 
-/// Per-organization rate limit (client IP when a request names none): `VITALS_RATE_LIMIT_MAX`
-/// requests (default 1000, fastify's) per `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000).
-fn rate_limit_from_env() -> anyhow::Result<vitals_axum::RateLimitLayer> {
+/// Per-organization rate limit (client IP when a request names no known organization; see
+/// `limits`): `VITALS_RATE_LIMIT_MAX` requests (default 1000, fastify's) per
+/// `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000), in Redis with `VITALS_RATE_LIMIT_REDIS_URL`.
+async fn rate_limit_from_env(db: &db::Db) -> anyhow::Result<vitals_axum::RateLimitLayer> {
     let max: u32 = settings::number("VITALS_RATE_LIMIT_MAX", 1000, 1, u32::MAX, "a count")?;
     let window = settings::millis("VITALS_RATE_LIMIT_WINDOW_MS", 60_000)?;
     let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
-    Ok(vitals_axum::RateLimitLayer::per_window(max, window)
-        .key(vitals_axum::KeySource::Organization)
+    let known = db
+        .organization_ids()
+        .await
+        .context("reading the organizations")?;
+    let layer = vitals_axum::RateLimitLayer::per_window(max, window)
+        .key(limits::key_source(known.into_iter().collect()))
+        .trusted_proxies(limits::trusted_proxies(&env_or(
+            "VITALS_TRUSTED_PROXIES",
+            "",
+        ))?)
         .draft_headers(draft)
-        .legacy_headers(legacy))
+        .legacy_headers(legacy);
+    limits::redis_store(layer)
 }
 
 /// `VITALS_RATE_LIMIT_HEADERS`: a comma list of `draft` and `legacy`, or `none` alone.

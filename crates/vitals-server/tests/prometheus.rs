@@ -466,6 +466,8 @@ fn deploy_config_and_alert_rules_pass_promtool() {
         &["check", "config", "prometheus.yml"][..],
         &["test", "rules", "vitals-alerts.test.yml"],
         &["check", "rules", "vitals-budgets.yml"],
+        &["check", "rules", "vitals-fleet.yml"],
+        &["test", "rules", "vitals-fleet.test.yml"],
     ] {
         let output = match Command::new("promtool")
             .args(args)
@@ -790,7 +792,10 @@ async fn real_prometheus_scrapes_and_queries() {
                     "the dashboard queries `{name}`, which /metrics does not expose"
                 );
             }
-            let promql = expr.replace("$__rate_interval", "1m").replace("$job", ".*");
+            let promql = expr
+                .replace("$__rate_interval", "1m")
+                .replace("$job", ".*")
+                .replace("$instance", ".*");
             let answer = query(&client, &prometheus, &promql)
                 .await
                 .unwrap_or_else(|| panic!("no 200 JSON answer to `{promql}`"));

@@ -186,6 +186,8 @@ impl RateLimitLayer {
                 draft: true,
                 legacy: true,
             },
+            #[cfg(feature = "redis")]
+            redis: None,
         })
     }
 
@@ -340,6 +342,24 @@ impl RateLimitLayer {
     /// ```
     pub fn max_keys(self, keys: usize) -> Self {
         self.with(|s| s.max_keys = keys.max(1))
+    }
+
+    /// Keeps the quotas in Redis, shared by every instance configured with the same store
+    /// (cargo feature `redis`): same GCRA, headers and 429 as in memory, one round trip per
+    /// limited request. While Redis fails or is slow the local limiter decides (or the request
+    /// is refused, [fail-closed](super::RedisStore::fail_closed)); see [`RedisStore`](super::RedisStore)
+    /// and [`Self::store_status`].
+    #[cfg(feature = "redis")]
+    pub fn redis(self, store: super::RedisStore) -> Self {
+        self.with(|s| s.redis = Some(store))
+    }
+
+    /// The Redis store's state (`None` without one): whether requests are decided locally
+    /// because Redis failed, and how many were.
+    #[cfg(feature = "redis")]
+    #[must_use]
+    pub fn store_status(&self) -> Option<super::RateLimitStoreStatus> {
+        self.state.remote.as_ref().map(|r| r.status())
     }
 
     /// Drops the state of keys whose burst is full again, then shrinks the tables (the cleanup

@@ -23,6 +23,13 @@ pub(super) struct Policy {
     pub(super) overflowed: Arc<AtomicU64>,
     /// The sf-string naming the policy.
     name: String,
+    /// The policy's name as given (part of its Redis keys).
+    #[cfg(feature = "redis")]
+    raw_name: String,
+    #[cfg(feature = "redis")]
+    quota: Quota,
+    #[cfg(feature = "redis")]
+    max_keys: usize,
     policy_header: HeaderValue,
     limit_header: HeaderValue,
 }
@@ -35,6 +42,8 @@ impl Policy {
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MIN))
             .allow_burst(std::num::NonZeroU32::new(max).unwrap_or(std::num::NonZeroU32::MIN));
+        #[cfg(feature = "redis")]
+        let raw_name = name.to_owned();
         let name = sf_string(name);
         let overflowed = Arc::new(AtomicU64::new(0));
         let policy = format!("{name};q={max};w={}", ceil_secs(window).max(1));
@@ -47,7 +56,26 @@ impl Policy {
                 .unwrap_or(HeaderValue::from_static("\"default\"")),
             limit_header: HeaderValue::from(max),
             name,
+            #[cfg(feature = "redis")]
+            raw_name,
+            #[cfg(feature = "redis")]
+            quota,
+            #[cfg(feature = "redis")]
+            max_keys,
         }
+    }
+
+    /// The same quota kept in `remote` (Redis), its local limiter deciding while Redis cannot.
+    #[cfg(feature = "redis")]
+    pub(super) fn with_remote(mut self, remote: Arc<super::redis::Remote>) -> Self {
+        self.store = QuotaStore::redis(
+            remote,
+            &self.raw_name,
+            self.quota,
+            self.max_keys,
+            Arc::clone(&self.overflowed),
+        );
+        self
     }
 
     /// Headers for a response with `remaining` requests left and `reset` until the full burst:

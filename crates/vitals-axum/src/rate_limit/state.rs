@@ -33,13 +33,19 @@ pub(super) struct Settings {
     pub(super) cleanup_interval: Duration,
     pub(super) max_keys: usize,
     pub(super) header_sets: HeaderSets,
+    /// Where quotas are kept when not in memory only.
+    #[cfg(feature = "redis")]
+    pub(super) redis: Option<super::redis::RedisStore>,
 }
 
 /// What a layer and all its services share.
 pub(super) struct State {
     pub(super) settings: Settings,
-    pub(super) default: Policy,
-    pub(super) routes: HashMap<String, Policy, KeyHasher>,
+    pub(super) default: Arc<Policy>,
+    pub(super) routes: HashMap<String, Arc<Policy>, KeyHasher>,
+    /// The Redis store all quotas share, if any.
+    #[cfg(feature = "redis")]
+    pub(super) remote: Option<Arc<super::redis::Remote>>,
     pub(super) refused: AtomicU64,
     pub(super) cleanup_started: AtomicBool,
     pub(super) warned_no_peer: AtomicBool,
@@ -47,17 +53,27 @@ pub(super) struct State {
 
 impl State {
     pub(super) fn new(settings: Settings) -> Self {
+        #[cfg(feature = "redis")]
+        let remote = (settings.redis.clone()).map(|r| Arc::new(super::redis::Remote::new(r)));
+        let policy = |name: &str, max: u32, window: Duration| {
+            let policy = Policy::new(name, max, window, settings.max_keys);
+            #[cfg(feature = "redis")]
+            let policy = match &remote {
+                Some(remote) => policy.with_remote(Arc::clone(remote)),
+                None => policy,
+            };
+            Arc::new(policy)
+        };
         let routes = settings
             .routes
             .iter()
-            .map(|(route, max, window)| {
-                let policy = Policy::new(route, *max, *window, settings.max_keys);
-                (route.clone(), policy)
-            })
+            .map(|(route, max, window)| (route.clone(), policy(route, *max, *window)))
             .collect();
         Self {
-            default: Policy::new("default", settings.max, settings.window, settings.max_keys),
+            default: policy("default", settings.max, settings.window),
             routes,
+            #[cfg(feature = "redis")]
+            remote,
             settings,
             refused: AtomicU64::new(0),
             cleanup_started: AtomicBool::new(false),
@@ -66,7 +82,7 @@ impl State {
     }
 
     pub(super) fn policies(&self) -> impl Iterator<Item = &Policy> {
-        std::iter::once(&self.default).chain(self.routes.values())
+        std::iter::once(&*self.default).chain(self.routes.values().map(|p| &**p))
     }
 }
 

@@ -98,12 +98,24 @@ impl ShrinkableKeyedStateStore<RateLimitKey> for CappedStore {
     }
 }
 
-/// Where a quota keeps its keys' state. One kind today, in this process's memory; a store
-/// shared by several instances (such as Redis) would be a second variant giving the same
-/// answers, so that the layer and its policies do not change.
+/// Where a quota keeps its keys' state: in this process's memory, or in Redis shared by
+/// several instances (with the memory limiter deciding while Redis cannot), giving the same
+/// answers so that the layer and its policies do not change.
 pub(super) enum QuotaStore {
     /// governor's GCRA over a [`CappedStore`].
     Memory(Limiter),
+    /// Redis, falling back to the local limiter.
+    #[cfg(feature = "redis")]
+    Redis(RedisQuota),
+}
+
+/// A quota kept in Redis: the layer's Redis store, the policy's name (part of each key) and
+/// the local limiter that decides while Redis cannot.
+#[cfg(feature = "redis")]
+pub(super) struct RedisQuota {
+    pub(super) remote: Arc<super::redis::Remote>,
+    pub(super) policy: String,
+    local: Limiter,
 }
 
 impl QuotaStore {
@@ -117,32 +129,63 @@ impl QuotaStore {
         ))
     }
 
+    /// A Redis store for the policy `policy`, with an in-memory fallback as [`Self::memory`].
+    #[cfg(feature = "redis")]
+    pub(super) fn redis(
+        remote: Arc<super::redis::Remote>,
+        policy: &str,
+        quota: Quota,
+        max_keys: usize,
+        overflowed: Arc<AtomicU64>,
+    ) -> Self {
+        let Self::Memory(local) = Self::memory(quota, max_keys, overflowed) else {
+            unreachable!("memory() builds the memory variant")
+        };
+        Self::Redis(RedisQuota {
+            remote,
+            policy: policy.to_owned(),
+            local,
+        })
+    }
+
+    /// The Redis side of the store, if it has one.
+    #[cfg(feature = "redis")]
+    #[inline]
+    pub(super) fn remote(&self) -> Option<&RedisQuota> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(quota) => Some(quota),
+        }
+    }
+
+    fn local(&self) -> &Limiter {
+        match self {
+            Self::Memory(limiter) => limiter,
+            #[cfg(feature = "redis")]
+            Self::Redis(quota) => &quota.local,
+        }
+    }
+
     /// Admits a request of `key` (the burst it has left) or refuses it (how long until the
-    /// next request of the key would be admitted).
+    /// next request of the key would be admitted), by the local limiter.
     #[inline]
     pub(super) fn check(&self, key: &RateLimitKey) -> Result<u32, Duration> {
-        match self {
-            Self::Memory(limiter) => match limiter.check_key(key) {
-                Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
-                Err(not_until) => Err(not_until.wait_time_from(limiter.clock().now())),
-            },
+        let limiter = self.local();
+        match limiter.check_key(key) {
+            Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
+            Err(not_until) => Err(not_until.wait_time_from(limiter.clock().now())),
         }
     }
 
     /// Drops the state of keys whose burst is full again, then shrinks the table.
     pub(super) fn cleanup(&self) {
-        match self {
-            Self::Memory(limiter) => {
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
-            }
-        }
+        let limiter = self.local();
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
     }
 
-    /// Keys with state.
+    /// Keys with state (in this process).
     pub(super) fn len(&self) -> usize {
-        match self {
-            Self::Memory(limiter) => limiter.len(),
-        }
+        self.local().len()
     }
 }

@@ -62,8 +62,10 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     }
     let failed = results.iter().any(|(_, r)| r.status == "fail");
     let warned = results.iter().any(|(_, r)| r.status == "warn");
-    let body = json!({
-        "status": if failed { "fail" } else if warned { "warn" } else { "pass" },
+    let store = state.rate_limit_store_json();
+    let warn = warned || store.as_ref().is_some_and(|s| s["status"] == "warn");
+    let mut body = json!({
+        "status": if failed { "fail" } else if warn { "warn" } else { "pass" },
         "service": state.service,
         "version": state.version,
         "timestamp": rfc3339(SystemTime::now()),
@@ -74,6 +76,10 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
             .map(|(name, result)| (name, json!(result)))
             .collect::<serde_json::Map<String, serde_json::Value>>(),
     });
+    if let Some(store) = store {
+        // A rate limit deciding locally is a warning (the instance still serves), not a failure.
+        body["rateLimitStore"] = store;
+    }
     let status = if failed {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -126,7 +132,11 @@ pub(crate) async fn pressure(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut res = (code, Json(status)).into_response();
+    let mut body = json!(status);
+    if let Some(store) = state.rate_limit_store_json() {
+        body["rateLimitStore"] = store;
+    }
+    let mut res = (code, Json(body)).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

@@ -124,6 +124,20 @@ fn rate_limit_families(state: &AppState) -> Vec<MetricFamily> {
         );
         overflowed.push(vec![], limit.overflowed_total() as f64);
         out.extend([refused, keys, overflowed]);
+        #[cfg(feature = "redis")]
+        if let Some(store) = limit.store_status() {
+            let mut fallbacks = MetricFamily::counter(
+                "vitals_rate_limit_store_fallbacks",
+                "Requests the rate limit decided without its Redis store (Redis failed, was slow or was down).",
+            );
+            fallbacks.push(vec![], store.fallbacks_total as f64);
+            let mut falling_back = MetricFamily::gauge(
+                "vitals_rate_limit_store_falling_back",
+                "1 while the rate limit's Redis store is down and requests are decided locally, else 0.",
+            );
+            falling_back.push(vec![], f64::from(u8::from(store.falling_back)));
+            out.extend([fallbacks, falling_back]);
+        }
     }
     out
 }

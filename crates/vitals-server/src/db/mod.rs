@@ -220,6 +220,19 @@ impl Db {
         .await
     }
 
+    /// The ids of every organization (the reference server has a fixed few: its API creates
+    /// properties, never organizations).
+    pub(crate) async fn organization_ids(&self) -> Result<Vec<String>, DbError> {
+        self.run(Query::OrganizationIds, |conn| {
+            let mut stmt = conn.prepare("SELECT id FROM organizations ORDER BY id")?;
+            let ids = stmt
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
     /// Whether organization `org` exists.
     pub(crate) async fn org_exists(&self, org: &str) -> Result<bool, DbError> {
         let org = org.to_owned();

@@ -16,15 +16,17 @@ pub(super) enum Query {
     ListProperties,
     GetProperty,
     CreateProperty,
+    OrganizationIds,
 }
 
 impl Query {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Ping,
         Self::OrgExists,
         Self::ListProperties,
         Self::GetProperty,
         Self::CreateProperty,
+        Self::OrganizationIds,
     ];
 
     fn as_str(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Query {
             Self::ListProperties => "list_properties",
             Self::GetProperty => "get_property",
             Self::CreateProperty => "create_property",
+            Self::OrganizationIds => "organization_ids",
         }
     }
 }
