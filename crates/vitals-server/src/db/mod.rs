@@ -154,21 +154,35 @@ impl Db {
         self.fault.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    /// Runs `f` with a pooled connection on the blocking thread pool, inside a `db.query` span
+    /// (a child of the request's span, so exported traces show each query under its request).
+    async fn run<T, F>(&self, operation: &'static str, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
     {
         let pool = Arc::clone(&self.pool);
         let fault = Arc::clone(&self.fault);
+        let span = tracing::info_span!(
+            "db.query",
+            otel.name = operation,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system.name = "sqlite",
+            db.operation.name = operation,
+        );
         let query = async move {
             if fault.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(DbError::Injected);
             }
             tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
                 let mut connection = pool.acquire();
-                f(&mut connection)
+                let result = f(&mut connection);
+                if result.is_err() {
+                    span.record("otel.status_code", "error");
+                }
+                result
             })
             .await
             .map_err(DbError::Task)?
@@ -185,7 +199,7 @@ impl Db {
 
     /// Runs `SELECT 1` (for health checks; the caller measures the latency).
     pub(crate) async fn ping(&self) -> Result<(), DbError> {
-        self.run(|conn| {
+        self.run("ping", |conn| {
             conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
             Ok(())
         })
@@ -195,7 +209,8 @@ impl Db {
     /// Whether organization `org` exists.
     pub(crate) async fn org_exists(&self, org: &str) -> Result<bool, DbError> {
         let org = org.to_owned();
-        self.run(move |conn| Ok(org_exists(conn, &org)?)).await
+        self.run("org_exists", move |conn| Ok(org_exists(conn, &org)?))
+            .await
     }
 
     /// The properties of `org`, oldest first; `None` when the organization does not exist.
@@ -204,7 +219,7 @@ impl Db {
         org: &str,
     ) -> Result<Option<Vec<Property>>, DbError> {
         let org = org.to_owned();
-        self.run(move |conn| {
+        self.run("list_properties", move |conn| {
             let tx = conn.transaction()?;
             if !org_exists(&tx, &org)? {
                 return Ok(None);
@@ -232,7 +247,7 @@ impl Db {
         id: i64,
     ) -> Result<Option<Property>, DbError> {
         let org = org.to_owned();
-        self.run(move |conn| {
+        self.run("get_property", move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT id, org_id, name, address, units, created_at
                  FROM properties WHERE org_id = ?1 AND id = ?2",
@@ -255,7 +270,7 @@ impl Db {
         new.validate().map_err(DbError::Validation)?;
         let new = new.normalized();
         let org = org.to_owned();
-        self.run(move |conn| {
+        self.run("create_property", move |conn| {
             // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so the
             // read-then-write below cannot fail with a stale WAL snapshot.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
