@@ -91,7 +91,7 @@ async fn prometheus_exemplars_name_traces_the_receiver_got() {
     let spans = collector.exported_spans(1, Duration::from_secs(10)).await;
     assert!(spans.iter().any(|s| s.trace_id == TRACE), "{spans:#?}");
 
-    let prometheus = start_prometheus(&server.url("").trim_start_matches("http://").to_owned());
+    let prometheus = start_prometheus(server.url("").trim_start_matches("http://"));
     let client = reqwest::Client::new();
     let start = SystemTime::now()
         .duration_since(UNIX_EPOCH)
