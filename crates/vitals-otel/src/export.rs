@@ -30,7 +30,7 @@ pub struct ExportStats {
 }
 
 impl ExportStats {
-    /// Appends the figures in the Prometheus text format (also valid OpenMetrics).
+    /// Appends the figures in the Prometheus text format 0.0.4.
     ///
     /// ```
     /// let mut out = String::new();
