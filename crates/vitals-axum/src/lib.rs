@@ -127,7 +127,8 @@ pub use context::{
 pub use custom_metrics::{RESERVED_PREFIXES, metrics_config};
 pub use monitor::{
     DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, MonitorLayer, MonitorService,
-    ResponseBody as MonitorBody, ResponseFuture as MonitorFuture,
+    RequestSpanHooks, RequestSpanStart, ResponseBody as MonitorBody,
+    ResponseFuture as MonitorFuture, install_request_span_hooks,
 };
 pub use pressure::{
     Pressure, PressureBuilder, PressureLayer, PressureReason, PressureService, PressureStatus,

@@ -49,6 +49,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// jemalloc with statistics: vitals reads live heap bytes from it and purges its arenas on
 /// `POST /metrics/memory/gc`.
@@ -69,10 +71,13 @@ async fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("budgets") {
         return history::budgets_command(&args[1..]);
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+    // Traces leave the process only when the OTEL_* variables say where to; unconfigured,
+    // nothing is installed. Kept to the end of `main`: dropping it exports what is queued.
+    let otel = vitals_otel::init_from_env("vitals-server")?;
+    tracing_subscriber::registry()
+        .with(otel.as_ref().map(vitals_otel::OtelGuard::layer))
+        .with(tracing_subscriber::fmt::layer())
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
 
     let host = env_or("HOST", "127.0.0.1");
@@ -150,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     vitals.flush_history().await;
+    drop(otel);
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -54,6 +54,9 @@ where
         match result {
             Ok(mut response) => {
                 let pending = recorder.as_mut().and_then(Recorder::pending_mut);
+                if !this.span.is_none() {
+                    response_hook(this.span, response.status().as_u16());
+                }
                 if let Some(p) = pending {
                     p.status = response.status().as_u16();
                     p.response_started = true;
@@ -99,6 +102,9 @@ where
                 })))
             }
             Err(err) => {
+                if !this.span.is_none() {
+                    response_hook(this.span, 500);
+                }
                 if let Some(mut r) = recorder {
                     if let Some(p) = r.pending_mut() {
                         p.status = 500;
@@ -109,6 +115,14 @@ where
                 Poll::Ready(Err(err))
             }
         }
+    }
+}
+
+/// Tells the installed hooks the response's status (a trace exporter marks 5xx as errors).
+#[cold]
+fn response_hook(span: &tracing::Span, status: u16) {
+    if let Some(hooks) = super::hooks::installed() {
+        (hooks.on_response)(span, status);
     }
 }
 

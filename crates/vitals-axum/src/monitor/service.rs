@@ -13,6 +13,7 @@ use vitals::InlineStr;
 use vitals::{Method, Monitor};
 
 use super::future::{ResponseFuture, TRACEPARENT, X_REQUEST_ID};
+use super::hooks::RequestSpanStart;
 use super::record::{Profile, Recorder};
 use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, RequestId, TraceContext};
 
@@ -128,13 +129,24 @@ where
         // Without a subscriber that wants INFO spans the span would be a disabled one; not
         // making it at all saves its callsite check (and the `log` fallback some builds have).
         let span = if tracing::Level::INFO <= tracing::level_filters::LevelFilter::current() {
-            request_span(
+            let span = request_span(
                 method,
                 route.as_ref(),
                 request_id.as_ref(),
                 &organization,
                 trace.as_ref(),
-            )
+            );
+            // Only where the span is made: unconfigured tracing pays nothing for the hooks.
+            if let Some(hooks) = super::hooks::installed().filter(|_| !span.is_disabled()) {
+                let start = RequestSpanStart {
+                    method: method.as_str(),
+                    route: route.as_ref().map(MatchedPath::as_str),
+                    trace: trace.as_ref(),
+                    headers: req.headers(),
+                };
+                (hooks.on_start)(&span, &start);
+            }
+            span
         } else {
             tracing::Span::none()
         };
@@ -182,6 +194,9 @@ fn request_span(
         request_id = request_id.map_or("", RequestId::as_str),
         organization = tracing::field::Empty,
         trace_id = tracing::field::Empty,
+        // Filled by a trace exporter's hook (see `RequestSpanHooks`), empty otherwise.
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
     );
     if !organization.is_empty() {
         span.record("organization", organization.as_str());

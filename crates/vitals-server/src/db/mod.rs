@@ -179,7 +179,8 @@ impl Db {
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, timing it as `query` in
-    /// `db_query_duration_seconds`.
+    /// `db_query_duration_seconds`, inside a `db.query` span (a child of the request's span, so
+    /// exported traces show each query under its request).
     async fn run<T, F>(&self, query: Query, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
@@ -187,15 +188,28 @@ impl Db {
     {
         let pool = Arc::clone(&self.pool);
         let fault = Arc::clone(&self.fault);
+        let operation = query.as_str();
+        let span = tracing::info_span!(
+            "db.query",
+            otel.name = operation,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system.name = "sqlite",
+            db.operation.name = operation,
+        );
         let query = async move {
             if fault.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(DbError::Injected);
             }
             tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
                 let mut connection = pool.acquire();
                 let started = std::time::Instant::now();
                 let result = f(&mut connection);
                 pool.metrics.record(query, started.elapsed());
+                if result.is_err() {
+                    span.record("otel.status_code", "error");
+                }
                 result
             })
             .await

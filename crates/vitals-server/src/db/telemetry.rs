@@ -29,7 +29,7 @@ impl Query {
         Self::OrganizationIds,
     ];
 
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Self::Ping => "ping",
             Self::OrgExists => "org_exists",

@@ -34,6 +34,7 @@
 //! [`encode_text`]: super::encode_text
 //! [`encode_openmetrics`]: super::encode_openmetrics
 
+use crate::expose::exemplars::{Exemplar, Exemplars, SeriesExemplars, write_exemplar};
 use crate::expose::families::{
     active_family, duration_family, errors_family, org_duration_family, org_requests_family,
     requests_family, system_families,
@@ -68,10 +69,12 @@ const LE_TAILS: [&str; 11] = [
 const INF_TAIL: &str = "+Inf\"} ";
 
 /// One request series, read.
-struct Row {
+struct Row<'e> {
     /// Its label set in the shared label buffer.
     labels: std::ops::Range<usize>,
     counts: PrometheusCounts,
+    /// Its duration buckets' exemplars (OpenMetrics only).
+    exemplars: Option<&'e SeriesExemplars>,
 }
 
 /// Renders everything [`families`](super::collect::families) exposes for `monitor` (and
@@ -187,7 +190,9 @@ fn render_into(
 
     // Request series: read each once (it appears in three families), escaping each route
     // once, then write the families from the copies.
-    let mut rows: Vec<Row> = Vec::new();
+    // Exemplars come from the recent-request ring, read once per scrape; text 0.0.4 has none.
+    let exemplars = openmetrics.then(|| Exemplars::collect(monitor));
+    let mut rows: Vec<Row<'_>> = Vec::new();
     // The route of the previous series, by address: `for_each_series` passes the same `&str`
     // for all the series of a route, consecutively, and keeps every route name allocated for
     // the whole call, so an address and length seen before name the same route.
@@ -214,6 +219,7 @@ fn render_into(
         rows.push(Row {
             labels: start..labels.len(),
             counts: *counts,
+            exemplars: exemplars.as_ref().and_then(|e| e.get(name, method, class)),
         });
     });
     if !rows.is_empty() {
@@ -233,6 +239,7 @@ fn render_into(
                 &labels[row.labels.clone()],
                 &row.counts,
                 openmetrics,
+                row.exemplars,
             );
             sink.line_boundary(out);
         }
@@ -313,6 +320,7 @@ fn render_into(
                 &labels[span],
                 counts,
                 openmetrics,
+                None,
             );
             sink.line_boundary(out);
         }
@@ -354,15 +362,20 @@ fn write_bucket(
     num: &mut itoa::Buffer,
     tail: &'static str,
     cumulative: u64,
+    exemplar: Option<&Exemplar>,
 ) {
     out.push_str(prefix);
     out.push_str(tail);
     write_u64(out, num, cumulative);
+    if let Some(exemplar) = exemplar {
+        write_exemplar(out, exemplar);
+    }
     out.push('\n');
 }
 
 /// Every line of one histogram sample with the non-empty label set `labels` (already
 /// escaped, without braces), as the encoders write it.
+#[allow(clippy::too_many_arguments)] // scratch buffers the caller reuses across series
 fn write_histogram(
     out: &mut String,
     prefix: &mut String,
@@ -371,7 +384,9 @@ fn write_histogram(
     labels: &str,
     counts: &PrometheusCounts,
     openmetrics: bool,
+    exemplars: Option<&SeriesExemplars>,
 ) {
+    let exemplar = |i: usize| exemplars.and_then(|e| e[i].as_ref());
     prefix.clear();
     for part in [name, "_bucket{", labels, ",le=\""] {
         prefix.push_str(part);
@@ -381,11 +396,18 @@ fn write_histogram(
     // Unrolled, so that each tail has a constant length and its copy is inlined.
     macro_rules! buckets {
         ($($i:literal)*) => {
-            $(write_bucket(out, prefix, num, LE_TAILS[$i], counts.cumulative[$i]);)*
+            $(write_bucket(out, prefix, num, LE_TAILS[$i], counts.cumulative[$i], exemplar($i));)*
         };
     }
     buckets!(0 1 2 3 4 5 6 7 8 9 10);
-    write_bucket(out, prefix, num, INF_TAIL, counts.count);
+    write_bucket(
+        out,
+        prefix,
+        num,
+        INF_TAIL,
+        counts.count,
+        exemplar(LE_TAILS.len()),
+    );
 
     write_sum_and_count(
         out,

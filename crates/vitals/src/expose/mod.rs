@@ -21,6 +21,7 @@
 //! ```
 
 mod collect;
+mod exemplars;
 mod families;
 mod fast;
 mod model;

@@ -1,0 +1,28 @@
+//! OpenTelemetry trace export for vitals.
+//!
+//! [`init_from_env`] reads the standard variables (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` `grpc` | `http/protobuf`, `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and `_ARG`) and
+//! returns `None` when traces are not configured. Otherwise its [`OtelGuard`] holds the
+//! exporter: a `tracing` layer ([`OtelGuard::layer`]) turns spans into OpenTelemetry spans, the
+//! monitor's request span becomes a server span carrying vitals' own trace id and span id (its
+//! parent from the incoming `traceparent`), and spans wait for export in a bounded queue that
+//! drops and counts ([`ExportStats`]) when the collector is down or slow.
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//! let otel = vitals_otel::init_from_env("shop").expect("OTEL_* variables");
+//! tracing_subscriber::registry()
+//!     .with(otel.as_ref().map(|g| g.layer()))
+//!     .with(tracing_subscriber::fmt::layer())
+//!     .init();
+//! ```
+
+mod config;
+mod export;
+mod guard;
+mod span;
+
+pub use config::{ConfigError, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, Protocol, SamplerConfig};
+pub use export::ExportStats;
+pub use guard::{InitError, OtelGuard, StatsHandle, init, init_from_env};
