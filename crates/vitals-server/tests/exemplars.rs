@@ -8,7 +8,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fake_opentelemetry_collector::FakeCollectorServer;
+use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
 use support::Server;
 
 const TRACE: &str = "6bf92f3577b34da6a3ce929d0e0e4738";
@@ -88,7 +88,10 @@ async fn prometheus_exemplars_name_traces_the_receiver_got() {
         )
         .await;
     assert_eq!(answer.status, 200);
-    let spans = collector.exported_spans(1, Duration::from_secs(10)).await;
+    let spans = spans_until(&mut collector, |spans| {
+        spans.iter().any(|s| s.trace_id == TRACE)
+    })
+    .await;
     assert!(spans.iter().any(|s| s.trace_id == TRACE), "{spans:#?}");
 
     let prometheus = start_prometheus(server.url("").trim_start_matches("http://"));
@@ -120,4 +123,22 @@ async fn prometheus_exemplars_name_traces_the_receiver_got() {
     }
     let log = std::fs::read_to_string(prometheus.dir.join("prometheus.log")).unwrap_or_default();
     panic!("no exemplar with trace {TRACE}; last answer: {last}\nprometheus log:\n{log}");
+}
+
+/// The spans the collector receives until `done` holds for all that arrived (at most 10 s):
+/// spans of other requests (the start-up query of known organizations, say) may come first.
+async fn spans_until(
+    collector: &mut FakeCollectorServer,
+    done: impl Fn(&[ExportedSpan]) -> bool,
+) -> Vec<ExportedSpan> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut spans = Vec::new();
+    while !done(&spans) && std::time::Instant::now() < deadline {
+        spans.extend(
+            collector
+                .exported_spans(1, Duration::from_millis(500))
+                .await,
+        );
+    }
+    spans
 }

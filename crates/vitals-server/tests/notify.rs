@@ -193,6 +193,7 @@ async fn a_heap_alert_fires_and_resolves_through_a_real_alertmanager() {
     let server = Server::start_with(&[
         ("VITALS_ALERTMANAGER_URL", &am_url),
         ("VITALS_HEAP_WARNING_MB", "64"),
+        ("VITALS_DEMO", "1"),
         ("VITALS_HEAP_CRITICAL_MB", "2048"),
         ("VITALS_SAMPLE_INTERVAL_MS", "200"),
         ("VITALS_INSTANCE", "e2e-1"),
@@ -395,6 +396,7 @@ async fn webhook_transitions_survive_500s_and_a_restart_mid_outage_without_leaki
         ("VITALS_PAGERDUTY_URL", dead.as_str()),
         ("VITALS_NOTIFY_BACKOFF_MAX_MS", "400"),
         ("VITALS_HEAP_WARNING_MB", "64"),
+        ("VITALS_DEMO", "1"),
         ("VITALS_SAMPLE_INTERVAL_MS", "200"),
         ("RUST_LOG", "debug"),
     ];

@@ -109,14 +109,24 @@ fn count(statuses: &[u16], status: u16) -> usize {
     statuses.iter().filter(|&&s| s == status).count()
 }
 
+/// The operator token: a request through a proxy (these carry `x-forwarded-for`) reaches the
+/// operator endpoints only with it.
+const TOKEN: &str = "redis-test-operator-token";
+
 /// `name value` of an unlabelled sample in the server's `/metrics` (asked from a fresh
-/// address behind the trusted loopback proxy, so the scrape is never refused).
+/// address behind the trusted loopback proxy, so the scrape is never rate limited).
 async fn metric(server: &Server, name: &str) -> Option<f64> {
     static SCRAPES: AtomicU32 = AtomicU32::new(1);
     let n = SCRAPES.fetch_add(1, Ordering::Relaxed);
     let from = format!("198.51.{}.{}", n / 250, n % 250 + 1);
     let answer = server
-        .get_with("/metrics", &[("x-forwarded-for", &from)])
+        .get_with(
+            "/metrics",
+            &[
+                ("x-forwarded-for", &from),
+                ("authorization", &format!("Bearer {TOKEN}")),
+            ],
+        )
         .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     answer
@@ -142,6 +152,7 @@ async fn two_servers_share_one_quota_and_survive_redis_going_away() {
         ("VITALS_RATE_LIMIT_WINDOW_MS", "3600000"),
         ("VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS", "2000"),
         ("VITALS_TRUSTED_PROXIES", "127.0.0.1"),
+        ("VITALS_ADMIN_TOKEN", TOKEN),
     ];
     let a = Server::start_with(&env);
     let b = Server::start_with(&env);
