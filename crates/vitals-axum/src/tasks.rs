@@ -45,12 +45,15 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .evaluate(&signals);
+            // Kept for the next history write (bounded; the write runs on a blocking thread).
+            #[cfg(feature = "history")]
+            state.history.budgets.record_alerts(&transitions);
             // Queues only (bounded, never blocks): delivery runs in the notifier's own tasks.
             #[cfg(feature = "notify")]
             if let Some(delivery) = &state.notify {
                 delivery.deliver(&state.service, &transitions);
             }
-            #[cfg(not(feature = "notify"))]
+            #[cfg(not(any(feature = "notify", feature = "history")))]
             drop(transitions);
         },
     ));

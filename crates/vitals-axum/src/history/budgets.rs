@@ -56,6 +56,37 @@ impl BudgetBoard {
         lock(&self.latest).clone()
     }
 
+    /// Queues transitions for the next write, keeping the newest [`MAX_ALERTS_PER_BATCH`].
+    fn push_transitions(&self, changes: impl IntoIterator<Item = AlertTransition>) {
+        let mut pending = lock(&self.transitions);
+        pending.extend(changes);
+        let excess = pending.len().saturating_sub(MAX_ALERTS_PER_BATCH);
+        pending.drain(..excess);
+    }
+
+    /// Queues the alert engine's transitions for the next write (the id is the rule and when
+    /// the alert started firing, the same from fire to resolve).
+    pub(crate) fn record_alerts(&self, transitions: &[vitals::AlertTransition]) {
+        if transitions.is_empty() {
+            return;
+        }
+        let unix_ms = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        };
+        self.push_transitions(transitions.iter().map(|t| AlertTransition {
+            id: format!("{}:{}", t.alert.type_, unix_ms(t.alert.firing_since)),
+            rule: t.alert.type_.clone(),
+            severity: t.alert.severity.as_str().to_owned(),
+            transition: match t.kind {
+                vitals::AlertTransitionKind::Fired => Transition::Fired,
+                vitals::AlertTransitionKind::Escalated => Transition::Escalated,
+                vitals::AlertTransitionKind::Resolved => Transition::Resolved,
+            },
+            at_ms: unix_ms(t.alert.resolved_at.unwrap_or(t.alert.timestamp)),
+        }));
+    }
+
     /// The status changes since the last call.
     pub(crate) fn take_transitions(&self) -> Vec<AlertTransition> {
         std::mem::take(&mut *lock(&self.transitions))
@@ -116,12 +147,7 @@ impl BudgetBoard {
                 at_ms,
             });
         }
-        {
-            let mut pending = lock(&self.transitions);
-            pending.extend(changes);
-            let excess = pending.len().saturating_sub(MAX_ALERTS_PER_BATCH);
-            pending.drain(..excess);
-        }
+        self.push_transitions(changes);
         *lock(&self.latest) = Some(Evaluation {
             at_minute: now,
             statuses,
@@ -173,5 +199,72 @@ impl BudgetBoard {
             }
         }
         vec![burn, remaining, sli, status]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vitals::{AlertEngine, AlertThresholds, Level, Signals};
+
+    use super::*;
+
+    #[test]
+    fn alert_transitions_are_kept_for_the_store_with_one_id_from_fire_to_resolve() {
+        let board = BudgetBoard::new(Vec::new());
+        let mut engine = AlertEngine::new(
+            AlertThresholds::default()
+                .rss(Level::OFF)
+                .heap(Level::mib(600, 1000)),
+        );
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut signals = Signals::new(t0);
+        signals.heap_bytes = Some(650 * 1024 * 1024);
+        board.record_alerts(&engine.evaluate(&signals));
+        signals.at = t0 + Duration::from_secs(5);
+        signals.heap_bytes = Some(1_100 * 1024 * 1024);
+        board.record_alerts(&engine.evaluate(&signals));
+        signals.at = t0 + Duration::from_secs(10);
+        signals.heap_bytes = Some(100 * 1024 * 1024);
+        board.record_alerts(&engine.evaluate(&signals));
+
+        let kept = board.take_transitions();
+        let kinds: Vec<_> = kept.iter().map(|t| t.transition).collect();
+        assert_eq!(
+            kinds,
+            [
+                Transition::Fired,
+                Transition::Escalated,
+                Transition::Resolved
+            ]
+        );
+        assert!(
+            kept.iter()
+                .all(|t| t.id == kept[0].id && t.rule == "memory")
+        );
+        assert_eq!(kept[0].severity, "warning");
+        assert_eq!(kept[1].severity, "critical");
+        assert_eq!(
+            kept[2].at_ms, 1_800_000_010_000,
+            "resolved when the alert resolved"
+        );
+        assert!(board.take_transitions().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn pending_transitions_are_bounded() {
+        let board = BudgetBoard::new(Vec::new());
+        let one = |i: usize| AlertTransition {
+            id: format!("a{i}"),
+            rule: "memory".to_owned(),
+            severity: "warning".to_owned(),
+            transition: Transition::Fired,
+            at_ms: 0,
+        };
+        board.push_transitions((0..MAX_ALERTS_PER_BATCH + 5).map(one));
+        let kept = board.take_transitions();
+        assert_eq!(kept.len(), MAX_ALERTS_PER_BATCH);
+        assert_eq!(kept[0].id, "a5", "the oldest go first");
     }
 }
