@@ -47,7 +47,7 @@ pub(crate) struct Shared {
     pub(crate) custom: Option<vitals_metrics::Registry>,
     /// The dependency checks' last results (at most one run a second).
     pub(crate) check_cache: crate::check_cache::CheckCache,
-    /// Places for `/metrics` renders at once ([`crate::routes::MAX_SCRAPES`]).
+    /// Places for `/metrics` renders at once (`MAX_SCRAPES`).
     pub(crate) scrapes: Arc<tokio::sync::Semaphore>,
     /// Sampling-loop iterations that panicked (logged; the next interval runs).
     pub(crate) sampling_panics: std::sync::atomic::AtomicU64,

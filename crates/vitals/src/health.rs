@@ -16,7 +16,7 @@
 //!   measured signal, so an operator can see what pulled the score down.
 //!
 //! Both are stateless: they judge the values given, with no hysteresis. The
-//! [`AlertEngine`](crate::alerts::AlertEngine) is the stateful view (an alert stays active
+//! [`AlertEngine`](crate::AlertEngine) is the stateful view (an alert stays active
 //! until its value drops clearly below the threshold), so a value just under a threshold can
 //! show `pass` here while its alert is still active.
 //!

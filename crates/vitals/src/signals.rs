@@ -1,5 +1,5 @@
-//! The signals a caller measures for one evaluation, shared by [health](crate::health),
-//! [alerts](crate::alerts) and [advice](crate::advice).
+//! The signals a caller measures for one evaluation, shared by health,
+//! alerts and advice.
 //!
 //! [`Signals`] is a plain struct the caller fills on every evaluation from whatever it measures
 //! (the monitor's windows, the allocator, the runtime probe, dependency pings). `None` means

@@ -1,10 +1,10 @@
 //! Alert thresholds and the rules that judge [`Signals`] against them, shared by
-//! [health](crate::health), [alerts](crate::alerts) and [advice](crate::advice).
+//! health, alerts and advice.
 //!
 //! [`AlertThresholds`] holds a warning and a critical [`Level`] per rule; a value strictly
 //! greater than a level crosses it. [`Severity`] is the result of crossing one. The rules
 //! themselves (which signal, which unit, which message) are listed in the
-//! [alerts module docs](crate::alerts).
+//! alerts module docs.
 //!
 //! ```
 //! use std::time::Duration;
@@ -85,9 +85,9 @@ impl Level<u64> {
     }
 }
 
-/// Alert thresholds (also used by [`health_report`](crate::health::health_report),
-/// [`health_score`](crate::health::health_score) and
-/// [`recommend`](crate::advice::recommend)). Every field has a documented default; set a
+/// Alert thresholds (also used by [`health_report`](crate::health_report),
+/// [`health_score`](crate::health_score) and
+/// [`recommend`](crate::recommend)). Every field has a documented default; set a
 /// rule's [`Level`] to [`Level::OFF`] to switch it off.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
