@@ -5,10 +5,13 @@
 #[allow(dead_code)]
 mod support;
 
+mod otel_support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use fake_opentelemetry_collector::FakeCollectorServer;
+use otel_support::spans_until;
 use support::Server;
 
 const TRACE: &str = "6bf92f3577b34da6a3ce929d0e0e4738";
@@ -123,22 +126,4 @@ async fn prometheus_exemplars_name_traces_the_receiver_got() {
     }
     let log = std::fs::read_to_string(prometheus.dir.join("prometheus.log")).unwrap_or_default();
     panic!("no exemplar with trace {TRACE}; last answer: {last}\nprometheus log:\n{log}");
-}
-
-/// The spans the collector receives until `done` holds for all that arrived (at most 10 s):
-/// spans of other requests (the start-up query of known organizations, say) may come first.
-async fn spans_until(
-    collector: &mut FakeCollectorServer,
-    done: impl Fn(&[ExportedSpan]) -> bool,
-) -> Vec<ExportedSpan> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut spans = Vec::new();
-    while !done(&spans) && std::time::Instant::now() < deadline {
-        spans.extend(
-            collector
-                .exported_spans(1, Duration::from_millis(500))
-                .await,
-        );
-    }
-    spans
 }

@@ -5,9 +5,10 @@
 #[allow(dead_code)]
 mod support;
 
-use std::time::Duration;
+mod otel_support;
 
-use fake_opentelemetry_collector::{ExportedSpan, FakeCollectorServer};
+use fake_opentelemetry_collector::FakeCollectorServer;
+use otel_support::spans_until;
 use support::Server;
 
 const TRACE: &str = "5bf92f3577b34da6a3ce929d0e0e4737";
@@ -98,22 +99,4 @@ async fn requests_and_sqlite_queries_are_exported_and_logged_with_their_ids() {
         .unwrap_or_else(|| panic!("no database error line:\n{output}"));
     assert!(line.contains(&format!("trace_id=\"{TRACE}\"")), "{line}");
     assert!(line.contains("request_id=\"req-otel-2\""), "{line}");
-}
-
-/// The spans the collector receives until `done` holds for all that arrived (at most 10 s):
-/// spans of other requests (the start-up query of known organizations, say) may come first.
-async fn spans_until(
-    collector: &mut FakeCollectorServer,
-    done: impl Fn(&[ExportedSpan]) -> bool,
-) -> Vec<ExportedSpan> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut spans = Vec::new();
-    while !done(&spans) && std::time::Instant::now() < deadline {
-        spans.extend(
-            collector
-                .exported_spans(1, Duration::from_millis(500))
-                .await,
-        );
-    }
-    spans
 }
