@@ -86,14 +86,7 @@ async fn ratio_sampling_drops_new_traces_and_follows_a_sampled_parent() {
     let app = serve_app().await;
     let client = reqwest::Client::new();
     // Ratio 0: traces that start here are dropped; a sampled parent still wins.
-    for i in 0..5 {
-        let res = client
-            .get(format!("http://{app}/orgs/a/items/{i}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-    }
+    common::get_items(&client, app, "a", 0..5).await;
     let res = client
         .get(format!("http://{app}/orgs/a/items/9"))
         .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))

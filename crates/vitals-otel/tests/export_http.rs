@@ -107,14 +107,7 @@ async fn spans_reach_the_receiver_and_drops_are_counted_while_it_is_down() {
     assert!(before.exported_spans >= 5, "{before:?}");
     assert_eq!(before.dropped_spans, 0, "{before:?}");
     receiver.stop().await;
-    for i in 0..20 {
-        let res = client
-            .get(format!("http://{app}/orgs/acme/items/{i}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-    }
+    common::get_items(&client, app, "acme", 0..20).await;
     let mut down = guard.stats();
     for _ in 0..100 {
         if down.dropped_spans >= 40 {
@@ -161,14 +154,7 @@ async fn a_full_queue_drops_and_counts_without_failing_requests() {
     let _default = tracing::subscriber::set_default(subscriber);
     let app = serve_app().await;
     let client = reqwest::Client::new();
-    for i in 0..10 {
-        let res = client
-            .get(format!("http://{app}/orgs/acme/items/{i}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-    }
+    common::get_items(&client, app, "acme", 0..10).await;
     let stats = guard.stats();
     assert_eq!(stats.queue_capacity, 4);
     // 20 spans ended; at most 4 wait and at most one batch of 4 is being exported.

@@ -147,3 +147,20 @@ pub async fn wait_for(
 pub fn attr(span: &ExportedSpan, key: &str) -> String {
     span.attributes.get(key).cloned().unwrap_or_default()
 }
+
+/// `GET /orgs/{org}/items/{i}` of `app` for each `i` in `ids`, each answered 200.
+pub async fn get_items(
+    client: &reqwest::Client,
+    app: SocketAddr,
+    org: &str,
+    ids: std::ops::Range<u32>,
+) {
+    for i in ids {
+        let res = client
+            .get(format!("http://{app}/orgs/{org}/items/{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "GET /orgs/{org}/items/{i}");
+    }
+}
