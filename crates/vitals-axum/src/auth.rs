@@ -1,38 +1,4 @@
 //! Operator access to the monitoring endpoints.
-//!
-//! Load-balancer endpoints (`/health/ping`, `/health`, `/metrics/health`, `/health/pressure`)
-//! are public. Everything else (debug, performance data, per-organization data, reclaim,
-//! Prometheus) is for operators:
-//!
-//! - with a token configured ([`OperatorAuth::token`], the operator token), a request must carry `Authorization: Bearer <token>`; the token is
-//!   compared in constant time, as SHA-256 digests so that neither its bytes nor its length
-//!   show in the time a refusal takes. Otherwise: 401 problem+json with
-//!   `WWW-Authenticate: Bearer`.
-//!   The scheme is matched case-insensitively (RFC 9110 §11.1). A blank token is a
-//!   configuration error ([`OperatorAuth::try_token`]), never a silent loopback-only mode.
-//! - with none, only loopback clients are admitted (by the socket's peer address, from axum's
-//!   `ConnectInfo<SocketAddr>`; proxy headers are not trusted; `::ffff:127.0.0.1` is loopback).
-//!   Otherwise: 403 problem+json. Because anything forwarding from the same host (a reverse
-//!   proxy, a mesh sidecar, a port forward) connects from loopback too, a request that carries
-//!   `Forwarded`, `X-Forwarded-For` or `X-Real-IP` is refused (it came through a proxy: set a
-//!   token), and so is one whose `Host` is a name other than `localhost` (or `*.localhost`)
-//!   and the names given to [`OperatorAuth::allow_host`]: a browser page that rebinds its own
-//!   DNS name to 127.0.0.1 sends that name, so it cannot read operator JSON. IP-literal hosts
-//!   pass (a rebinding needs a name).
-//!   A server started without `into_make_service_with_connect_info` cannot tell: such a
-//!   request is answered 500 problem+json naming that fix (a wiring error, not the client's),
-//!   and a warning is logged once.
-//!
-//! # Example
-//!
-//! ```
-//! use vitals_axum::OperatorAuth;
-//!
-//! let open_to_loopback = OperatorAuth::loopback_only();
-//! let with_token = OperatorAuth::token("s3cret");
-//! assert!(format!("{with_token:?}").contains("redacted"));
-//! # let _ = open_to_loopback;
-//! ```
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
@@ -44,7 +10,41 @@ use subtle::ConstantTimeEq;
 
 use crate::problem::{Problem, missing_connect_info};
 
-/// Who may call operator endpoints; see the [module docs](self).
+/// Who may call operator endpoints.
+///
+/// Load-balancer endpoints (`/health/ping`, `/health`, `/metrics/health`, `/health/pressure`)
+/// are public. Everything else (debug, performance data, per-organization data, reclaim,
+/// Prometheus) is for operators:
+///
+/// - with a token configured ([`OperatorAuth::token`], the operator token), a request must carry `Authorization: Bearer <token>`; the token is
+///   compared in constant time, as SHA-256 digests so that neither its bytes nor its length
+///   show in the time a refusal takes. Otherwise: 401 problem+json with
+///   `WWW-Authenticate: Bearer`.
+///   The scheme is matched case-insensitively (RFC 9110 §11.1). A blank token is a
+///   configuration error ([`OperatorAuth::try_token`]), never a silent loopback-only mode.
+/// - with none, only loopback clients are admitted (by the socket's peer address, from axum's
+///   `ConnectInfo<SocketAddr>`; proxy headers are not trusted; `::ffff:127.0.0.1` is loopback).
+///   Otherwise: 403 problem+json. Because anything forwarding from the same host (a reverse
+///   proxy, a mesh sidecar, a port forward) connects from loopback too, a request that carries
+///   `Forwarded`, `X-Forwarded-For` or `X-Real-IP` is refused (it came through a proxy: set a
+///   token), and so is one whose `Host` is a name other than `localhost` (or `*.localhost`)
+///   and the names given to [`OperatorAuth::allow_host`]: a browser page that rebinds its own
+///   DNS name to 127.0.0.1 sends that name, so it cannot read operator JSON. IP-literal hosts
+///   pass (a rebinding needs a name).
+///   A server started without `into_make_service_with_connect_info` cannot tell: such a
+///   request is answered 500 problem+json naming that fix (a wiring error, not the client's),
+///   and a warning is logged once.
+///
+/// # Example
+///
+/// ```
+/// use vitals_axum::OperatorAuth;
+///
+/// let open_to_loopback = OperatorAuth::loopback_only();
+/// let with_token = OperatorAuth::token("s3cret");
+/// assert!(format!("{with_token:?}").contains("redacted"));
+/// # let _ = open_to_loopback;
+/// ```
 #[derive(Clone, Default)]
 pub struct OperatorAuth {
     /// SHA-256 of the token: compared with the digest of the one a request presents, so the

@@ -65,7 +65,7 @@
 //!   sends a test to each, and `/metrics` gains `vitals_notifications_total{channel,outcome}`
 //!   and `vitals_notifications_queue_depth{channel}`.
 //! - `history` (off by default): history on disk through `vitals-store`
-//!   ([`VitalsBuilder::history`]), `GET /metrics/history` and `GET /health/performance/budgets`.
+//!   (`VitalsBuilder::history`), `GET /metrics/history` and `GET /health/performance/budgets`.
 //! - `custom-metrics`: the application's own `metrics` counters, gauges and histograms in
 //!   `/metrics` (both formats), `/metrics/json` (`custom`) and the dashboard's "custom
 //!   metrics" panel, through a [`vitals_metrics::Registry`]:

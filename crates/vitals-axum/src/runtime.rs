@@ -1,31 +1,5 @@
 //! The tokio runtime's health: busy ratio (how much of the time the workers are busy) and
 //! scheduling delay (how long a ready task waits for a worker).
-//!
-//! - **Busy ratio**: the workers' busy time over the interval's wall time, divided by the
-//!   number of workers, so 0 is idle and 1 is every worker busy the whole interval. Per
-//!   interval, never cumulative since start (so that a busy minute is not
-//!   diluted by an idle hour). Read through `tokio-metrics`' `RuntimeMonitor`, which uses
-//!   tokio's stable `worker_total_busy_duration`.
-//! - **Scheduling delay**: a probe task asks to wake every [`PROBE_PERIOD`] and records how
-//!   late it actually runs into a histogram; each interval reports p50, p99 and max, then
-//!   starts afresh. Tokio's timer has millisecond resolution, so an idle runtime reports up to
-//!   about 1 ms; a worker blocked for 200 ms shows as about 200 ms.
-//!
-//! # Example
-//!
-//! ```
-//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-//! # async fn main() {
-//! use std::time::Duration;
-//! use vitals_axum::RuntimeProbe;
-//!
-//! let probe = RuntimeProbe::start();
-//! tokio::time::sleep(Duration::from_millis(50)).await;
-//! let sample = probe.sample();
-//! assert_eq!(sample.workers, 2);
-//! assert!((0.0..=1.0).contains(&sample.busy_ratio));
-//! # }
-//! ```
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,7 +48,33 @@ struct Lateness {
     max_ns: std::sync::atomic::AtomicU64,
 }
 
-/// Measures the runtime it was started on; see the [module docs](self).
+/// Measures the runtime it was started on.
+///
+/// - **Busy ratio**: the workers' busy time over the interval's wall time, divided by the
+///   number of workers, so 0 is idle and 1 is every worker busy the whole interval. Per
+///   interval, never cumulative since start (so that a busy minute is not
+///   diluted by an idle hour). Read through `tokio-metrics`' `RuntimeMonitor`, which uses
+///   tokio's stable `worker_total_busy_duration`.
+/// - **Scheduling delay**: a probe task asks to wake every [`PROBE_PERIOD`] and records how
+///   late it actually runs into a histogram; each interval reports p50, p99 and max, then
+///   starts afresh. Tokio's timer has millisecond resolution, so an idle runtime reports up to
+///   about 1 ms; a worker blocked for 200 ms shows as about 200 ms.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use vitals_axum::RuntimeProbe;
+///
+/// let probe = RuntimeProbe::start();
+/// tokio::time::sleep(Duration::from_millis(50)).await;
+/// let sample = probe.sample();
+/// assert_eq!(sample.workers, 2);
+/// assert!((0.0..=1.0).contains(&sample.busy_ratio));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RuntimeProbe {
     intervals: Arc<Mutex<tokio_metrics::RuntimeIntervals>>,

@@ -2,24 +2,6 @@
 //! into the [`History`], and once a minute adds a minute point. [`crate::Vitals`] calls it every
 //! sample interval (5 s by default) from its background loop, then re-evaluates the pressure
 //! and the alerts.
-//!
-//! Sampling reads `/proc/self` (about 30 µs), the allocator's statistics and the runtime's
-//! counters, so it never blocks a worker for longer than that;
-//! `cargo bench -p vitals-core --bench sample` measures one sample.
-//!
-//! # Example
-//!
-//! ```
-//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-//! # async fn main() {
-//! use std::time::Duration;
-//! use vitals_axum::Sampler;
-//!
-//! let sampler = Sampler::new(vitals::Monitor::default(), Duration::from_secs(5));
-//! let snapshot = sampler.sample_now();
-//! assert!(snapshot.process.rss_bytes.is_some() || !cfg!(target_os = "linux"));
-//! # }
-//! ```
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,7 +18,25 @@ struct MinuteAccumulator {
     busy: Vec<f64>,
 }
 
-/// Samples the process into a [`History`]; see the [module docs](self).
+/// Samples the process into a [`History`].
+///
+/// Sampling reads `/proc/self` (about 30 µs), the allocator's statistics and the runtime's
+/// counters, so it never blocks a worker for longer than that;
+/// `cargo bench -p vitals-core --bench sample` measures one sample.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use vitals_axum::Sampler;
+///
+/// let sampler = Sampler::new(vitals::Monitor::default(), Duration::from_secs(5));
+/// let snapshot = sampler.sample_now();
+/// assert!(snapshot.process.rss_bytes.is_some() || !cfg!(target_os = "linux"));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Sampler {
     inner: Arc<Inner>,

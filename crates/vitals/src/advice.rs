@@ -1,44 +1,5 @@
 //! Recommendations: actionable advice derived from the same [`Signals`] and [`AlertThresholds`] as
 //! alerts and health.
-//!
-//! [`recommend`] applies these rules (each is off when the threshold it uses is off, and none
-//! fires on a signal that is not measured):
-//!
-//! | rule | priority | `type` |
-//! | --- | --- | --- |
-//! | overall p95 above the critical latency threshold (2 s): names the 3 slowest routes | high | `optimization` |
-//! | a route with an error rate above the critical error threshold (10%) and at least [`AlertThresholds::error_rate_min_requests`] (20) requests; the 3 worst | high | `reliability` |
-//! | heap above the critical heap threshold (1 GiB): reclaim now | critical | `memory` |
-//! | heap above the warning heap threshold (512 MiB) and no reclaim within [`AlertThresholds::reclaim_interval`] (5 min); not when the critical rule fires | medium | `memory` |
-//! | memory growth above [`AlertThresholds::memory_growth_mib_per_min`] (50 MiB/min) with fragmentation above [`AlertThresholds::fragmentation`] (0.5) | high | `memory` |
-//! | a route whose requests blocked the runtime (`blocked_polls > 0`); the 3 worst | high | `runtime` |
-//! | runtime busy ratio above the warning busy threshold (0.9) | high | `runtime` |
-//!
-//! The three memory rules recommend an allocator reclaim (`POST /metrics/memory/gc`). Reclaim returns free pages to the OS; it
-//! does not free live allocations, so a heap that stays high after a reclaim points to a leak
-//! or a cache to bound, which the actions say.
-//!
-//! Fragmentation is `held / allocated − 1` (see [`Signals::fragmentation`]): above 0.5 the
-//! process holds more than 1.5 times the memory it uses.
-//!
-//! The result is sorted by priority (critical first), then by `type`; recommendations of one
-//! rule keep the rule's order (worst route first).
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use vitals::{Priority, recommend};
-//! use vitals::AlertThresholds;
-//! use vitals::Signals;
-//!
-//! let mut signals = Signals::new(SystemTime::now());
-//! signals.p95 = Some(Duration::from_millis(2500));
-//! let advice = recommend(&signals, &AlertThresholds::default());
-//! assert_eq!(advice[0].type_, "optimization");
-//! assert_eq!(advice[0].priority, Priority::High);
-//! assert_eq!(advice[0].message, "P95 response time exceeds 2 seconds");
-//! ```
 
 use std::cmp::Reverse;
 use std::time::Duration;
@@ -91,7 +52,46 @@ impl Recommendation {
     }
 }
 
-/// Applies the rules of the [module docs](self) to `signals`.
+/// Applies the rules below to `signals`.
+///
+/// [`recommend`] applies these rules (each is off when the threshold it uses is off, and none
+/// fires on a signal that is not measured):
+///
+/// | rule | priority | `type` |
+/// | --- | --- | --- |
+/// | overall p95 above the critical latency threshold (2 s): names the 3 slowest routes | high | `optimization` |
+/// | a route with an error rate above the critical error threshold (10%) and at least [`AlertThresholds::error_rate_min_requests`] (20) requests; the 3 worst | high | `reliability` |
+/// | heap above the critical heap threshold (1 GiB): reclaim now | critical | `memory` |
+/// | heap above the warning heap threshold (512 MiB) and no reclaim within [`AlertThresholds::reclaim_interval`] (5 min); not when the critical rule fires | medium | `memory` |
+/// | memory growth above [`AlertThresholds::memory_growth_mib_per_min`] (50 MiB/min) with fragmentation above [`AlertThresholds::fragmentation`] (0.5) | high | `memory` |
+/// | a route whose requests blocked the runtime (`blocked_polls > 0`); the 3 worst | high | `runtime` |
+/// | runtime busy ratio above the warning busy threshold (0.9) | high | `runtime` |
+///
+/// The three memory rules recommend an allocator reclaim (`POST /metrics/memory/gc`). Reclaim returns free pages to the OS; it
+/// does not free live allocations, so a heap that stays high after a reclaim points to a leak
+/// or a cache to bound, which the actions say.
+///
+/// Fragmentation is `held / allocated − 1` (see [`Signals::fragmentation`]): above 0.5 the
+/// process holds more than 1.5 times the memory it uses.
+///
+/// The result is sorted by priority (critical first), then by `type`; recommendations of one
+/// rule keep the rule's order (worst route first).
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use vitals::{Priority, recommend};
+/// use vitals::AlertThresholds;
+/// use vitals::Signals;
+///
+/// let mut signals = Signals::new(SystemTime::now());
+/// signals.p95 = Some(Duration::from_millis(2500));
+/// let advice = recommend(&signals, &AlertThresholds::default());
+/// assert_eq!(advice[0].type_, "optimization");
+/// assert_eq!(advice[0].priority, Priority::High);
+/// assert_eq!(advice[0].message, "P95 response time exceeds 2 seconds");
+/// ```
 #[must_use]
 pub fn recommend(signals: &Signals, thresholds: &AlertThresholds) -> Vec<Recommendation> {
     let mut out = Vec::new();

@@ -1,82 +1,5 @@
 //! Alerts: warning and critical [`AlertThresholds`], and an [`AlertEngine`] that fires, escalates,
 //! de-escalates and resolves [`Alert`]s with hysteresis.
-//!
-//! # Rules
-//!
-//! One rule per measured signal of [`Signals`]; an alert's `type` names its rule. Values and
-//! thresholds of an alert are in the rule's display unit:
-//!
-//! | `type` | signal | unit | warning | critical |
-//! | --- | --- | --- | --- | --- |
-//! | `memory` | live heap bytes | MiB | 512 MiB | 1024 MiB |
-//! | `rss` | resident set size | MiB | 1100 MiB | 1300 MiB |
-//! | `latency` | p95 over 5 min | ms | 1000 ms | 2000 ms |
-//! | `errorRate` | error rate over 5 min | percent | 5% | 10% |
-//! | `runtime` | runtime busy ratio | percent | 90% | 98% |
-//! | `schedulingDelay` | scheduling delay p99 | ms | 50 ms | 200 ms |
-//!
-//! **MB means MiB** (1024 × 1024 bytes) in every threshold, value and message, as in
-//! [`crate::trend`].
-//!
-//! A rule fires when its value is strictly greater than a threshold (as `under-pressure`
-//! trips). The `errorRate` rule needs at least [`AlertThresholds::error_rate_min_requests`]
-//! requests in the window (default 20) to fire or escalate, so that one failure out of two
-//! requests does not page anyone; with fewer requests an active alert can still calm down or
-//! resolve. A rule whose warning and critical thresholds are both `None` is off.
-//!
-//! # Lifecycle
-//!
-//! [`AlertEngine::evaluate`] runs every rule against fresh [`Signals`]:
-//!
-//! - **Fire:** the value rises above the warning (or straight above the critical) threshold.
-//!   The alert becomes active with `firingSince` set to the signals' time.
-//! - **Escalate:** an active warning whose value rises above the critical threshold becomes
-//!   critical; `firingSince` is kept.
-//! - **De-escalate, resolve (hysteresis):** an alert keeps its severity while the value stays
-//!   at or above that severity's threshold minus a margin, [`AlertThresholds::hysteresis`] × the
-//!   threshold (default 10%: a warning at 512 MiB holds down to 460.8 MiB). Below it, a
-//!   critical alert becomes a warning (if the value still holds the warning level) or
-//!   resolves; a warning resolves. So a value hovering around a threshold fires once and stays
-//!   active instead of flapping.
-//! - **Resolved** alerts get `resolvedAt` and move to a list of the last
-//!   [`RESOLVED_CAPACITY`] (50), newest first. They keep the value, severity and message they
-//!   last fired with.
-//! - **Transitions:** `evaluate` returns what changed, as [`AlertTransition`]s: `Fired`,
-//!   `Escalated` (warning to critical) and `Resolved`, in the order of the rules table. A
-//!   de-escalation or a new value of an active alert is not a transition. The alert in a
-//!   transition is a copy taken at that evaluation; its `firing_since` (with its `type`)
-//!   identifies the alert instance from fire to resolve.
-//! - A signal that is not measured (`None`, or not finite) changes nothing: it never fires an
-//!   alert and does not resolve an active one. Switching a rule off resolves its active alert
-//!   at the next evaluation.
-//!
-//! The engine is a plain struct with `&mut self` methods; share it behind a `Mutex`.
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use vitals::{AlertEngine, AlertThresholds, Level, Severity};
-//! use vitals::Signals;
-//!
-//! let thresholds = AlertThresholds::default().rss(Level::OFF).heap(Level::mib(600, 1000));
-//! let mut engine = AlertEngine::new(thresholds);
-//! let t0 = SystemTime::now();
-//!
-//! let mut signals = Signals::new(t0);
-//! signals.heap_bytes = Some(650 * 1024 * 1024);
-//! engine.evaluate(&signals);
-//! let active = engine.active();
-//! assert_eq!(active[0].type_, "memory");
-//! assert_eq!(active[0].severity, Severity::Warning);
-//! assert_eq!(active[0].message, "High memory usage: 650 MiB");
-//!
-//! signals.at = t0 + Duration::from_secs(5);
-//! signals.heap_bytes = Some(400 * 1024 * 1024);
-//! engine.evaluate(&signals);
-//! assert!(engine.active().is_empty());
-//! assert_eq!(engine.recently_resolved()[0].resolved_at, Some(signals.at));
-//! ```
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -103,7 +26,7 @@ pub struct Alert {
     pub severity: Severity,
     /// Human-readable summary, e.g. `High memory usage: 650 MiB`.
     pub message: String,
-    /// Latest value in the rule's unit (see the [module docs](self)).
+    /// Latest value in the rule's unit (see [`AlertEngine`]).
     pub value: f64,
     /// Threshold of the current severity, in the same unit.
     pub threshold: f64,
@@ -172,7 +95,84 @@ pub struct AlertTransition {
     pub alert: Alert,
 }
 
-/// Fires, escalates and resolves [`Alert`]s; see the [module docs](self).
+/// Fires, escalates and resolves [`Alert`]s.
+///
+/// # Rules
+///
+/// One rule per measured signal of [`Signals`]; an alert's `type` names its rule. Values and
+/// thresholds of an alert are in the rule's display unit:
+///
+/// | `type` | signal | unit | warning | critical |
+/// | --- | --- | --- | --- | --- |
+/// | `memory` | live heap bytes | MiB | 512 MiB | 1024 MiB |
+/// | `rss` | resident set size | MiB | 1100 MiB | 1300 MiB |
+/// | `latency` | p95 over 5 min | ms | 1000 ms | 2000 ms |
+/// | `errorRate` | error rate over 5 min | percent | 5% | 10% |
+/// | `runtime` | runtime busy ratio | percent | 90% | 98% |
+/// | `schedulingDelay` | scheduling delay p99 | ms | 50 ms | 200 ms |
+///
+/// **MB means MiB** (1024 × 1024 bytes) in every threshold, value and message, as in
+/// [`LeakDetector`](crate::LeakDetector).
+///
+/// A rule fires when its value is strictly greater than a threshold (as `under-pressure`
+/// trips). The `errorRate` rule needs at least [`AlertThresholds::error_rate_min_requests`]
+/// requests in the window (default 20) to fire or escalate, so that one failure out of two
+/// requests does not page anyone; with fewer requests an active alert can still calm down or
+/// resolve. A rule whose warning and critical thresholds are both `None` is off.
+///
+/// # Lifecycle
+///
+/// [`AlertEngine::evaluate`] runs every rule against fresh [`Signals`]:
+///
+/// - **Fire:** the value rises above the warning (or straight above the critical) threshold.
+///   The alert becomes active with `firingSince` set to the signals' time.
+/// - **Escalate:** an active warning whose value rises above the critical threshold becomes
+///   critical; `firingSince` is kept.
+/// - **De-escalate, resolve (hysteresis):** an alert keeps its severity while the value stays
+///   at or above that severity's threshold minus a margin, [`AlertThresholds::hysteresis`] × the
+///   threshold (default 10%: a warning at 512 MiB holds down to 460.8 MiB). Below it, a
+///   critical alert becomes a warning (if the value still holds the warning level) or
+///   resolves; a warning resolves. So a value hovering around a threshold fires once and stays
+///   active instead of flapping.
+/// - **Resolved** alerts get `resolvedAt` and move to a list of the last
+///   [`RESOLVED_CAPACITY`] (50), newest first. They keep the value, severity and message they
+///   last fired with.
+/// - **Transitions:** `evaluate` returns what changed, as [`AlertTransition`]s: `Fired`,
+///   `Escalated` (warning to critical) and `Resolved`, in the order of the rules table. A
+///   de-escalation or a new value of an active alert is not a transition. The alert in a
+///   transition is a copy taken at that evaluation; its `firing_since` (with its `type`)
+///   identifies the alert instance from fire to resolve.
+/// - A signal that is not measured (`None`, or not finite) changes nothing: it never fires an
+///   alert and does not resolve an active one. Switching a rule off resolves its active alert
+///   at the next evaluation.
+///
+/// The engine is a plain struct with `&mut self` methods; share it behind a `Mutex`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use vitals::{AlertEngine, AlertThresholds, Level, Severity};
+/// use vitals::Signals;
+///
+/// let thresholds = AlertThresholds::default().rss(Level::OFF).heap(Level::mib(600, 1000));
+/// let mut engine = AlertEngine::new(thresholds);
+/// let t0 = SystemTime::now();
+///
+/// let mut signals = Signals::new(t0);
+/// signals.heap_bytes = Some(650 * 1024 * 1024);
+/// engine.evaluate(&signals);
+/// let active = engine.active();
+/// assert_eq!(active[0].type_, "memory");
+/// assert_eq!(active[0].severity, Severity::Warning);
+/// assert_eq!(active[0].message, "High memory usage: 650 MiB");
+///
+/// signals.at = t0 + Duration::from_secs(5);
+/// signals.heap_bytes = Some(400 * 1024 * 1024);
+/// engine.evaluate(&signals);
+/// assert!(engine.active().is_empty());
+/// assert_eq!(engine.recently_resolved()[0].resolved_at, Some(signals.at));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct AlertEngine {
     thresholds: AlertThresholds,
@@ -203,7 +203,7 @@ impl AlertEngine {
     }
 
     /// Runs every rule against `signals` and returns the transitions it caused (empty, with
-    /// no allocation, when nothing changed); see the [module docs](self).
+    /// no allocation, when nothing changed); see [`AlertEngine`].
     pub fn evaluate(&mut self, signals: &Signals) -> Vec<AlertTransition> {
         let mut transitions = Vec::new();
         let at = signals.at;

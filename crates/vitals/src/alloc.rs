@@ -1,42 +1,4 @@
 //! A counting global allocator, for services that do not run jemalloc.
-//!
-//! [`CountingAllocator`] wraps another allocator (the system one by default), forwards every
-//! call to it unchanged, and counts the bytes allocated and freed and the number of
-//! allocations in process-wide atomics. [`allocator_stats`] reads them; live heap bytes are
-//! [`AllocatorStats::live_bytes`]. `heap::heap_stats` falls back to these figures
-//! when jemalloc is not the allocator.
-//!
-//! **Cost.** An allocation adds two relaxed `fetch_add`s to the inner allocator's work, a free
-//! one, a reallocation three: a few nanoseconds when uncontended. The counters are shared by
-//! every thread, so under heavy allocation on many cores their cache lines move between cores
-//! (tens of nanoseconds per operation at worst); the allocation and free counters sit on
-//! separate cache lines so that threads allocating and threads freeing do not contend with
-//! each other. The counts are global: per-thread counters, for attributing allocations to
-//! requests, are not offered (yet).
-//!
-//! **Never a guess.** [`allocator_stats`] returns `None` unless a `CountingAllocator` has
-//! actually served an allocation, i.e. it is installed as the global allocator (or, unusually,
-//! called directly: those calls count too).
-//!
-//! # Example
-//!
-//! ```
-//! use vitals::{CountingAllocator, allocator_stats};
-//!
-//! #[global_allocator]
-//! static GLOBAL: CountingAllocator = CountingAllocator::new(std::alloc::System);
-//!
-//! fn main() {
-//!     let before = allocator_stats().expect("the counting allocator is installed");
-//!     let buffer = vec![0u8; 1 << 20];
-//!     let during = allocator_stats().unwrap();
-//!     assert!(during.allocated_bytes_total - before.allocated_bytes_total >= 1 << 20);
-//!     drop(buffer);
-//!     let after = allocator_stats().unwrap();
-//!     assert!(after.freed_bytes_total - before.freed_bytes_total >= 1 << 20);
-//!     println!("live heap: {} bytes", after.live_bytes());
-//! }
-//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -77,9 +39,47 @@ fn count_free(bytes: usize) {
 
 /// A global allocator that counts what it allocates and frees, then forwards to `A`.
 ///
-/// Install it with `#[global_allocator]` (see the [module docs](self)); read the counts with
+/// Install it with `#[global_allocator]` (see below); read the counts with
 /// [`allocator_stats`]. Sizes counted are the sizes requested (`Layout::size`), not what the
 /// inner allocator rounds them up to.
+///
+/// [`CountingAllocator`] wraps another allocator (the system one by default), forwards every
+/// call to it unchanged, and counts the bytes allocated and freed and the number of
+/// allocations in process-wide atomics. [`allocator_stats`] reads them; live heap bytes are
+/// [`AllocatorStats::live_bytes`]. `heap::heap_stats` falls back to these figures
+/// when jemalloc is not the allocator.
+///
+/// **Cost.** An allocation adds two relaxed `fetch_add`s to the inner allocator's work, a free
+/// one, a reallocation three: a few nanoseconds when uncontended. The counters are shared by
+/// every thread, so under heavy allocation on many cores their cache lines move between cores
+/// (tens of nanoseconds per operation at worst); the allocation and free counters sit on
+/// separate cache lines so that threads allocating and threads freeing do not contend with
+/// each other. The counts are global: per-thread counters, for attributing allocations to
+/// requests, are not offered (yet).
+///
+/// **Never a guess.** [`allocator_stats`] returns `None` unless a `CountingAllocator` has
+/// actually served an allocation, i.e. it is installed as the global allocator (or, unusually,
+/// called directly: those calls count too).
+///
+/// # Example
+///
+/// ```
+/// use vitals::{CountingAllocator, allocator_stats};
+///
+/// #[global_allocator]
+/// static GLOBAL: CountingAllocator = CountingAllocator::new(std::alloc::System);
+///
+/// fn main() {
+///     let before = allocator_stats().expect("the counting allocator is installed");
+///     let buffer = vec![0u8; 1 << 20];
+///     let during = allocator_stats().unwrap();
+///     assert!(during.allocated_bytes_total - before.allocated_bytes_total >= 1 << 20);
+///     drop(buffer);
+///     let after = allocator_stats().unwrap();
+///     assert!(after.freed_bytes_total - before.freed_bytes_total >= 1 << 20);
+///     println!("live heap: {} bytes", after.live_bytes());
+/// }
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CountingAllocator<A = System> {
     inner: A,

@@ -1,53 +1,5 @@
 //! Health: the signals a caller measures, a health check report in the IETF draft format, and a
 //! 0–100 health score that says why.
-//!
-//! [`Signals`] is a plain struct the caller fills on every evaluation from whatever it measures
-//! (the monitor's windows, the allocator, the runtime probe, dependency pings). `None` means
-//! *not measured*: nothing here invents a value for it, and every check, factor, alert or
-//! recommendation that needs it is left out. Non-finite floats (`NaN`, infinities) count as not
-//! measured too.
-//!
-//! - [`health_report`] builds a [`HealthReport`] in the shape of
-//!   draft-inadarei-api-health-check-06 ("Health Check Response Format for HTTP APIs",
-//!   media type `application/health+json`): one [`CheckResult`] per measured signal, each judged
-//!   against the alert [`AlertThresholds`] (above warning: `warn`; above critical: `fail`; a
-//!   dependency that is not ok: `fail`). The report's status is the worst check's status.
-//! - [`health_score`] weighs the same signals into a [`HealthScore`] with one [`Factor`] per
-//!   measured signal, so an operator can see what pulled the score down.
-//!
-//! Both are stateless: they judge the values given, with no hysteresis. The
-//! [`AlertEngine`](crate::AlertEngine) is the stateful view (an alert stays active
-//! until its value drops clearly below the threshold), so a value just under a threshold can
-//! show `pass` here while its alert is still active.
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use vitals::AlertThresholds;
-//! use vitals::{DependencySignal, HealthStatus, Signals, health_report, health_score};
-//!
-//! let mut signals = Signals::new(SystemTime::now());
-//! signals.p95 = Some(Duration::from_millis(40));
-//! signals.error_rate = Some(0.0);
-//! signals.requests_last_5m = 1200;
-//! signals.dependencies.push(DependencySignal {
-//!     name: "database".into(),
-//!     ok: false,
-//!     response_time: Duration::from_millis(3),
-//! });
-//!
-//! let thresholds = AlertThresholds::default();
-//! let report = health_report(&signals, &thresholds, "0.1.0", Some("orders-api"));
-//! assert_eq!(report.status, HealthStatus::Fail);
-//! assert!(!report.status.http_status_ok());
-//! assert!(report.checks.contains_key("database:responseTime"));
-//!
-//! let score = health_score(&signals, &thresholds);
-//! assert_eq!(score.status, HealthStatus::Fail);
-//! // latency 0.25, errors 0.25, dependencies 0.1, renormalised over 0.6: the dependency is 1/6.
-//! assert_eq!(score.score, 83);
-//! ```
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -149,7 +101,7 @@ pub struct CheckResult {
     pub output: Option<String>,
 }
 
-/// Builds the health check report; see the [module docs](self).
+/// Builds the health check report.
 ///
 /// Checks, each present only when its signal is measured:
 ///
@@ -161,6 +113,54 @@ pub struct CheckResult {
 /// | `http:latencyP95` | | `ms` | latency thresholds |
 /// | `http:errorRate` | | `percent` | error rate thresholds, judged only with at least [`AlertThresholds::error_rate_min_requests`] requests |
 /// | `<dependency>:responseTime` | | `ms` | `fail` when the dependency is not ok |
+///
+/// [`Signals`] is a plain struct the caller fills on every evaluation from whatever it measures
+/// (the monitor's windows, the allocator, the runtime probe, dependency pings). `None` means
+/// *not measured*: nothing here invents a value for it, and every check, factor, alert or
+/// recommendation that needs it is left out. Non-finite floats (`NaN`, infinities) count as not
+/// measured too.
+///
+/// - [`health_report`] builds a [`HealthReport`] in the shape of
+///   draft-inadarei-api-health-check-06 ("Health Check Response Format for HTTP APIs",
+///   media type `application/health+json`): one [`CheckResult`] per measured signal, each judged
+///   against the alert [`AlertThresholds`] (above warning: `warn`; above critical: `fail`; a
+///   dependency that is not ok: `fail`). The report's status is the worst check's status.
+/// - [`health_score`] weighs the same signals into a [`HealthScore`] with one [`Factor`] per
+///   measured signal, so an operator can see what pulled the score down.
+///
+/// Both are stateless: they judge the values given, with no hysteresis. The
+/// [`AlertEngine`](crate::AlertEngine) is the stateful view (an alert stays active
+/// until its value drops clearly below the threshold), so a value just under a threshold can
+/// show `pass` here while its alert is still active.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use vitals::AlertThresholds;
+/// use vitals::{DependencySignal, HealthStatus, Signals, health_report, health_score};
+///
+/// let mut signals = Signals::new(SystemTime::now());
+/// signals.p95 = Some(Duration::from_millis(40));
+/// signals.error_rate = Some(0.0);
+/// signals.requests_last_5m = 1200;
+/// signals.dependencies.push(DependencySignal {
+///     name: "database".into(),
+///     ok: false,
+///     response_time: Duration::from_millis(3),
+/// });
+///
+/// let thresholds = AlertThresholds::default();
+/// let report = health_report(&signals, &thresholds, "0.1.0", Some("orders-api"));
+/// assert_eq!(report.status, HealthStatus::Fail);
+/// assert!(!report.status.http_status_ok());
+/// assert!(report.checks.contains_key("database:responseTime"));
+///
+/// let score = health_score(&signals, &thresholds);
+/// assert_eq!(score.status, HealthStatus::Fail);
+/// // latency 0.25, errors 0.25, dependencies 0.1, renormalised over 0.6: the dependency is 1/6.
+/// assert_eq!(score.score, 83);
+/// ```
 #[must_use]
 pub fn health_report(
     signals: &Signals,
@@ -361,7 +361,7 @@ pub const FACTOR_WEIGHTS: [(&str, f64); 6] = [
     ("dependencies", 0.10),
 ];
 
-/// Computes the health score; see the [module docs](self).
+/// Computes the health score; see [`health_report`].
 ///
 /// Each factor scores 0..=100 from its value and its rule's thresholds (in the rule's unit):
 /// 100 up to the warning threshold; 75 at warning falling linearly to 25 at critical (or to

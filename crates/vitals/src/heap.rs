@@ -1,27 +1,4 @@
 //! Live heap bytes from the allocator, and giving free memory back to the OS.
-//!
-//! The Rust translation of V8's `heapUsed` and `global.gc()`:
-//!
-//! - [`heap_stats`] reads the allocator: jemalloc's `stats.allocated`, `stats.active` and
-//!   `stats.resident` when the `jemalloc` feature is on and jemalloc is the global allocator
-//!   (it refreshes jemalloc's statistics epoch, which touches every arena: call it on the
-//!   sampling interval, not per request); else the [`CountingAllocator`](crate::alloc) when one
-//!   is installed; else `None`. Never a guess from RSS.
-//! - [`reclaim`] asks the allocator to return free pages: jemalloc purges every arena
-//!   (`arena.<MALLCTL_ARENAS_ALL>.purge`); under glibc's allocator, `malloc_trim(0)`. The caller
-//!   measures RSS before and after.
-//!
-//! # Example
-//!
-//! ```
-//! match vitals::heap_stats() {
-//!     // No allocator that reports (the default build): unknown, never a guess.
-//!     None => {}
-//!     Some(stats) => assert!(stats.allocated_bytes > 0),
-//! }
-//! let outcome = vitals::reclaim_memory();
-//! assert!(!outcome.method.is_empty());
-//! ```
 
 #![allow(unsafe_code)] // FFI calls into the allocator (jemalloc's mallctl, glibc's malloc_trim)
 
@@ -65,7 +42,30 @@ impl HeapStats {
     }
 }
 
-/// Reads the heap; see the [module docs](self).
+/// Reads the heap.
+///
+/// The Rust translation of V8's `heapUsed` and `global.gc()`:
+///
+/// - [`heap_stats`] reads the allocator: jemalloc's `stats.allocated`, `stats.active` and
+///   `stats.resident` when the `jemalloc` feature is on and jemalloc is the global allocator
+///   (it refreshes jemalloc's statistics epoch, which touches every arena: call it on the
+///   sampling interval, not per request); else the [`CountingAllocator`](crate::CountingAllocator) when one
+///   is installed; else `None`. Never a guess from RSS.
+/// - [`reclaim`] asks the allocator to return free pages: jemalloc purges every arena
+///   (`arena.<MALLCTL_ARENAS_ALL>.purge`); under glibc's allocator, `malloc_trim(0)`. The caller
+///   measures RSS before and after.
+///
+/// # Example
+///
+/// ```
+/// match vitals::heap_stats() {
+///     // No allocator that reports (the default build): unknown, never a guess.
+///     None => {}
+///     Some(stats) => assert!(stats.allocated_bytes > 0),
+/// }
+/// let outcome = vitals::reclaim_memory();
+/// assert!(!outcome.method.is_empty());
+/// ```
 #[must_use]
 pub fn heap_stats() -> Option<HeapStats> {
     jemalloc_stats().or_else(|| {
@@ -134,7 +134,7 @@ pub struct ReclaimOutcome {
     pub error: Option<String>,
 }
 
-/// Asks the allocator to return free memory to the OS; see the [module docs](self).
+/// Asks the allocator to return free memory to the OS; see [`heap_stats`].
 #[must_use]
 pub fn reclaim() -> ReclaimOutcome {
     if let Some(outcome) = jemalloc_purge() {

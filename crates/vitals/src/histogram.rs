@@ -1,42 +1,4 @@
 //! A lock-free latency histogram with a guaranteed relative error.
-//!
-//! Values (nanoseconds) fall into logarithmic buckets `(γ^(k-1), γ^k]` with
-//! `γ = (1 + α) / (1 - α)` and `α = 0.01`, the DDSketch mapping: reporting `2γ^k / (γ + 1)` for
-//! a bucket is within 1% of every value in it, so every quantile read from the histogram is
-//! within 1% of the sample at that rank. Buckets cover 100 ns to 1,000 s; values outside are
-//! clamped into the first or last bucket (the exact maximum is tracked separately by callers).
-//!
-//! Recording is one relaxed `fetch_add` on an `AtomicU32`; no lock, no allocation once the
-//! bucket's chunk exists. Chunks of 32 buckets (128 bytes, a band of values spanning a factor of
-//! about 1.9) are allocated the first time a value lands in them, so an idle histogram costs two
-//! pointers. The first chunk a histogram uses stands alone; only a value outside its band
-//! allocates the table of the other chunks (36 pointers), so a histogram whose values stay in
-//! one band (a minute of a steady route, a tenant seen once) costs 136 bytes, not 416. The first
-//! chunk stays the first for the histogram's life (clearing keeps it), so a histogram whose
-//! first value was an outlier pays the table as soon as its usual values come.
-//!
-//! Counts are 32-bit per bucket, which halves the memory of every series (it matters with ten
-//! thousand tenants): the histogram is meant for a window (vitals uses it per minute and per
-//! sample interval) and a bucket wraps only after 4.29 billion values in one window, 71 million
-//! a second for a minute. Sums across windows ([`HistogramSnapshot`]) are 64-bit.
-//!
-//! Hand-written rather than `hdrhistogram` or `sketches-ddsketch`: neither can be recorded into
-//! concurrently through `&self` without a lock.
-//!
-//! # Example
-//!
-//! ```
-//! use vitals::{AtomicHistogram, HistogramSnapshot};
-//!
-//! let h = AtomicHistogram::new();
-//! for ns in [1_000_000u64, 2_000_000, 3_000_000, 4_000_000] {
-//!     h.record(ns);
-//! }
-//! let snap: HistogramSnapshot = h.snapshot();
-//! assert_eq!(snap.count(), 4);
-//! let p50 = snap.quantile(0.5).unwrap() as f64;
-//! assert!((p50 - 2_000_000.0).abs() <= 0.01 * 2_000_000.0);
-//! ```
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -185,7 +147,45 @@ struct First {
     counts: Chunk,
 }
 
-/// A concurrent histogram; see the [module docs](self).
+/// A concurrent histogram.
+///
+/// Values (nanoseconds) fall into logarithmic buckets `(γ^(k-1), γ^k]` with
+/// `γ = (1 + α) / (1 - α)` and `α = 0.01`, the DDSketch mapping: reporting `2γ^k / (γ + 1)` for
+/// a bucket is within 1% of every value in it, so every quantile read from the histogram is
+/// within 1% of the sample at that rank. Buckets cover 100 ns to 1,000 s; values outside are
+/// clamped into the first or last bucket (the exact maximum is tracked separately by callers).
+///
+/// Recording is one relaxed `fetch_add` on an `AtomicU32`; no lock, no allocation once the
+/// bucket's chunk exists. Chunks of 32 buckets (128 bytes, a band of values spanning a factor of
+/// about 1.9) are allocated the first time a value lands in them, so an idle histogram costs two
+/// pointers. The first chunk a histogram uses stands alone; only a value outside its band
+/// allocates the table of the other chunks (36 pointers), so a histogram whose values stay in
+/// one band (a minute of a steady route, a tenant seen once) costs 136 bytes, not 416. The first
+/// chunk stays the first for the histogram's life (clearing keeps it), so a histogram whose
+/// first value was an outlier pays the table as soon as its usual values come.
+///
+/// Counts are 32-bit per bucket, which halves the memory of every series (it matters with ten
+/// thousand tenants): the histogram is meant for a window (vitals uses it per minute and per
+/// sample interval) and a bucket wraps only after 4.29 billion values in one window, 71 million
+/// a second for a minute. Sums across windows ([`HistogramSnapshot`]) are 64-bit.
+///
+/// Hand-written rather than `hdrhistogram` or `sketches-ddsketch`: neither can be recorded into
+/// concurrently through `&self` without a lock.
+///
+/// # Example
+///
+/// ```
+/// use vitals::{AtomicHistogram, HistogramSnapshot};
+///
+/// let h = AtomicHistogram::new();
+/// for ns in [1_000_000u64, 2_000_000, 3_000_000, 4_000_000] {
+///     h.record(ns);
+/// }
+/// let snap: HistogramSnapshot = h.snapshot();
+/// assert_eq!(snap.count(), 4);
+/// let p50 = snap.quantile(0.5).unwrap() as f64;
+/// assert!((p50 - 2_000_000.0).abs() <= 0.01 * 2_000_000.0);
+/// ```
 #[derive(Default)]
 pub struct AtomicHistogram {
     /// The first chunk used. Its slot in `chunks` is never filled.

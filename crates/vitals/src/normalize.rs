@@ -1,71 +1,4 @@
 //! Path normalization: fold raw request paths into bounded route templates.
-//!
-//! Per-route metrics are keyed by the route template (`/users/{id}`). When the
-//! web framework does not tell us which route matched (for example axum
-//! without `MatchedPath`, or a 404), [`normalize_path`] derives a template
-//! from the raw request path, so that `/users/123/orders/9f8e…` and
-//! `/users/456/orders/…` land in the same series.
-//!
-//! ```
-//! use vitals::{normalize_path, path_param};
-//!
-//! assert_eq!(
-//!     normalize_path("/users/123/orders/9f8e7d6c-5b4a-3c2d-1e0f-a1b2c3d4e5f6?page=2"),
-//!     "/users/{id}/orders/{uuid}",
-//! );
-//! assert_eq!(normalize_path("//api/v1/keys/ord_8fj3kd93kd/"), "/api/v1/keys/{token}");
-//! assert_eq!(normalize_path(""), "/");
-//!
-//! assert_eq!(
-//!     path_param("/api/orgs/{orgId}/properties", "/api/orgs/acme/properties?x=1", "orgId"),
-//!     Some("acme"),
-//! );
-//! ```
-//!
-//! # Rules
-//!
-//! The path is cut at the first `?` or `#` (query and fragment are dropped),
-//! then split on `/`. Empty segments are skipped, so repeated slashes collapse
-//! and a trailing slash is dropped; a path without segments becomes `/`. A
-//! path that does not start with `/` is treated as if it did. Each segment is
-//! judged as-is (percent-encoding is *not* decoded: `%31%32` stays `%31%32`,
-//! `a%40b` is not an email) by the first matching rule:
-//!
-//! | # | segment                                                              | output      |
-//! |---|----------------------------------------------------------------------|-------------|
-//! | 1 | longer than 64 bytes (whatever its content)                          | `{token}`   |
-//! | 2 | contains a byte outside `!`..=`~` (control, space, DEL, non-ASCII)   | `{segment}` |
-//! | 3 | all ASCII digits                                                     | `{id}`      |
-//! | 4 | UUID: 8-4-4-4-12 hex digits with dashes, or exactly 32 hex digits (any case) | `{uuid}` |
-//! | 5 | at least 8 bytes, all hex digits, at least one decimal digit         | `{hex}`     |
-//! | 6 | contains `@`                                                         | `{email}`   |
-//! | 7 | at least 20 bytes of `A-Za-z0-9+=_-`, at least one decimal digit     | `{token}`   |
-//! | 8 | *prefixed id*: only `A-Za-z0-9_-`; split at the **last** `_` or `-`, the part before it is non-empty and the part after it is at least 8 ASCII alphanumerics with at least one decimal digit (`ord_8fj3kd93kd`, `cus_NffrFeUfNV2Hib`, `order-12345678`) | `{token}` |
-//! | 9 | anything else                                                        | kept verbatim |
-//!
-//! Rule 5 requires a decimal digit so that real words made of the letters
-//! `a`-`f` (`deadbeef`, `facade`, `added`, `decade`) stay literal. Rule 7 also
-//! requires a digit for the same reason; a consequence is that long
-//! kebab/snake-case literals containing a digit (`get_user_preferences_v2`)
-//! fold to `{token}`, while digit-free ones stay.
-//!
-//! Bounds: at most [`MAX_SEGMENTS`] (12) segments are kept; if more follow,
-//! they are replaced by one final `{...}` segment. The output is at most
-//! [`MAX_TEMPLATE_LEN`] (256) bytes: when the next segment would pass the
-//! limit it becomes `{...}` and normalization stops (if `/{...}` itself does
-//! not fit, kept segments are dropped from the end until it does). Hence the
-//! output has at most 13 segments and 256 bytes, is printable ASCII, starts
-//! with `/`, contains no `?`, `#` or `//`, and normalizing it again returns it
-//! unchanged (placeholders like `{id}` are kept verbatim by rule 9).
-//!
-//! # Why hand-written
-//!
-//! No existing crate does *bounded* template folding (caps on segments and
-//! bytes, placeholders for ids/UUIDs/tokens), and a regex-based classifier
-//! would make several passes per segment on the hot path of every request.
-//! This is a single pass over each segment using a 256-entry byte-class
-//! table; the only allocation is the growth of the output buffer
-//! ([`normalize_path_into`] lets callers reuse one).
 
 /// Maximum number of segments copied to the template; further segments are
 /// folded into a single trailing `{...}`.
@@ -140,7 +73,7 @@ static CLASS: [u16; 256] = build_class_table();
 
 /// Normalizes a raw request path into a bounded route template.
 ///
-/// See the [module documentation](self) for the exact rules. The result is at
+/// The exact rules are below. The result is at
 /// most [`MAX_TEMPLATE_LEN`] bytes long and idempotent:
 /// `normalize_path(&normalize_path(p)) == normalize_path(p)`.
 ///
@@ -150,6 +83,73 @@ static CLASS: [u16; 256] = build_class_table();
 /// assert_eq!(normalize_path("/users/42/avatar.png"), "/users/{id}/avatar.png");
 /// assert_eq!(normalize_path("/commits/4b825dc642cb6eb9a060e54bf8d69288fbee4904"), "/commits/{hex}");
 /// ```
+///
+/// Per-route metrics are keyed by the route template (`/users/{id}`). When the
+/// web framework does not tell us which route matched (for example axum
+/// without `MatchedPath`, or a 404), [`normalize_path`] derives a template
+/// from the raw request path, so that `/users/123/orders/9f8e…` and
+/// `/users/456/orders/…` land in the same series.
+///
+/// ```
+/// use vitals::{normalize_path, path_param};
+///
+/// assert_eq!(
+///     normalize_path("/users/123/orders/9f8e7d6c-5b4a-3c2d-1e0f-a1b2c3d4e5f6?page=2"),
+///     "/users/{id}/orders/{uuid}",
+/// );
+/// assert_eq!(normalize_path("//api/v1/keys/ord_8fj3kd93kd/"), "/api/v1/keys/{token}");
+/// assert_eq!(normalize_path(""), "/");
+///
+/// assert_eq!(
+///     path_param("/api/orgs/{orgId}/properties", "/api/orgs/acme/properties?x=1", "orgId"),
+///     Some("acme"),
+/// );
+/// ```
+///
+/// # Rules
+///
+/// The path is cut at the first `?` or `#` (query and fragment are dropped),
+/// then split on `/`. Empty segments are skipped, so repeated slashes collapse
+/// and a trailing slash is dropped; a path without segments becomes `/`. A
+/// path that does not start with `/` is treated as if it did. Each segment is
+/// judged as-is (percent-encoding is *not* decoded: `%31%32` stays `%31%32`,
+/// `a%40b` is not an email) by the first matching rule:
+///
+/// | # | segment                                                              | output      |
+/// |---|----------------------------------------------------------------------|-------------|
+/// | 1 | longer than 64 bytes (whatever its content)                          | `{token}`   |
+/// | 2 | contains a byte outside `!`..=`~` (control, space, DEL, non-ASCII)   | `{segment}` |
+/// | 3 | all ASCII digits                                                     | `{id}`      |
+/// | 4 | UUID: 8-4-4-4-12 hex digits with dashes, or exactly 32 hex digits (any case) | `{uuid}` |
+/// | 5 | at least 8 bytes, all hex digits, at least one decimal digit         | `{hex}`     |
+/// | 6 | contains `@`                                                         | `{email}`   |
+/// | 7 | at least 20 bytes of `A-Za-z0-9+=_-`, at least one decimal digit     | `{token}`   |
+/// | 8 | *prefixed id*: only `A-Za-z0-9_-`; split at the **last** `_` or `-`, the part before it is non-empty and the part after it is at least 8 ASCII alphanumerics with at least one decimal digit (`ord_8fj3kd93kd`, `cus_NffrFeUfNV2Hib`, `order-12345678`) | `{token}` |
+/// | 9 | anything else                                                        | kept verbatim |
+///
+/// Rule 5 requires a decimal digit so that real words made of the letters
+/// `a`-`f` (`deadbeef`, `facade`, `added`, `decade`) stay literal. Rule 7 also
+/// requires a digit for the same reason; a consequence is that long
+/// kebab/snake-case literals containing a digit (`get_user_preferences_v2`)
+/// fold to `{token}`, while digit-free ones stay.
+///
+/// Bounds: at most [`MAX_SEGMENTS`] (12) segments are kept; if more follow,
+/// they are replaced by one final `{...}` segment. The output is at most
+/// [`MAX_TEMPLATE_LEN`] (256) bytes: when the next segment would pass the
+/// limit it becomes `{...}` and normalization stops (if `/{...}` itself does
+/// not fit, kept segments are dropped from the end until it does). Hence the
+/// output has at most 13 segments and 256 bytes, is printable ASCII, starts
+/// with `/`, contains no `?`, `#` or `//`, and normalizing it again returns it
+/// unchanged (placeholders like `{id}` are kept verbatim by rule 9).
+///
+/// # Why hand-written
+///
+/// No existing crate does *bounded* template folding (caps on segments and
+/// bytes, placeholders for ids/UUIDs/tokens), and a regex-based classifier
+/// would make several passes per segment on the hot path of every request.
+/// This is a single pass over each segment using a 256-entry byte-class
+/// table; the only allocation is the growth of the output buffer
+/// ([`normalize_path_into`] lets callers reuse one).
 pub fn normalize_path(path: &str) -> String {
     // Every kept segment of L >= 1 input bytes yields at most 1 + max(L, 9)
     // output bytes, so this capacity avoids any regrowth.

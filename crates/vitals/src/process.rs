@@ -1,40 +1,4 @@
 //! The process's own vitals (memory, CPU time, threads, file descriptors) and its memory limit.
-//!
-//! [`sample_process`] reads them from `/proc/self` on Linux (through the `procfs` crate).
-//! On other systems it returns a snapshot whose measured fields are `None`: nothing is ever
-//! guessed. Derived figures (CPU percentage, uptime) are methods on [`ProcessSnapshot`].
-//!
-//! **Cost.** One sample opens `/proc/self` and reads `/proc/self/stat` (CPU times, threads,
-//! RSS, virtual size), `/proc/self/status` (only its `VmHWM` line, the peak RSS) and counts
-//! `/proc/self/fd` (one `stat` on Linux ≥ 6.2, a directory scan before that): tens of
-//! microseconds (most of it the kernel formatting `stat` and `status`), meant for a sampler
-//! running every few seconds, not for the request path. The open-files limit
-//! (`/proc/self/limits`) and the process start time are read on the first sample and cached
-//! for the life of the process; a process that raises its limit with `setrlimit` after its
-//! first sample keeps reporting the old `max_fds`.
-//!
-//! [`detect_memory_limit`] finds the memory the process may use: `MEMORY_LIMIT_MB`, then the
-//! cgroup v2 and v1 limits, then a default.
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::Duration;
-//! use vitals::{MemoryLimitSource, detect_memory_limit, sample_process};
-//!
-//! let before = sample_process().unwrap();
-//! let busy: u64 = (0..1_000_000u64).map(|i| i.wrapping_mul(i)).sum();
-//! let after = sample_process().unwrap();
-//! # let _ = busy;
-//! if let Some(cpu) = after.cpu_percent_since(&before, Duration::from_millis(10)) {
-//!     assert!(cpu >= 0.0);
-//! }
-//! #[cfg(target_os = "linux")]
-//! assert!(after.rss_bytes.unwrap() > 0);
-//!
-//! let limit = detect_memory_limit(Some("512"), 1 << 30);
-//! assert_eq!((limit.bytes, limit.source), (512 * 1024 * 1024, MemoryLimitSource::Env));
-//! ```
 
 use std::io;
 use std::path::Path;
@@ -125,12 +89,48 @@ impl ProcessSnapshot {
     }
 }
 
-/// Samples the current process; see the [module docs](self) for what it reads and costs.
+/// Samples the current process: what it reads and what it costs.
 ///
 /// # Errors
 ///
 /// On Linux, when `/proc/self/stat` cannot be read (no `/proc` mounted). The other files are
 /// optional: a field whose file cannot be read is `None`. On other systems this never fails.
+///
+/// [`sample_process`] reads them from `/proc/self` on Linux (through the `procfs` crate).
+/// On other systems it returns a snapshot whose measured fields are `None`: nothing is ever
+/// guessed. Derived figures (CPU percentage, uptime) are methods on [`ProcessSnapshot`].
+///
+/// **Cost.** One sample opens `/proc/self` and reads `/proc/self/stat` (CPU times, threads,
+/// RSS, virtual size), `/proc/self/status` (only its `VmHWM` line, the peak RSS) and counts
+/// `/proc/self/fd` (one `stat` on Linux ≥ 6.2, a directory scan before that): tens of
+/// microseconds (most of it the kernel formatting `stat` and `status`), meant for a sampler
+/// running every few seconds, not for the request path. The open-files limit
+/// (`/proc/self/limits`) and the process start time are read on the first sample and cached
+/// for the life of the process; a process that raises its limit with `setrlimit` after its
+/// first sample keeps reporting the old `max_fds`.
+///
+/// [`detect_memory_limit`] finds the memory the process may use: `MEMORY_LIMIT_MB`, then the
+/// cgroup v2 and v1 limits, then a default.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use vitals::{MemoryLimitSource, detect_memory_limit, sample_process};
+///
+/// let before = sample_process().unwrap();
+/// let busy: u64 = (0..1_000_000u64).map(|i| i.wrapping_mul(i)).sum();
+/// let after = sample_process().unwrap();
+/// # let _ = busy;
+/// if let Some(cpu) = after.cpu_percent_since(&before, Duration::from_millis(10)) {
+///     assert!(cpu >= 0.0);
+/// }
+/// #[cfg(target_os = "linux")]
+/// assert!(after.rss_bytes.unwrap() > 0);
+///
+/// let limit = detect_memory_limit(Some("512"), 1 << 30);
+/// assert_eq!((limit.bytes, limit.source), (512 * 1024 * 1024, MemoryLimitSource::Env));
+/// ```
 pub fn sample_process() -> io::Result<ProcessSnapshot> {
     sys::sample(SystemTime::now())
 }

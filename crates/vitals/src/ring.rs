@@ -1,27 +1,4 @@
 //! A fixed ring of the most recent requests, written by many threads without a lock.
-//!
-//! Each slot is a run of `AtomicU64` words guarded by a sequence number (a seqlock): a writer
-//! claims a slot with a `fetch_add` on the head, marks it odd while it writes, even when done;
-//! a reader copies the words and keeps the copy only if the sequence did not move. A writer that
-//! finds its slot held by another (the ring wrapped around during one write) drops its record
-//! rather than wait. Strings (organization, correlation id) are stored inline up to
-//! [`INLINE_BYTES`] bytes, so the ring's memory is fixed at `capacity * SLOT_BYTES`.
-//!
-//! Hand-written: the crates that offer lock-free rings (`crossbeam`'s `ArrayQueue`, `ringbuf`)
-//! are queues that consumers drain, not a window that readers scan while writers overwrite.
-//!
-//! # Example
-//!
-//! ```
-//! use vitals::{Ring, RingEntryRef};
-//!
-//! let ring = Ring::new(2);
-//! for status in [200, 201, 500] {
-//!     ring.push(&RingEntryRef { status, ..RingEntryRef::default() });
-//! }
-//! let recent: Vec<u16> = ring.snapshot().iter().map(|e| e.status).collect();
-//! assert_eq!(recent, vec![201, 500]);
-//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
@@ -300,7 +277,30 @@ fn inline_len(s: &str) -> usize {
     end
 }
 
-/// The ring; see the [module docs](self).
+/// The ring of recent requests.
+///
+/// Each slot is a run of `AtomicU64` words guarded by a sequence number (a seqlock): a writer
+/// claims a slot with a `fetch_add` on the head, marks it odd while it writes, even when done;
+/// a reader copies the words and keeps the copy only if the sequence did not move. A writer that
+/// finds its slot held by another (the ring wrapped around during one write) drops its record
+/// rather than wait. Strings (organization, correlation id) are stored inline up to
+/// [`INLINE_BYTES`] bytes, so the ring's memory is fixed at `capacity * SLOT_BYTES`.
+///
+/// Hand-written: the crates that offer lock-free rings (`crossbeam`'s `ArrayQueue`, `ringbuf`)
+/// are queues that consumers drain, not a window that readers scan while writers overwrite.
+///
+/// # Example
+///
+/// ```
+/// use vitals::{Ring, RingEntryRef};
+///
+/// let ring = Ring::new(2);
+/// for status in [200, 201, 500] {
+///     ring.push(&RingEntryRef { status, ..RingEntryRef::default() });
+/// }
+/// let recent: Vec<u16> = ring.snapshot().iter().map(|e| e.status).collect();
+/// assert_eq!(recent, vec![201, 500]);
+/// ```
 pub struct Ring {
     slots: Box<[Slot]>,
     head: AtomicU64,

@@ -1,21 +1,4 @@
 //! One time series of request latencies: a ring of one-minute slots plus an archive.
-//!
-//! A [`Series`] keeps one [`Cell`] (histogram, sum, max, errors) per minute in a ring of
-//! [`SLOTS`] slots, and an archive of every minute that has left the ring. The window of the
-//! last `n` minutes is the current (partial) minute plus the `n` before it, so "last minute"
-//! covers 60 to 120 seconds and "last 5 minutes" 300 to 360 seconds; "since start" is the
-//! archive plus every slot.
-//!
-//! Recording a request touches one cell (the current minute's: a histogram bucket, the sum,
-//! the maximum and the error count) and one since-start Prometheus bucket counter, and takes
-//! no lock. A series holds [`SLOTS`] cells of 40 bytes, 12 Prometheus counters and the archive,
-//! plus histogram chunks allocated as latencies land in them.
-//!
-//! The slot the next minute will use is moved into the archive and reset by
-//! [`Series::prepare`] (the maintenance tick calls it once a second), ahead of time, so
-//! requests never wait. Without a tick, the first request of a new
-//! minute does it itself under the archive's mutex: correct, just not lock-free at that one
-//! instant per minute.
 
 use std::sync::Mutex;
 use std::sync::atomic::{
@@ -152,7 +135,24 @@ impl Cell {
     }
 }
 
-/// One-minute slots plus an archive; see the [module docs](self).
+/// One-minute slots plus an archive.
+///
+/// A [`Series`] keeps one [`Cell`] (histogram, sum, max, errors) per minute in a ring of
+/// [`SLOTS`] slots, and an archive of every minute that has left the ring. The window of the
+/// last `n` minutes is the current (partial) minute plus the `n` before it, so "last minute"
+/// covers 60 to 120 seconds and "last 5 minutes" 300 to 360 seconds; "since start" is the
+/// archive plus every slot.
+///
+/// Recording a request touches one cell (the current minute's: a histogram bucket, the sum,
+/// the maximum and the error count) and one since-start Prometheus bucket counter, and takes
+/// no lock. A series holds [`SLOTS`] cells of 40 bytes, 12 Prometheus counters and the archive,
+/// plus histogram chunks allocated as latencies land in them.
+///
+/// The slot the next minute will use is moved into the archive and reset by
+/// [`Series::prepare`] (the maintenance tick calls it once a second), ahead of time, so
+/// requests never wait. Without a tick, the first request of a new
+/// minute does it itself under the archive's mutex: correct, just not lock-free at that one
+/// instant per minute.
 #[derive(Debug, Default)]
 pub struct Series {
     slots: [Cell; SLOTS],

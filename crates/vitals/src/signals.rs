@@ -1,27 +1,26 @@
 //! The signals a caller measures for one evaluation, shared by health,
 //! alerts and advice.
-//!
-//! [`Signals`] is a plain struct the caller fills on every evaluation from whatever it measures
-//! (the monitor's windows, the allocator, the runtime probe, dependency pings). `None` means
-//! *not measured*: nothing invents a value for it, and every check, factor, alert or
-//! recommendation that needs it is left out. Non-finite floats (`NaN`, infinities) count as not
-//! measured too.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use vitals::Signals;
-//!
-//! let mut signals = Signals::new(SystemTime::now());
-//! signals.p95 = Some(Duration::from_millis(40));
-//! assert_eq!(signals.heap_bytes, None);
-//! ```
 
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-/// Everything measured for one evaluation. `None` means not measured; see the
-/// [module docs](self).
+/// Everything measured for one evaluation.
+///
+/// [`Signals`] is a plain struct the caller fills on every evaluation from whatever it measures
+/// (the monitor's windows, the allocator, the runtime probe, dependency pings). `None` means
+/// *not measured*: nothing invents a value for it, and every check, factor, alert or
+/// recommendation that needs it is left out. Non-finite floats (`NaN`, infinities) count as not
+/// measured too.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use vitals::Signals;
+///
+/// let mut signals = Signals::new(SystemTime::now());
+/// signals.p95 = Some(Duration::from_millis(40));
+/// assert_eq!(signals.heap_bytes, None);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signals {
     /// When the signals were taken; becomes the `time` of checks and the timestamp of alerts.
@@ -42,7 +41,7 @@ pub struct Signals {
     pub busy_ratio: Option<f64>,
     /// 99th percentile of how late the runtime's probe task woke after its timer.
     pub scheduling_delay_p99: Option<Duration>,
-    /// Memory growth in MiB per minute (least-squares slope, see [`crate::trend`]).
+    /// Memory growth in MiB per minute (least-squares slope, see [`LeakDetector`](crate::LeakDetector)).
     pub memory_growth_mb_per_min: Option<f64>,
     /// Fragmentation: memory held beyond what is allocated, as a fraction of what is allocated,
     /// `held / allocated - 1`, where held is the allocator's resident bytes (jemalloc) else

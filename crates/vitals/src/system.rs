@@ -1,24 +1,4 @@
 //! Snapshots of the whole process over time: memory, CPU, heap, runtime.
-//!
-//! A sampler (the axum integration runs one every 5 s by default) builds a [`SystemSnapshot`]
-//! and pushes it into a [`History`]: a fixed ring of snapshots covering at least 30 minutes,
-//! and a fixed ring of one-minute points covering 24 hours. Both are allocated once, so the
-//! history's memory never moves.
-//!
-//! # Example
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use vitals::ProcessSnapshot;
-//! use vitals::{SystemHistory, SystemSnapshot};
-//!
-//! let history = SystemHistory::new(Duration::from_secs(5));
-//! let mut snap = SystemSnapshot::empty(SystemTime::now());
-//! snap.process.rss_bytes = Some(64 << 20);
-//! history.push(snap);
-//! assert_eq!(history.latest().unwrap().process.rss_bytes, Some(64 << 20));
-//! assert!(history.snapshot_capacity() >= 361);
-//! ```
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -131,7 +111,27 @@ struct Rings {
     minutes: VecDeque<MinutePoint>,
 }
 
-/// Fixed rings of snapshots and minute points; see the [module docs](self).
+/// Fixed rings of snapshots and minute points.
+///
+/// A sampler (the axum integration runs one every 5 s by default) builds a [`SystemSnapshot`]
+/// and pushes it into a [`History`]: a fixed ring of snapshots covering at least 30 minutes,
+/// and a fixed ring of one-minute points covering 24 hours. Both are allocated once, so the
+/// history's memory never moves.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use vitals::ProcessSnapshot;
+/// use vitals::{SystemHistory, SystemSnapshot};
+///
+/// let history = SystemHistory::new(Duration::from_secs(5));
+/// let mut snap = SystemSnapshot::empty(SystemTime::now());
+/// snap.process.rss_bytes = Some(64 << 20);
+/// history.push(snap);
+/// assert_eq!(history.latest().unwrap().process.rss_bytes, Some(64 << 20));
+/// assert!(history.snapshot_capacity() >= 361);
+/// ```
 #[derive(Debug)]
 pub struct History {
     interval: Duration,
@@ -229,7 +229,7 @@ impl History {
     }
 
     /// `(seconds since the oldest point, bytes)` of [`SystemSnapshot::trend_bytes`] over
-    /// `span`: the input of [`crate::trend`].
+    /// `span`: the input of [`fit_trend`](crate::fit_trend).
     #[must_use]
     pub fn memory_points(&self, span: Duration) -> Vec<(f64, f64)> {
         let snaps = self.snapshots(span);

@@ -1,61 +1,4 @@
 //! Memory trend: least-squares growth rates and a leak detector over `(t_seconds, bytes)` points.
-//!
-//! Everything here is a pure function of the points it is given; the caller keeps the samples
-//! (typically one every 5 s) and passes the last 30 minutes. Times are seconds on any clock
-//! (Unix seconds, seconds since start), as long as all points use the same one.
-//!
-//! **Units.** Rates are reported in MiB per minute, where 1 MiB = 1024 × 1024 bytes
-//! ([`BYTES_PER_MIB`]). Field and method names say `mib` so the unit is never in doubt.
-//!
-//! # Leak rules
-//!
-//! [`LeakDetector::assess`] calls a series a leak only when **all** of these hold, checked in
-//! this order (the first that fails becomes the verdict's [`LeakReason`]):
-//!
-//! 1. **Enough data** ([`LeakReason::InsufficientData`]): at least
-//!    [`min_points`](LeakDetector::min_points) finite points (default 10) inside the window,
-//!    spanning at least [`min_span`](LeakDetector::min_span) (default 5 min), with every one of
-//!    the [`segments`](LeakDetector::segments) time segments holding at least one point.
-//! 2. **Fast growth** ([`LeakReason::BelowThreshold`]): the ordinary-least-squares slope over
-//!    the window is above [`threshold_mib_per_min`](LeakDetector::threshold_mib_per_min)
-//!    (default 20 MiB/min). Flat memory, slow growth and shrinking memory all stop here.
-//! 3. **Sustained growth** ([`LeakReason::Step`]): the window (first to last point) is cut into
-//!    [`segments`](LeakDetector::segments) equal time segments (default 5); the median of
-//!    each segment is compared with the median of the one before, and a comparison counts as a
-//!    *rise* when the median grew by more than a quarter of what the threshold rate would add
-//!    over one segment. At least [`min_rising_fraction`](LeakDetector::min_rising_fraction)
-//!    (default 0.75, i.e. 3 of 4 comparisons) must rise. A one-off step (flat, a jump, flat
-//!    again: a cache filled once, a big buffer kept) rises in one comparison only.
-//! 4. **Steady growth** ([`LeakReason::Sawtooth`]): the fit's r² is at least
-//!    [`min_r_squared`](LeakDetector::min_r_squared) (default 0.8). Memory that swings widely
-//!    around its trend (allocate/free cycles) fits a line badly and is not called a leak even
-//!    when its average slope is steep.
-//!
-//! If all four hold the reason is [`LeakReason::SustainedGrowth`] and `leaking` is `true`.
-//! A sawtooth with no net growth (the common case) already stops at rule 2.
-//!
-//! # Example
-//!
-//! ```
-//! use vitals::{LeakDetector, LeakReason, fit_trend};
-//!
-//! // 30 minutes sampled every 5 s, growing 40 MiB per minute.
-//! let mib = 1024.0 * 1024.0;
-//! let points: Vec<(f64, f64)> = (0..=360)
-//!     .map(|i| {
-//!         let t = i as f64 * 5.0;
-//!         (t, 200.0 * mib + 40.0 * mib * t / 60.0)
-//!     })
-//!     .collect();
-//!
-//! let line = fit_trend(&points).unwrap();
-//! assert!((line.mib_per_min() - 40.0).abs() < 1e-6);
-//!
-//! let verdict = LeakDetector::default().assess(&points);
-//! assert!(verdict.leaking);
-//! assert_eq!(verdict.reason, LeakReason::SustainedGrowth);
-//! println!("{}", verdict.evidence);
-//! ```
 
 use std::fmt;
 use std::time::Duration;
@@ -185,7 +128,7 @@ pub fn growth_rates(
         .collect()
 }
 
-/// Why a [`LeakVerdict`] came out as it did: the first rule (see the [module docs](self))
+/// Why a [`LeakVerdict`] came out as it did: the first rule (see [`LeakDetector`])
 /// that failed, or [`SustainedGrowth`](LeakReason::SustainedGrowth) when none did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -245,7 +188,64 @@ pub struct LeakVerdict {
     pub evidence: String,
 }
 
-/// Decides whether a memory series is leaking; see the [module docs](self) for the rules.
+/// Decides whether a memory series is leaking, by the rules below.
+///
+/// Everything here is a pure function of the points it is given; the caller keeps the samples
+/// (typically one every 5 s) and passes the last 30 minutes. Times are seconds on any clock
+/// (Unix seconds, seconds since start), as long as all points use the same one.
+///
+/// **Units.** Rates are reported in MiB per minute, where 1 MiB = 1024 × 1024 bytes
+/// ([`BYTES_PER_MIB`]). Field and method names say `mib` so the unit is never in doubt.
+///
+/// # Leak rules
+///
+/// [`LeakDetector::assess`] calls a series a leak only when **all** of these hold, checked in
+/// this order (the first that fails becomes the verdict's [`LeakReason`]):
+///
+/// 1. **Enough data** ([`LeakReason::InsufficientData`]): at least
+///    [`min_points`](LeakDetector::min_points) finite points (default 10) inside the window,
+///    spanning at least [`min_span`](LeakDetector::min_span) (default 5 min), with every one of
+///    the [`segments`](LeakDetector::segments) time segments holding at least one point.
+/// 2. **Fast growth** ([`LeakReason::BelowThreshold`]): the ordinary-least-squares slope over
+///    the window is above [`threshold_mib_per_min`](LeakDetector::threshold_mib_per_min)
+///    (default 20 MiB/min). Flat memory, slow growth and shrinking memory all stop here.
+/// 3. **Sustained growth** ([`LeakReason::Step`]): the window (first to last point) is cut into
+///    [`segments`](LeakDetector::segments) equal time segments (default 5); the median of
+///    each segment is compared with the median of the one before, and a comparison counts as a
+///    *rise* when the median grew by more than a quarter of what the threshold rate would add
+///    over one segment. At least [`min_rising_fraction`](LeakDetector::min_rising_fraction)
+///    (default 0.75, i.e. 3 of 4 comparisons) must rise. A one-off step (flat, a jump, flat
+///    again: a cache filled once, a big buffer kept) rises in one comparison only.
+/// 4. **Steady growth** ([`LeakReason::Sawtooth`]): the fit's r² is at least
+///    [`min_r_squared`](LeakDetector::min_r_squared) (default 0.8). Memory that swings widely
+///    around its trend (allocate/free cycles) fits a line badly and is not called a leak even
+///    when its average slope is steep.
+///
+/// If all four hold the reason is [`LeakReason::SustainedGrowth`] and `leaking` is `true`.
+/// A sawtooth with no net growth (the common case) already stops at rule 2.
+///
+/// # Example
+///
+/// ```
+/// use vitals::{LeakDetector, LeakReason, fit_trend};
+///
+/// // 30 minutes sampled every 5 s, growing 40 MiB per minute.
+/// let mib = 1024.0 * 1024.0;
+/// let points: Vec<(f64, f64)> = (0..=360)
+///     .map(|i| {
+///         let t = i as f64 * 5.0;
+///         (t, 200.0 * mib + 40.0 * mib * t / 60.0)
+///     })
+///     .collect();
+///
+/// let line = fit_trend(&points).unwrap();
+/// assert!((line.mib_per_min() - 40.0).abs() < 1e-6);
+///
+/// let verdict = LeakDetector::default().assess(&points);
+/// assert!(verdict.leaking);
+/// assert_eq!(verdict.reason, LeakReason::SustainedGrowth);
+/// println!("{}", verdict.evidence);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeakDetector {
     /// Growth above which memory may be leaking, in MiB/min. Default 20.

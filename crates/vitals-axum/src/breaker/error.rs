@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Why [`CircuitBreaker::call`] did not return the call's value.
+/// Why [`CircuitBreaker::call`](crate::CircuitBreaker::call) did not return the call's value.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BreakerError<E> {
     /// The circuit is open (or half-open with its trial in flight); the call was not run.

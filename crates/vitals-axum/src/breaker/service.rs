@@ -13,7 +13,7 @@ use super::future::{Kind, ResponseFuture};
 use super::state::{CircuitBreaker, Inner, Permit, retry_after_secs};
 use crate::problem::Problem;
 
-/// Guards a service with a [`CircuitBreaker`]; see [`CircuitBreakerLayer`].
+/// Guards a service with a [`CircuitBreaker`]; see [`CircuitBreakerLayer`](crate::CircuitBreakerLayer).
 ///
 /// Open: answers 503 problem+json with `Retry-After` without calling the inner service.
 /// Otherwise calls it; a response status >= 500, an inner error (passed through unchanged) or

@@ -53,7 +53,7 @@ impl fmt::Display for BreakerState {
     }
 }
 
-/// A state change, as kept by [`CircuitBreaker::transitions`].
+/// A state change, as kept by [`CircuitBreaker::transitions`](crate::CircuitBreaker::transitions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakerTransition {

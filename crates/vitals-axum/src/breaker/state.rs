@@ -27,7 +27,7 @@ pub const TRANSITION_HISTORY: usize = 16;
 /// keeps failing, then probes it with one trial call. Cheap to clone; clones share the state.
 ///
 /// A [`CircuitBreaker`] guards calls in code ([`CircuitBreaker::call`]) and, through
-/// [`CircuitBreakerLayer`], routes. The same breaker can do both; clones share one state.
+/// [`CircuitBreakerLayer`](crate::CircuitBreakerLayer), routes. The same breaker can do both; clones share one state.
 ///
 /// # Semantics (those of `@fastify/circuit-breaker` 4)
 ///

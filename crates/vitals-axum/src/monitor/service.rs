@@ -19,7 +19,7 @@ use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, RequestId, TraceC
 
 const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
 
-/// Records each request; see [`MonitorLayer`].
+/// Records each request; see [`MonitorLayer`](crate::MonitorLayer).
 #[derive(Debug, Clone)]
 pub struct MonitorService<S> {
     pub(super) inner: S,

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 pub(super) const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
-/// The key a request is limited under (and what [`RateLimitLayer::allow`] is asked about).
+/// The key a request is limited under (and what [`RateLimitLayer::allow`](crate::RateLimitLayer::allow) is asked about).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RateLimitKey {
     /// A client address: an IPv4 address, or an IPv6 network (the address masked to
-    /// [`RateLimitLayer::ipv6_prefix`] bits).
+    /// [`RateLimitLayer::ipv6_prefix`](crate::RateLimitLayer::ipv6_prefix) bits).
     Ip(IpAddr),
     /// A tenant ([`KeySource::Organization`]).
     Organization(Arc<str>),
@@ -37,7 +37,7 @@ pub type KeyFn = Arc<dyn Fn(&http::request::Parts, Option<IpAddr>) -> Option<Str
 
 pub(super) type AllowFn = Arc<dyn Fn(&RateLimitKey) -> bool + Send + Sync>;
 
-/// What a request is keyed by; see the [module docs](self#keys).
+/// What a request is keyed by; see [keys](crate::RateLimitLayer#keys).
 #[derive(Clone, Default)]
 pub enum KeySource {
     /// The client IP (the default).
@@ -70,7 +70,7 @@ impl fmt::Debug for KeySource {
 }
 
 /// An IP address or a CIDR range (`10.0.0.0/8`, `fd00::/8`, `192.0.2.1`), for
-/// [`RateLimitLayer::trusted_proxies`].
+/// [`RateLimitLayer::trusted_proxies`](crate::RateLimitLayer::trusted_proxies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpRange {
     addr: IpAddr,

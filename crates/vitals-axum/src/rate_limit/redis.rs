@@ -1,16 +1,4 @@
 //! [`RedisStore`]: quotas kept in Redis, so that every instance of a service shares them.
-//!
-//! GCRA runs in one Lua script per request (one round trip: `EVALSHA`, with `SCRIPT LOAD` when
-//! Redis answers `NOSCRIPT`, as `redis::Script` does): one key per client holding its
-//! theoretical arrival time in microseconds of Redis' clock (`TIME`, so instances with skewed
-//! clocks agree), written with `SET … PX` so it expires once the client's burst is full again.
-//! Redis therefore holds at most one key per client active within the last window.
-//!
-//! When Redis fails or does not answer within the timeout, the request is decided by the
-//! quota's local limiter (or refused, with [`RedisStore::fail_closed`]), the fallback is
-//! counted, and the store is marked down: until Redis answers a probe again (one request per
-//! [retry interval](RedisStore::retry_interval) asks it), requests skip Redis and are decided
-//! locally at once, so a dead Redis costs no latency.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -51,8 +39,8 @@ pub struct InvalidRedisUrl {
 /// [`RateLimitLayer::redis`](super::RateLimitLayer::redis) (cargo feature `redis`).
 ///
 /// Answers are those of the local limiter (same GCRA, same headers, same 429), with the
-/// quota counted once for all instances. Failures never fail a request: see the
-/// [module docs](self) and [`RedisStore::fail_closed`].
+/// quota counted once for all instances. Failures never fail a request: see
+/// below and [`RedisStore::fail_closed`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -66,6 +54,18 @@ pub struct InvalidRedisUrl {
 /// # let _ = layer;
 /// assert!(RedisStore::open("http://example.com").is_err());
 /// ```
+///
+/// GCRA runs in one Lua script per request (one round trip: `EVALSHA`, with `SCRIPT LOAD` when
+/// Redis answers `NOSCRIPT`, as `redis::Script` does): one key per client holding its
+/// theoretical arrival time in microseconds of Redis' clock (`TIME`, so instances with skewed
+/// clocks agree), written with `SET … PX` so it expires once the client's burst is full again.
+/// Redis therefore holds at most one key per client active within the last window.
+///
+/// When Redis fails or does not answer within the timeout, the request is decided by the
+/// quota's local limiter (or refused, with [`RedisStore::fail_closed`]), the fallback is
+/// counted, and the store is marked down: until Redis answers a probe again (one request per
+/// [retry interval](RedisStore::retry_interval) asks it), requests skip Redis and are decided
+/// locally at once, so a dead Redis costs no latency.
 #[derive(Clone)]
 #[must_use]
 pub struct RedisStore {

@@ -15,7 +15,7 @@ use super::headers::ceil_secs;
 use super::state::State;
 use crate::problem::{Problem, missing_connect_info};
 
-/// Limits requests per key; see [`RateLimitLayer`].
+/// Limits requests per key; see [`RateLimitLayer`](crate::RateLimitLayer).
 #[derive(Clone)]
 pub struct RateLimitService<S> {
     pub(super) inner: S,

@@ -23,7 +23,7 @@ pub(super) type Limiter =
     RateLimiter<RateLimitKey, CappedStore, DefaultClock, StateInformationMiddleware>;
 
 /// By default a quota keeps state for at most this many keys (4 to 8 MB; see the
-/// [module docs](self#memory)).
+/// [memory](crate::RateLimitLayer#memory)).
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
 /// governor's DashMap store with a cap on keys: a new key that finds the table full is limited

@@ -143,7 +143,7 @@ fn rate_limit_families(state: &AppState) -> Vec<MetricFamily> {
 }
 
 /// `/metrics` renders at once; more answer 503 (each holds a blocking thread and up to
-/// [`EXPOSITION_QUEUE`] pieces until its reader takes them or [`EXPOSITION_DEADLINE`] passes).
+/// four 256 KiB pieces until its reader takes them or a 30 s deadline passes).
 pub const MAX_SCRAPES: usize = 4;
 
 /// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4; at most

@@ -1,16 +1,4 @@
 //! The SQLite history store: opening, the schema, and the configuration of tiers and size.
-//!
-//! One table holds every request point, keyed `(series, tier, t)` so that a series' history in
-//! one tier is one contiguous range of the B-tree (`WITHOUT ROWID`: the key is the row's
-//! place, no second index). `t` counts the tier's unit since the unix epoch (minutes, hours,
-//! days). Each minute's batch is added to its minute row and to the hour and day rows holding
-//! it, in one transaction, so every tier is always complete up to the last written minute and
-//! a crash loses at most the batch in progress.
-//!
-//! The file is opened in WAL mode with `synchronous=NORMAL` (a commit is durable once the WAL
-//! is checkpointed; a crash of the process never corrupts it) and `auto_vacuum=INCREMENTAL`
-//! (pruned pages go back to the file system). Two connections: one writes, one reads, so a
-//! history query never waits for the minute's write (WAL readers see the last commit).
 
 mod prune;
 mod query;
@@ -231,8 +219,20 @@ struct Writer {
     pruned_hour: Option<i64>,
 }
 
-/// The history store; see the [module docs](self). `Send + Sync`: share it in an `Arc` and
+/// The history store. `Send + Sync`: share it in an `Arc` and
 /// call it from blocking threads (`spawn_blocking`), never from the request path.
+///
+/// One table holds every request point, keyed `(series, tier, t)` so that a series' history in
+/// one tier is one contiguous range of the B-tree (`WITHOUT ROWID`: the key is the row's
+/// place, no second index). `t` counts the tier's unit since the unix epoch (minutes, hours,
+/// days). Each minute's batch is added to its minute row and to the hour and day rows holding
+/// it, in one transaction, so every tier is always complete up to the last written minute and
+/// a crash loses at most the batch in progress.
+///
+/// The file is opened in WAL mode with `synchronous=NORMAL` (a commit is durable once the WAL
+/// is checkpointed; a crash of the process never corrupts it) and `auto_vacuum=INCREMENTAL`
+/// (pruned pages go back to the file system). Two connections: one writes, one reads, so a
+/// history query never waits for the minute's write (WAL readers see the last commit).
 pub struct Store {
     path: PathBuf,
     config: StoreConfig,

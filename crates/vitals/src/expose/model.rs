@@ -1,44 +1,4 @@
 //! The owned metric model the encoders in [`super::prometheus`] render.
-//!
-//! A [`Family`] is one metric (name, help, kind, optional unit) with its [`Sample`]s, one per
-//! label set. The model is deliberately small and owned so that a snapshot of the monitor can be
-//! built once and rendered in either exposition format.
-//!
-//! # Naming
-//!
-//! Family names are **OpenMetrics family names**:
-//!
-//! - a counter is named *without* `_total` (`http_requests`, `process_cpu_seconds`); both
-//!   encoders append `_total` to its sample names, and the Prometheus 0.0.4 encoder also uses the
-//!   full `..._total` name in its `# HELP`/`# TYPE` lines, which is what `promtool` expects;
-//! - a histogram is named without `_bucket`/`_sum`/`_count`; the encoders add them;
-//! - a family with a [`unit`](Family::unit) must end with `_<unit>`
-//!   (`http_request_duration_seconds` with unit `seconds`).
-//!
-//! Names must match `[a-zA-Z_:][a-zA-Z0-9_:]*` and label names `[a-zA-Z_][a-zA-Z0-9_]*`
-//! (not starting with `__`, and not `le` on a histogram). These rules are the caller's
-//! responsibility and are checked only by `debug_assert!`s in the encoders. Family names must be
-//! distinct within one rendering, and label sets distinct within a family; the encoders do not
-//! check either (it would cost a hash set per rendering).
-//!
-//! # Example
-//!
-//! ```
-//! use vitals::{HistogramValue, MetricFamily};
-//!
-//! let mut requests = MetricFamily::counter("http_requests", "Requests handled.");
-//! requests
-//!     .push(vec![("method", "GET".to_owned())], 10.0)
-//!     .push(vec![("method", "POST".to_owned())], 3.0);
-//!
-//! let mut latency = MetricFamily::histogram("http_request_duration_seconds", "Request latency.")
-//!     .unit("seconds");
-//! latency.push_histogram(
-//!     vec![("route", "/orders/{id}".to_owned())],
-//!     HistogramValue { buckets: vec![(0.1, 7), (1.0, 12)], sum: 2.5, count: 13 },
-//! );
-//! assert_eq!(latency.samples.len(), 1);
-//! ```
 
 /// The type of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,7 +24,7 @@ impl MetricKind {
 
 /// The labels of one sample, in output order: `(name, value)` pairs.
 ///
-/// Names are static and assumed valid (see the [module docs](self)); values are arbitrary
+/// Names are static and assumed valid (see [`MetricFamily`](crate::MetricFamily)); values are arbitrary
 /// Unicode and escaped by the encoders (`\` → `\\`, `"` → `\"`, newline → `\n`).
 pub type Labels = Vec<(&'static str, String)>;
 
@@ -109,10 +69,50 @@ pub struct Sample {
 ///
 /// Families without samples render nothing (no metadata either): an empty family carries no
 /// information and bare metadata is useless to a scraper.
+///
+/// A [`Family`] is one metric (name, help, kind, optional unit) with its [`Sample`]s, one per
+/// label set. The model is deliberately small and owned so that a snapshot of the monitor can be
+/// built once and rendered in either exposition format.
+///
+/// # Naming
+///
+/// Family names are **OpenMetrics family names**:
+///
+/// - a counter is named *without* `_total` (`http_requests`, `process_cpu_seconds`); both
+///   encoders append `_total` to its sample names, and the Prometheus 0.0.4 encoder also uses the
+///   full `..._total` name in its `# HELP`/`# TYPE` lines, which is what `promtool` expects;
+/// - a histogram is named without `_bucket`/`_sum`/`_count`; the encoders add them;
+/// - a family with a [`unit`](Family::unit) must end with `_<unit>`
+///   (`http_request_duration_seconds` with unit `seconds`).
+///
+/// Names must match `[a-zA-Z_:][a-zA-Z0-9_:]*` and label names `[a-zA-Z_][a-zA-Z0-9_]*`
+/// (not starting with `__`, and not `le` on a histogram). These rules are the caller's
+/// responsibility and are checked only by `debug_assert!`s in the encoders. Family names must be
+/// distinct within one rendering, and label sets distinct within a family; the encoders do not
+/// check either (it would cost a hash set per rendering).
+///
+/// # Example
+///
+/// ```
+/// use vitals::{HistogramValue, MetricFamily};
+///
+/// let mut requests = MetricFamily::counter("http_requests", "Requests handled.");
+/// requests
+///     .push(vec![("method", "GET".to_owned())], 10.0)
+///     .push(vec![("method", "POST".to_owned())], 3.0);
+///
+/// let mut latency = MetricFamily::histogram("http_request_duration_seconds", "Request latency.")
+///     .unit("seconds");
+/// latency.push_histogram(
+///     vec![("route", "/orders/{id}".to_owned())],
+///     HistogramValue { buckets: vec![(0.1, 7), (1.0, 12)], sum: 2.5, count: 13 },
+/// );
+/// assert_eq!(latency.samples.len(), 1);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
     /// The OpenMetrics family name; for counters **without** `_total` (see the
-    /// [module docs](self)).
+    /// docs of [`MetricFamily`](crate::MetricFamily)).
     pub name: String,
     /// The help text, any Unicode; escaped by the encoders.
     pub help: String,

@@ -1,41 +1,5 @@
 //! Encoders for the Prometheus text format 0.0.4 and OpenMetrics 1.0 text, and content
 //! negotiation between them.
-//!
-//! Both encoders append to a caller-provided `String` (reuse it across scrapes to avoid
-//! regrowing it) and allocate nothing else. Families are rendered in the given order, each
-//! family's samples contiguously after its metadata; families without samples render nothing.
-//!
-//! # Output
-//!
-//! | | Prometheus 0.0.4 ([`encode_text`]) | OpenMetrics 1.0 ([`encode_openmetrics`]) |
-//! |---|---|---|
-//! | metadata | `# HELP`, `# TYPE` | `# TYPE`, `# UNIT`, `# HELP` |
-//! | counter `foo` | `# HELP foo_total`, `# TYPE foo_total counter`, `foo_total 1` | `# TYPE foo counter`, `# HELP foo`, `foo_total 1` |
-//! | histogram | `_bucket{le=..}`, ..., `_sum`, `_count` | `_bucket{le=..}`, ..., `_count`, `_sum` |
-//! | help escapes | `\\`, `\n` | `\\`, `\n`, `\"` |
-//! | end | — | `# EOF` |
-//!
-//! - `# HELP` is omitted when the help text is empty.
-//! - `# UNIT` is emitted only when the family has a unit and its name ends with `_<unit>` (a
-//!   mismatch trips a `debug_assert!`); the 0.0.4 format has no unit metadata.
-//! - Label values escape `\`, `"` and newline as `\\`, `\"`, `\n`; every other character,
-//!   including `\r`, is written as is (both formats allow it).
-//! - Values: integral values below 2^53 print as integers (`1`, `1024`, `-0`), others in Rust's
-//!   shortest round-trip form (`0.25`, `1e-7`, `1.5e300`), and `NaN`, `+Inf`, `-Inf`. Every
-//!   finite value parses back to the same `f64`.
-//! - Histogram `le` values use the OpenMetrics canonical form in both formats (`"0.005"`,
-//!   `"1.0"`, `"+Inf"`). The `+Inf` bucket is always emitted with the sample's `count`.
-//!
-//! The encoders do not validate semantics beyond `debug_assert!`s (names, sorted cumulative
-//! buckets, kind/value agreement); a sample whose value does not match its family's kind is
-//! skipped in release builds.
-//!
-//! # Validation
-//!
-//! The tests check the 0.0.4 output with `promtool check metrics` (no lint warnings) and the
-//! OpenMetrics output with the OpenMetrics parser behind
-//! `promtool tsdb create-blocks-from openmetrics` (`promtool check metrics` only reads 0.0.4),
-//! plus a property test that parses both outputs back into the model.
 
 use crate::accept::{accept_quality, media_ranges};
 use crate::expose::model::{Family, HistogramValue, Labels, MetricKind, SampleValue};
@@ -83,7 +47,7 @@ impl Format {
 ///
 /// Counter families are named without `_total` in the model; here both the samples and the
 /// `# HELP`/`# TYPE` lines use `<name>_total`, which is what Prometheus and `promtool` expect.
-/// See the [module docs](self) for the exact output rules.
+/// The exact output rules:
 ///
 /// ```
 /// use vitals::{HistogramValue, MetricFamily, encode_text};
@@ -115,6 +79,42 @@ impl Format {
 ///     )
 /// );
 /// ```
+///
+/// Both encoders append to a caller-provided `String` (reuse it across scrapes to avoid
+/// regrowing it) and allocate nothing else. Families are rendered in the given order, each
+/// family's samples contiguously after its metadata; families without samples render nothing.
+///
+/// # Output
+///
+/// | | Prometheus 0.0.4 ([`encode_text`]) | OpenMetrics 1.0 ([`encode_openmetrics`]) |
+/// |---|---|---|
+/// | metadata | `# HELP`, `# TYPE` | `# TYPE`, `# UNIT`, `# HELP` |
+/// | counter `foo` | `# HELP foo_total`, `# TYPE foo_total counter`, `foo_total 1` | `# TYPE foo counter`, `# HELP foo`, `foo_total 1` |
+/// | histogram | `_bucket{le=..}`, ..., `_sum`, `_count` | `_bucket{le=..}`, ..., `_count`, `_sum` |
+/// | help escapes | `\\`, `\n` | `\\`, `\n`, `\"` |
+/// | end | — | `# EOF` |
+///
+/// - `# HELP` is omitted when the help text is empty.
+/// - `# UNIT` is emitted only when the family has a unit and its name ends with `_<unit>` (a
+///   mismatch trips a `debug_assert!`); the 0.0.4 format has no unit metadata.
+/// - Label values escape `\`, `"` and newline as `\\`, `\"`, `\n`; every other character,
+///   including `\r`, is written as is (both formats allow it).
+/// - Values: integral values below 2^53 print as integers (`1`, `1024`, `-0`), others in Rust's
+///   shortest round-trip form (`0.25`, `1e-7`, `1.5e300`), and `NaN`, `+Inf`, `-Inf`. Every
+///   finite value parses back to the same `f64`.
+/// - Histogram `le` values use the OpenMetrics canonical form in both formats (`"0.005"`,
+///   `"1.0"`, `"+Inf"`). The `+Inf` bucket is always emitted with the sample's `count`.
+///
+/// The encoders do not validate semantics beyond `debug_assert!`s (names, sorted cumulative
+/// buckets, kind/value agreement); a sample whose value does not match its family's kind is
+/// skipped in release builds.
+///
+/// # Validation
+///
+/// The tests check the 0.0.4 output with `promtool check metrics` (no lint warnings) and the
+/// OpenMetrics output with the OpenMetrics parser behind
+/// `promtool tsdb create-blocks-from openmetrics` (`promtool check metrics` only reads 0.0.4),
+/// plus a property test that parses both outputs back into the model.
 pub fn encode_text(families: &[Family], out: &mut String) {
     for family in families {
         encode_family(family, out, false);
@@ -125,7 +125,7 @@ pub fn encode_text(families: &[Family], out: &mut String) {
 /// `# EOF\n`.
 ///
 /// Metadata lines use the family name (counters without `_total`), in the order `# TYPE`,
-/// `# UNIT`, `# HELP`; counter samples are `<name>_total`. See the [module docs](self) for the
+/// `# UNIT`, `# HELP`; counter samples are `<name>_total`. See [`encode_text`] for the
 /// exact output rules.
 ///
 /// ```

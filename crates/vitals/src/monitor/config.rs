@@ -1,8 +1,8 @@
-//! [`MonitorConfig`]: the settings of a [`Monitor`](super::Monitor).
+//! [`MonitorConfig`]: the settings of a [`Monitor`](crate::Monitor)(super::Monitor).
 
 use std::time::Duration;
 
-/// Settings of a [`Monitor`]. Every field has a documented default.
+/// Settings of a [`Monitor`](crate::Monitor). Every field has a documented default.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MonitorConfig {

@@ -141,7 +141,7 @@ impl Monitor {
         out
     }
 
-    /// Calls `f` with the route, method, status class index ([`status_class_label`]) and
+    /// Calls `f` with the route, method, status class index ([`status_class_label`](crate::status_class_label)) and
     /// cumulative figures of every (route, method, status class) series: the same series, in
     /// the same order, as [`Monitor::series`], without building snapshots (no `Arc` clone or
     /// `Vec` per series). Each series is read once. The series of one route come one after

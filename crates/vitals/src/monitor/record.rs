@@ -157,7 +157,7 @@ impl Monitor {
 
     /// Resets, ahead of time, the one-minute slots the next minute will use. The axum
     /// integration calls it every second; without it, recording still works (see
-    /// [`crate::series`]).
+    /// [`Series`](crate::Series)).
     pub fn maintain(&self) {
         let minute = self.minute_of(Instant::now());
         let routes = self.inner.routes.pin();

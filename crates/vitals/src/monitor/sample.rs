@@ -1,4 +1,4 @@
-//! What an integration hands to [`Monitor::record`](super::Monitor::record): one finished
+//! What an integration hands to [`Monitor::record`](crate::Monitor::record)(super::Monitor::record): one finished
 //! request ([`RequestSample`]), how it names its route ([`RouteKey`]), and what its polls
 //! consumed ([`Resources`], [`Polls`]).
 
@@ -24,7 +24,7 @@ pub enum RouteKey<'a> {
     Unmatched,
 }
 
-/// One finished request, as the middleware hands it to [`Monitor::record`].
+/// One finished request, as the middleware hands it to [`Monitor::record`](crate::Monitor::record).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestSample<'a> {
     /// Request method.
@@ -69,7 +69,7 @@ pub struct Resources {
 }
 
 /// How a request was polled: its future and its response body, each poll timed on the
-/// monotonic clock. A poll longer than [`MonitorConfig::blocking_poll_threshold`] held its
+/// monotonic clock. A poll longer than [`MonitorConfig::blocking_poll_threshold`](crate::MonitorConfig::blocking_poll_threshold) held its
 /// worker thread that long, blocking the other tasks queued on it.
 ///
 /// ```

@@ -45,7 +45,7 @@ impl Serialize for WindowStats {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteStats {
-    /// Route template (or [`UNMATCHED`] / [`OVERFLOW`]).
+    /// Route template (or [`UNMATCHED`](crate::UNMATCHED) / [`OVERFLOW`](crate::OVERFLOW)).
     pub route: Arc<str>,
     /// Method.
     pub method: Method,
@@ -64,7 +64,7 @@ pub struct RouteStats {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationStats {
-    /// Organization id (or [`OVERFLOW`]).
+    /// Organization id (or [`OVERFLOW`](crate::OVERFLOW)).
     pub organization_id: Arc<str>,
     /// Last minute (60 to 120 s).
     pub last_minute: WindowStats,
@@ -81,7 +81,7 @@ pub struct SeriesSnapshot {
     pub route: Arc<str>,
     /// Method.
     pub method: Method,
-    /// Status class index ([`status_class_label`]).
+    /// Status class index ([`status_class_label`](crate::status_class_label)).
     pub status_class: usize,
     /// Prometheus buckets, count, sum and errors since start.
     pub counts: PrometheusCounts,
@@ -106,7 +106,7 @@ pub struct RequestRecord {
     pub correlation_id: Option<String>,
     /// W3C trace id (32 lowercase hex), if any.
     pub trace_id: Option<String>,
-    /// Slower than [`MonitorConfig::slow_threshold`].
+    /// Slower than [`MonitorConfig::slow_threshold`](crate::MonitorConfig::slow_threshold).
     pub is_slow_request: bool,
     /// Status >= 400.
     pub is_error_response: bool,
@@ -118,11 +118,11 @@ pub struct RequestRecord {
     pub resources: Option<Resources>,
     /// Its polls, when the integration timed them.
     pub polls: Option<Polls>,
-    /// Used more CPU than [`MonitorConfig::high_cpu_threshold`].
+    /// Used more CPU than [`MonitorConfig::high_cpu_threshold`](crate::MonitorConfig::high_cpu_threshold).
     pub is_high_cpu: bool,
-    /// Allocated more than [`MonitorConfig::high_memory_threshold`].
+    /// Allocated more than [`MonitorConfig::high_memory_threshold`](crate::MonitorConfig::high_memory_threshold).
     pub is_high_memory: bool,
-    /// Had a poll longer than [`MonitorConfig::blocking_poll_threshold`].
+    /// Had a poll longer than [`MonitorConfig::blocking_poll_threshold`](crate::MonitorConfig::blocking_poll_threshold).
     pub blocked_runtime: bool,
 }
 
