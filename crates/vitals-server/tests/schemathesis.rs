@@ -1,8 +1,9 @@
 //! The API contract, fuzzed from outside: `schemathesis` (PyPI) runs every operation of
 //! `docs/openapi.json` against the real server (temporary SQLite file, free loopback port,
 //! an operator token) with the checks the issue names: no server error, and status code,
-//! content type and response body as documented. Zero failures, else the test fails with
-//! schemathesis' report.
+//! content type and response body as documented (plus: operator endpoints refuse a request
+//! without the token, an undocumented method is a 405 with `Allow`). Zero failures, else the
+//! test fails with schemathesis' report.
 //!
 //! Also checked here: `GET /openapi.json` is operator-only and serves the committed document.
 //!
@@ -58,6 +59,8 @@ async fn the_served_document_holds_against_the_running_server() {
         ("VITALS_ADMIN_TOKEN", TOKEN),
         // Plenty for the run: a 429 is documented, but each one is a case that tested nothing.
         ("VITALS_RATE_LIMIT_MAX", "1000000"),
+        // Every request measured, so the optional resource fields appear in the answers.
+        ("VITALS_RESOURCES_EVERY", "1"),
     ]);
     let bearer = format!("Bearer {TOKEN}");
 

@@ -176,6 +176,111 @@ pub(crate) struct SseEventDoc {
     retry: Option<u64>,
 }
 
+/// A window's figures (the core's `WindowStats`): durations in fractional milliseconds.
+#[derive(ToSchema)]
+#[schema(as = WindowFigures, rename_all = "camelCase")]
+pub(crate) struct WindowFiguresDoc {
+    count: u64,
+    errors: u64,
+    /// Errors over requests, 0..1.
+    error_rate: f64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// A window's figures with its span and rate.
+#[derive(ToSchema)]
+#[schema(as = WindowSummary, rename_all = "camelCase")]
+pub(crate) struct WindowSummaryDoc {
+    count: u64,
+    errors: u64,
+    /// Errors over requests, 0..1.
+    error_rate: f64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    span_seconds: f64,
+    requests_per_second: f64,
+}
+
+/// One route and method over one window (the core's `RouteStats`).
+#[derive(ToSchema)]
+#[schema(as = RouteFigures, rename_all = "camelCase")]
+pub(crate) struct RouteFiguresDoc {
+    /// The route template.
+    route: String,
+    method: String,
+    count: u64,
+    errors: u64,
+    /// Errors over requests, 0..1.
+    error_rate: f64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    status: Value,
+    /// Sampled CPU and allocation figures, when some request was measured.
+    #[schema(nullable = false)]
+    resources: Option<Value>,
+}
+
+/// One route and method in every window.
+#[derive(ToSchema)]
+#[schema(as = RouteWindows, rename_all = "camelCase")]
+pub(crate) struct RouteWindowsDoc {
+    route: String,
+    method: String,
+    last_minute: Option<WindowFiguresDoc>,
+    last_five_minutes: Option<WindowFiguresDoc>,
+    since_start: WindowFiguresDoc,
+    status: Value,
+    #[schema(nullable = false)]
+    resources: Option<Value>,
+}
+
+/// A request from the ring of recent requests (the core's `RequestRecord`).
+#[derive(ToSchema)]
+#[schema(as = RecentRequest, rename_all = "camelCase")]
+pub(crate) struct RecentRequestDoc {
+    /// The route template.
+    path: String,
+    method: String,
+    status_code: u16,
+    timestamp: String,
+    /// Milliseconds.
+    duration: f64,
+    #[schema(nullable = false)]
+    organization_id: Option<String>,
+    #[schema(nullable = false)]
+    correlation_id: Option<String>,
+    #[schema(nullable = false)]
+    trace_id: Option<String>,
+    is_slow_request: bool,
+    is_error_response: bool,
+    client_aborted: bool,
+    panicked: bool,
+    resources_measured: bool,
+    #[schema(nullable = false)]
+    cpu_time_ms: Option<f64>,
+    #[schema(nullable = false)]
+    allocated_bytes: Option<u64>,
+    #[schema(nullable = false)]
+    freed_bytes: Option<u64>,
+    #[schema(nullable = false)]
+    polls: Option<u32>,
+    #[schema(nullable = false)]
+    longest_poll_ms: Option<f64>,
+    is_high_cpu: bool,
+    is_high_memory: bool,
+    blocked_runtime: bool,
+}
+
 /// `GET /health/performance/slow`: requests from the ring, first the slowest (or the most
 /// CPU / allocation).
 #[derive(ToSchema)]
@@ -188,7 +293,7 @@ pub(crate) struct SlowDoc {
     slow_threshold_ms: f64,
     resources_every: u32,
     count: u32,
-    requests: Vec<Value>,
+    requests: Vec<RecentRequestDoc>,
 }
 
 /// `GET /health/performance/v2/stats`: overall and per route, in every window.
@@ -197,9 +302,9 @@ pub(crate) struct SlowDoc {
 #[schema(rename_all = "camelCase")]
 pub(crate) struct StatsV2Doc {
     uptime_seconds: f64,
-    windows: BTreeMap<String, Value>,
+    windows: BTreeMap<String, WindowSummaryDoc>,
     status_codes: Value,
-    routes: Vec<Value>,
+    routes: Vec<RouteWindowsDoc>,
     organizations: Value,
     monitor_memory: Value,
 }
@@ -210,8 +315,8 @@ pub(crate) struct StatsV2Doc {
 #[schema(rename_all = "camelCase")]
 pub(crate) struct ByOrganizationDoc {
     organization_id: String,
-    windows: BTreeMap<String, Value>,
-    recent_requests: Vec<Value>,
+    windows: BTreeMap<String, WindowSummaryDoc>,
+    recent_requests: Vec<RecentRequestDoc>,
 }
 
 /// `GET /health/performance/v2/slow-paths`.
@@ -223,7 +328,7 @@ pub(crate) struct SlowPathsDoc {
     limit: u32,
     by: RankingDoc,
     resources_every: u32,
-    paths: Vec<Value>,
+    paths: Vec<RouteFiguresDoc>,
 }
 
 /// `GET /health/performance/v2/system`: the latest sample of the process and runtime.
