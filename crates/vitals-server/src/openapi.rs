@@ -157,6 +157,18 @@ mod tests {
             json["components"]["securitySchemes"]["operatorToken"]["scheme"],
             "bearer"
         );
+        // Operation ids are unique.
+        let mut ids: Vec<&str> = json["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        let operations = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), operations, "duplicate operationId: {ids:?}");
         // Every reference resolves.
         let text = json.to_string();
         for reference in text.split(r##""$ref":"#/components/schemas/"##).skip(1) {

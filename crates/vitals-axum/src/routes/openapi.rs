@@ -3,7 +3,8 @@
 //!
 //! Every operation guarded by the operator check carries the `operatorToken` bearer scheme and
 //! its 401/403 problem answers; every operation the rate limit does not skip by default may
-//! answer 429. Both are added here from the annotations, once, rather than on each handler.
+//! answer 429. Both are added here from the annotations, once, rather than on each handler;
+//! operation ids are the handlers' names prefixed `vitals_`.
 
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -134,6 +135,11 @@ fn add_common_responses(doc: &mut oa::OpenApi) {
     );
     for (path, item) in &mut doc.paths.paths {
         for operation in operations(item) {
+            // Unique, and recognisable once merged into an application's document (a handler
+            // named `slow` or `health` is likely there too).
+            if let Some(id) = operation.operation_id.as_mut() {
+                id.insert_str(0, "vitals_");
+            }
             let guarded = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let responses = &mut operation.responses.responses;
             if guarded {
