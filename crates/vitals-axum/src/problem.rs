@@ -33,6 +33,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// `type` defaults to `about:blank`, in which case `title` is the status code's reason phrase,
 /// as the RFC asks. Extension members go in [`Problem::with_extension`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     kind: String,
@@ -42,7 +43,9 @@ pub struct Problem {
     detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     instance: Option<String>,
+    // Members vary by endpoint (`parameter`, `maximum`…): open in the schema.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     extensions: serde_json::Map<String, serde_json::Value>,
     #[serde(skip)]
     headers: Vec<(HeaderName, HeaderValue)>,

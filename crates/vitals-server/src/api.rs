@@ -60,9 +60,27 @@ fn build_router(db: Db, max_slow_ms: u64) -> Router {
         .with_state(ApiState { db, max_slow_ms })
 }
 
+/// `GET /api/slow`: how long it slept, and whether the request was capped.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Slept, rename_all = "camelCase")]
+#[allow(dead_code)] // a description: the handler answers a `json!` value
+pub(crate) struct SlowDoc {
+    slept_ms: u64,
+    /// Present when `ms` was over the cap.
+    #[schema(nullable = false)]
+    requested_ms: Option<u64>,
+    #[schema(nullable = false)]
+    capped: Option<bool>,
+    #[schema(nullable = false)]
+    max_ms: Option<u64>,
+    #[schema(nullable = false)]
+    note: Option<String>,
+}
+
 /// A handler's result: the success response or a problem document.
 type ApiResult = Result<Response, Problem>;
 
+#[utoipa::path(get, path = "/api/orgs/{orgId}/properties", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme")), responses((status = 200, description = "The organization's properties", body = Vec<crate::db::Property>), (status = 400, description = "A path that cannot be decoded", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn list_properties(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
@@ -77,6 +95,7 @@ async fn list_properties(
     }
 }
 
+#[utoipa::path(post, path = "/api/orgs/{orgId}/properties", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme")), request_body = crate::db::NewProperty, responses((status = 201, description = "Created", body = crate::db::Property, headers(("location" = String, description = "The new property's URL"))), (status = 400, description = "Malformed JSON, or a path that cannot be decoded", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over the size limit", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 415, description = "Not `application/json`", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 422, description = "Missing, mistyped or invalid fields (listed in `errors`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn create_property(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
@@ -107,6 +126,7 @@ async fn create_property(
     }
 }
 
+#[utoipa::path(get, path = "/api/orgs/{orgId}/properties/{propertyId}", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme"), ("propertyId" = i64, Path, minimum = 1, description = "A positive integer")), responses((status = 200, description = "The property", body = crate::db::Property), (status = 400, description = "`propertyId` is not a positive integer", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization or property", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn get_property(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
@@ -140,6 +160,7 @@ async fn get_property(
     }
 }
 
+#[utoipa::path(get, path = "/api/slow", tag = "api", params(("ms" = Option<String>, Query, pattern = "^[0-9]+$", description = "Milliseconds to sleep (default 100, capped at 10000)")), responses((status = 200, description = "Slept", body = SlowDoc), (status = 400, description = "`ms` is not a non-negative integer", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn slow(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
@@ -177,6 +198,7 @@ async fn slow(
     Ok(Json(body).into_response())
 }
 
+#[utoipa::path(get, path = "/api/fail", tag = "api", params(("status" = Option<u16>, Query, minimum = 400, maximum = 599, description = "Status to answer, 400..=599 (default 500)")), responses((status = 400, description = "The requested status, or a bad `status`", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = "4XX", description = "The requested status", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 500, description = "The default deliberate failure", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = "5XX", description = "The requested status", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn fail(
     OriginalUri(uri): OriginalUri,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -255,22 +277,28 @@ fn parse_new_property(body: &Value) -> Result<NewProperty, Vec<FieldError>> {
     let address = text("address", db::validate_address);
     let units = match object.get("units") {
         Some(Value::Number(number)) => {
-            if let Some(units) = number.as_i64() {
-                match db::validate_units(units) {
-                    Ok(()) => u32::try_from(units).ok(),
-                    Err(message) => {
-                        errors.push(FieldError::new("units", message));
-                        None
-                    }
+            // Larger than i64::MAX: a valid integer, but out of range (validation says so).
+            // `12.0` is an integer in JSON (and JSON Schema) too: judged by its value (`as`
+            // saturates, so a huge one is out of range as well).
+            let integer = number
+                .as_i64()
+                .or_else(|| number.is_u64().then_some(i64::MAX))
+                .or_else(|| {
+                    number
+                        .as_f64()
+                        .filter(|f| f.fract() == 0.0)
+                        .map(|f| f as i64)
+                });
+            match integer.map(|units| (units, db::validate_units(units))) {
+                Some((units, Ok(()))) => u32::try_from(units).ok(),
+                Some((_, Err(message))) => {
+                    errors.push(FieldError::new("units", message));
+                    None
                 }
-            } else if number.is_u64() {
-                // Larger than i64::MAX: a valid integer, but out of range.
-                let message = db::validate_units(i64::MAX).err().unwrap_or_default();
-                errors.push(FieldError::new("units", message));
-                None
-            } else {
-                errors.push(FieldError::new("units", "must be an integer"));
-                None
+                None => {
+                    errors.push(FieldError::new("units", "must be an integer"));
+                    None
+                }
             }
         }
         None | Some(Value::Null) => {
@@ -581,7 +609,14 @@ mod tests {
         assert_eq!(error_fields(&answer), ["name", "address", "units"]);
         assert_eq!(answer.body["errors"][0]["message"], "must not be empty");
 
-        for units in [json!(-1), json!(100_001), json!(1.5), json!(u64::MAX)] {
+        for units in [
+            json!(-1),
+            json!(100_001),
+            json!(1.5),
+            json!(u64::MAX),
+            json!(0.0),
+            json!(1e30),
+        ] {
             let answer = post_json(
                 app.clone(),
                 "/api/orgs/acme/properties",
@@ -593,6 +628,20 @@ mod tests {
         }
         let listed = get_uri(app, "/api/orgs/acme/properties").await;
         assert_eq!(listed.body.as_array().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn create_accepts_an_integer_written_with_a_zero_fraction() {
+        // `12.0` is an integer in JSON Schema; schemathesis sent one and got a 422.
+        let temp = TempDb::new();
+        let answer = post_json(
+            router(temp.db.clone()),
+            "/api/orgs/acme/properties",
+            &json!({ "name": "A", "address": "B", "units": 12.0 }),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+        assert_eq!(answer.body["units"], 12);
     }
 
     #[tokio::test]

@@ -44,12 +44,13 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// Builds the whole app; the demo routes only when `demo` carries the operator auth that
-/// guards them.
+/// guards them; `/openapi.json` behind `operator`.
 pub(crate) fn build(
     db: Db,
     vitals: &Vitals,
     demo: Option<OperatorAuth>,
     request_timeout: Duration,
+    operator: OperatorAuth,
 ) -> Router {
     // The API (not the event streams, which last by design) answers within `request_timeout`.
     let mut app = api::router(db.clone()).route_layer(axum::middleware::from_fn(
@@ -83,6 +84,7 @@ pub(crate) fn build(
         )));
     }
     let app = app
+        .merge(crate::openapi::router(operator))
         .merge(vitals.router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

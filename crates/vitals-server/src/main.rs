@@ -42,6 +42,7 @@ mod db;
 mod demo;
 mod history;
 mod limits;
+mod openapi;
 mod serve;
 mod settings;
 
@@ -141,7 +142,13 @@ async fn main() -> anyhow::Result<()> {
         max_connections: settings::number("VITALS_MAX_CONNECTIONS", 4096, 1, 1_000_000, "a count")?,
         shutdown_deadline: ms("VITALS_SHUTDOWN_DEADLINE_MS", 10_000)?,
     };
-    let app = app::build(db, &vitals, demo.then_some(auth), request_timeout);
+    let app = app::build(
+        db,
+        &vitals,
+        demo.then_some(auth.clone()),
+        request_timeout,
+        auth,
+    );
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;

@@ -146,7 +146,13 @@ impl HistoryState {
         let from = this_minute - i64::try_from(vitals::MINUTE_POINTS).unwrap_or(1_440) * 60;
         let to = this_minute - 1;
         let system = store.system_history(from, to, Step::Minute);
-        let service = store.query(&SeriesKey::Service, from, to, Step::Minute);
+        let service = match store.query(&SeriesKey::Service, from, to, Step::Minute) {
+            // A store that has no request minute yet: nothing to read back, not a failure.
+            Err(vitals_store::HistoryError::Query(vitals_store::QueryError::UnknownSeries(_))) => {
+                Ok(Vec::new())
+            }
+            other => other,
+        };
         let (system, service) = match (system, service) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {

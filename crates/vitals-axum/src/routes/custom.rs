@@ -19,6 +19,7 @@ const SERIES_DEFAULT: usize = 20;
 /// Most series per family the panel may ask for.
 const SERIES_MAX: usize = 200;
 
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/dashboard/custom", tag = "dashboard", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Series per metric")), responses((status = 200, description = "The application's metrics", body = super::schemas::CustomDoc), (status = 400, description = "A bad `limit`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(super) async fn custom(State(state): State<AppState>, uri: Uri) -> Response {
     let limit = match StrictQuery::parse(uri.query()).limit("limit", SERIES_DEFAULT, SERIES_MAX) {
         Ok(l) => l,

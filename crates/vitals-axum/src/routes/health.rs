@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::shared::AppState;
 
 /// `GET /health/ping`: answers at once, touches no dependency.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/ping", tag = "health", responses((status = 200, description = "Alive", body = super::schemas::PingDoc))))]
 pub(crate) async fn ping() -> Response {
     let mut res =
         Json(json!({ "status": "ok", "timestamp": rfc3339(SystemTime::now()) })).into_response();
@@ -32,6 +33,7 @@ struct CheckResult {
 
 /// `GET /health`: every registered dependency check, each bounded by the check timeout.
 /// 200 when all pass, 503 when any fails (its `output` says why, without secrets).
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "Every check passes (or warns)", body = super::schemas::HealthDoc), (status = 503, description = "A check fails", body = super::schemas::HealthDoc))))]
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let results: Vec<(String, CheckResult)> = crate::report::run_checks(&state)
         .await
@@ -92,6 +94,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /health/debug`: configuration (no secrets), monitor memory, process facts.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/debug", tag = "health", security(("operatorToken" = [])), responses((status = 200, description = "Configuration and monitor memory", body = super::schemas::DebugDoc))))]
 pub(crate) async fn debug(State(state): State<AppState>) -> Response {
     let config = state.monitor.config();
     Json(json!({
@@ -125,6 +128,7 @@ pub(crate) async fn debug(State(state): State<AppState>) -> Response {
 
 /// `GET /health/pressure`: current values, thresholds, which one tripped and since when. 503
 /// while under pressure (so a load balancer takes the instance out), 200 otherwise.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/pressure", tag = "health", responses((status = 200, description = "Not under pressure", body = super::schemas::PressureDoc), (status = 503, description = "Under pressure: requests are shed", body = super::schemas::PressureDoc))))]
 pub(crate) async fn pressure(State(state): State<AppState>) -> Response {
     let status = state.pressure.status();
     let code = if status.under_pressure {

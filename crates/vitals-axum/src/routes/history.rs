@@ -51,6 +51,17 @@ fn parameter(e: &QueryError) -> &'static str {
 }
 
 fn query_problem(e: &QueryError, uri: &Uri) -> Response {
+    // A well-formed series with nothing recorded yet (a route or tenant never seen, `service`
+    // before the first minute is written) is not the client's mistake: 404, not 400.
+    if let QueryError::UnknownSeries(series) = e {
+        return Problem::new(StatusCode::NOT_FOUND)
+            .with_detail(format!(
+                "no history has been recorded for series `{series}`"
+            ))
+            .with_extension("parameter", "series")
+            .with_instance(uri.path())
+            .into_response();
+    }
     bad_request(&e.to_string())
         .with_extension("parameter", parameter(e))
         .with_instance(uri.path())
@@ -76,6 +87,7 @@ fn unavailable(state: &AppState, uri: &Uri) -> Response {
 /// `series` is `service`, `system`, `route:<METHOD> <template>` or `tenant:<id>`; `from` and
 /// `to` are unix seconds or RFC 3339 (default: the last hour); `step` defaults to `1m`. Bad
 /// input is a 400 problem naming the parameter; no store is a 503.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/history", tag = "history", security(("operatorToken" = [])), params(("series" = String, Query, pattern = "^(service|system|route:.+|tenant:.+)$", example = "service", description = "`service`, `system`, `route:<METHOD> <template>` or `tenant:<id>`"), ("from" = Option<String>, Query, description = "Start, Unix seconds or RFC 3339 (default `to` - 1 h)"), ("to" = Option<String>, Query, description = "End (default now)"), ("step" = Option<String>, Query, pattern = "^1[mhd]$", description = "`1m`, `1h` or `1d` (default 1m)")), responses((status = 200, description = "The series' points", body = super::schemas::HistoryDoc), (status = 400, description = "A bad parameter (named in `parameter`)", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "Nothing recorded for that series yet", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 503, description = "No history store, or it cannot be read", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn history(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
     let Some(series) = query.get("series") else {
@@ -133,6 +145,7 @@ pub(crate) async fn history(State(state): State<AppState>, uri: Uri) -> Response
 /// `GET /health/performance/budgets`: each budget with its SLI over its window, the error
 /// budget remaining, the burn rate per window and its status (`ok`, `ticket`, `page`), as of
 /// the last flush.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/budgets", tag = "history", security(("operatorToken" = [])), responses((status = 200, description = "Budgets and their latest evaluation", body = super::schemas::BudgetsDoc))))]
 pub(crate) async fn budgets(State(state): State<AppState>) -> Response {
     let board = &state.history.budgets;
     let latest = board.latest();

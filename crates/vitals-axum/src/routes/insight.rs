@@ -20,6 +20,7 @@ use crate::util::rfc3339;
 
 /// `GET /metrics/health`: the "Health Check Response Format for HTTP APIs" draft, with the
 /// dependency checks run now. 200 for pass and warn, 503 for fail; cacheable for 5 s.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/health", tag = "health", responses((status = 200, description = "pass or warn", body = super::schemas::HealthReportDoc, content_type = "application/health+json"), (status = 503, description = "fail", body = super::schemas::HealthReportDoc, content_type = "application/health+json"))))]
 pub(crate) async fn health_check_format(State(state): State<AppState>) -> Response {
     let s = signals_with_dependencies(&state).await;
     let report = vitals::health_report(&s, &state.thresholds, &state.version, Some(&state.service));
@@ -36,6 +37,7 @@ pub(crate) async fn health_check_format(State(state): State<AppState>) -> Respon
 }
 
 /// `GET /health/performance/v2/health`: the health score, its factors and their weights.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/health", tag = "performance", security(("operatorToken" = [])), responses((status = 200, description = "The health score", body = super::schemas::HealthScoreDoc))))]
 pub(crate) async fn health_score(State(state): State<AppState>) -> Response {
     let s = signals_with_dependencies(&state).await;
     let score = vitals::health_score(&s, &state.thresholds);
@@ -85,6 +87,7 @@ fn requests_per_second(state: &Shared, over: Duration) -> f64 {
 /// `text/html`, see [`super::page`]), else the JSON below; `Vary: Accept` either way. `minutes`
 /// (`1..=1440`, default 60) is how many one-minute trend points the JSON carries; another
 /// value is a 400 problem.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/dashboard", tag = "dashboard", security(("operatorToken" = [])), params(("minutes" = Option<u32>, Query, minimum = 1, maximum = 1440, description = "Trend points in the JSON (default 60)")), responses((status = 200, description = "The page for a browser (`Accept` preferring `text/html`), else the JSON dashboard", content((super::schemas::DashboardDoc = "application/json"), (String = "text/html; charset=utf-8"))), (status = 400, description = "A bad `minutes`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn dashboard(
     State(state): State<AppState>,
     headers: HeaderMap,

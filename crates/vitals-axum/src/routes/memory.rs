@@ -47,6 +47,7 @@ pub(crate) fn snapshot_json(s: &SystemSnapshot) -> Value {
 }
 
 /// `GET /health/performance/v2/system`: the latest snapshot of everything sampled.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/system", tag = "performance", security(("operatorToken" = [])), responses((status = 200, description = "The latest sample", body = super::schemas::SystemDoc))))]
 pub(crate) async fn system(State(state): State<AppState>) -> Response {
     let s = latest(&state);
     let mut body = snapshot_json(&s);
@@ -55,6 +56,7 @@ pub(crate) async fn system(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics/memory`.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/memory", tag = "metrics", security(("operatorToken" = [])), responses((status = 200, description = "Memory figures, trend and advice", body = super::schemas::MemoryDoc))))]
 pub(crate) async fn memory(State(state): State<AppState>) -> Response {
     let mut report = memory_report(&state);
     report["recommendations"] = json!(crate::report::recommendations(&state));
@@ -62,6 +64,7 @@ pub(crate) async fn memory(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics/memory/gc`: reclaim is an action.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/memory/gc", tag = "metrics", security(("operatorToken" = [])), responses((status = 405, description = "Reclaim is an action: POST", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn gc_get() -> Response {
     Problem::new(StatusCode::METHOD_NOT_ALLOWED)
         .with_detail("reclaim is an action: use POST /metrics/memory/gc")
@@ -71,6 +74,7 @@ pub(crate) async fn gc_get() -> Response {
 
 /// `POST /metrics/memory/gc`: asks the allocator to return free memory; at most one per
 /// reclaim interval, else 429 with `Retry-After`.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/metrics/memory/gc", tag = "metrics", security(("operatorToken" = [])), responses((status = 200, description = "What reclaiming returned", body = super::schemas::ReclaimDoc), (status = 429, description = "Reclaimed less than an interval ago (`Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn gc_post(State(state): State<AppState>) -> Response {
     let now = Instant::now();
     {

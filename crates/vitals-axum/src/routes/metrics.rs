@@ -148,6 +148,7 @@ pub const MAX_SCRAPES: usize = 4;
 
 /// `GET /metrics`: OpenMetrics when `Accept` asks for it, else text 0.0.4; at most
 /// [`MAX_SCRAPES`] at once.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics", tag = "metrics", security(("operatorToken" = [])), responses((status = 200, description = "The exposition: OpenMetrics 1.0 when `Accept` asks for it, else text 0.0.4", content((String = "text/plain; version=0.0.4; charset=utf-8"), (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"))), (status = 503, description = "Too many scrapes at once (`Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Ok(place) = Arc::clone(&state.scrapes).try_acquire_owned() else {
         return Problem::new(StatusCode::SERVICE_UNAVAILABLE)
@@ -301,6 +302,7 @@ fn family_json(f: &MetricFamily) -> Value {
 
 /// `GET /metrics/json`: the same families, structured, and `custom`: the application's own
 /// metrics with their percentiles (`null` without a registry).
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/json", tag = "metrics", security(("operatorToken" = [])), responses((status = 200, description = "The families, structured", body = super::schemas::MetricsJsonDoc))))]
 pub(crate) async fn json(State(state): State<AppState>) -> Response {
     let (families, custom) = tokio::task::spawn_blocking(move || {
         #[cfg(feature = "custom-metrics")]

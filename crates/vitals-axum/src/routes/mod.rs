@@ -11,9 +11,13 @@ mod memory;
 mod metrics;
 #[cfg(feature = "notify")]
 mod notifications;
+#[cfg(feature = "openapi")]
+mod openapi;
 #[cfg(feature = "dashboard")]
 mod page;
 mod performance;
+#[cfg(feature = "openapi")]
+mod schemas;
 #[cfg(feature = "dashboard")]
 mod stream;
 #[cfg(feature = "dashboard")]
@@ -28,6 +32,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use metrics::{MAX_SCRAPES, exposition_body};
+#[cfg(feature = "openapi")]
+pub use openapi::{OPERATOR_SECURITY_SCHEME, openapi};
 pub use performance::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
 
 use crate::shared::AppState;

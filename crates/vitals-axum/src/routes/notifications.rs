@@ -45,6 +45,7 @@ fn camel_keys(value: Value) -> Value {
 /// `GET /metrics/notifications`: every channel's counters, queue depth, last success, last
 /// error and recent dead letters (`channels` empty when none is configured). Channel names
 /// show scheme and host only; no secret is in it.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/notifications", tag = "notifications", security(("operatorToken" = [])), responses((status = 200, description = "Channels and delivery state", body = super::schemas::NotificationsDoc))))]
 pub(crate) async fn snapshot(State(state): State<AppState>) -> Response {
     let channels = configured(&state).map_or_else(
         || json!({ "channels": [] }),
@@ -58,6 +59,7 @@ pub(crate) async fn snapshot(State(state): State<AppState>) -> Response {
 /// `POST /metrics/notifications/test`: queues a test notification (severity info) to every
 /// channel; 202 `{"queued": n, "channels": m}`, or 409 problem+json when no channel is
 /// configured (the request is valid, the server's configuration cannot serve it).
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/metrics/notifications/test", tag = "notifications", security(("operatorToken" = [])), responses((status = 202, description = "A test notification queued per channel", body = super::schemas::NotificationTestDoc), (status = 409, description = "No channel is configured", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn test(State(state): State<AppState>) -> Response {
     let Some(delivery) = configured(&state) else {
         return Problem::new(StatusCode::CONFLICT)

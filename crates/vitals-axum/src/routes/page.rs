@@ -195,6 +195,7 @@ pub(crate) async fn operator_or_login(
 }
 
 /// `GET /metrics/dashboard/assets/{name}`.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/dashboard/assets/{name}", tag = "dashboard", params(("name" = super::schemas::AssetDoc, Path, description = "The asset")), responses((status = 200, description = "The asset", content((String = "text/javascript; charset=utf-8"), (String = "text/css; charset=utf-8"), (String = "text/plain; charset=utf-8"))), (status = 404, description = "No such asset", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 async fn asset(Path(name): Path<String>) -> Response {
     let Some(&(_, content_type, body)) = ASSETS.iter().find(|(n, _, _)| *n == name) else {
         return Problem::new(StatusCode::NOT_FOUND)
@@ -236,6 +237,7 @@ pub(crate) fn operator_routes() -> Router<AppState> {
 }
 
 /// `GET /metrics/dashboard/organizations?limit=20`: see the [module docs](self).
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/dashboard/organizations", tag = "dashboard", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "How many (default 20)")), responses((status = 200, description = "The busiest tenants", body = super::schemas::OrganizationsDoc), (status = 400, description = "A bad `limit`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 async fn organizations(State(state): State<AppState>, uri: Uri) -> Response {
     let limit = match StrictQuery::parse(uri.query()).limit(
         "limit",

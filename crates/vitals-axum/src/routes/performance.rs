@@ -51,6 +51,7 @@ pub const MAX_SLOW_LIMIT: usize = 500;
 pub const MAX_SLOW_PATHS_LIMIT: usize = 100;
 
 /// `GET /health/performance/stats` (v1): totals since start, in the v1 field names.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/stats", tag = "performance", security(("operatorToken" = [])), responses((status = 200, description = "Totals since start", body = super::schemas::StatsV1Doc))))]
 pub(crate) async fn stats_v1(State(state): State<AppState>) -> Response {
     let all = state.monitor.overall(Window::SinceStart);
     Json(json!({
@@ -70,6 +71,7 @@ pub(crate) async fn stats_v1(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /health/performance/summary`: the last five minutes in a few numbers.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/summary", tag = "performance", security(("operatorToken" = [])), responses((status = 200, description = "The last five minutes", body = super::schemas::SummaryDoc))))]
 pub(crate) async fn summary(State(state): State<AppState>) -> Response {
     let recent = state.monitor.overall(Window::LastFiveMinutes);
     let span = state
@@ -117,6 +119,7 @@ const RANKINGS: [&str; 3] = ["duration", "cpu", "allocated"];
 /// `GET /health/performance/slow?limit=10&by=duration`: the ring's slowest requests, slowest
 /// first; `by=cpu` / `by=allocated`: its measured requests (one in `resourcesEvery`) that used
 /// the most CPU / allocated the most, first.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/slow", tag = "performance", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "How many (default 10)"), ("by" = Option<super::schemas::RankingDoc>, Query, description = "Ranking (default duration)")), responses((status = 200, description = "The ring's slowest requests", body = super::schemas::SlowDoc), (status = 400, description = "A bad `limit` or `by`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
     let (limit, by) = match query
@@ -172,6 +175,7 @@ struct RouteWindows {
 }
 
 /// `GET /health/performance/v2/stats`: overall and per-route figures in every window.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/stats", tag = "performance", security(("operatorToken" = [])), responses((status = 200, description = "Overall and per-route figures", body = super::schemas::StatsV2Doc))))]
 pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
     let m = &state.monitor;
     let windows: serde_json::Map<String, serde_json::Value> = Window::ALL
@@ -215,6 +219,7 @@ pub(crate) async fn stats_v2(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /health/performance/v2/by-organization?organizationId=…`.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/by-organization", tag = "performance", security(("operatorToken" = [])), params(("organizationId" = String, Query, min_length = 1, pattern = "\\S", example = "acme", description = "The tenant (not blank)")), responses((status = 200, description = "The tenant's figures", body = super::schemas::ByOrganizationDoc), (status = 400, description = "`organizationId` missing or blank", body = crate::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "No request recorded for that tenant", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
     let id = query.get("organizationId").unwrap_or_default();
@@ -258,6 +263,7 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
 /// `GET /health/performance/v2/slow-paths?limit=5&window=5m&by=duration`: routes by p95,
 /// slowest first; `by=cpu` / `by=allocated`: routes with measured requests by their total CPU
 /// time / their bytes allocated per request (since start, whatever the window), highest first.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/slow-paths", tag = "performance", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many (default 5)"), ("window" = Option<super::schemas::WindowDoc>, Query, description = "Default `all`"), ("by" = Option<super::schemas::RankingDoc>, Query, description = "Ranking (default duration)")), responses((status = 200, description = "Routes, slowest first", body = super::schemas::SlowPathsDoc), (status = 400, description = "A bad `limit`, `window` or `by`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
     let (limit, by) = match query

@@ -282,6 +282,7 @@ fn json_event(name: &str, value: &impl Serialize) -> Event {
 }
 
 /// `GET /metrics/dashboard/stream[?history=1]`: see the [module docs](self).
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics/dashboard/stream", tag = "dashboard", security(("operatorToken" = [])), params(("history" = Option<String>, Query, description = "`1` or `true`: a `history` event first")), responses((status = 200, description = "Server-Sent Events: `snapshot` every 2 s (and `history` first when asked), for 60 s", content_type = "text/event-stream", body = super::schemas::SseEventDoc), (status = 503, description = "Too many streams open (`Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(super) async fn stream(
     State(state): State<AppState>,
     Extension(limiter): Extension<StreamLimiter>,

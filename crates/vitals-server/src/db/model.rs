@@ -15,7 +15,7 @@ pub(crate) const UNITS_MIN: i64 = 1;
 pub(crate) const UNITS_MAX: i64 = 100_000;
 
 /// A property (a building) owned by an organization, as stored and as served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Property {
     /// Database id, unique across organizations.
@@ -33,14 +33,17 @@ pub(crate) struct Property {
 }
 
 /// The fields a client supplies to create a [`Property`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NewProperty {
     /// Display name, 1..=200 characters after trimming.
+    #[schema(min_length = 1, max_length = 200)]
     pub(crate) name: String,
     /// Postal address, 1..=500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500)]
     pub(crate) address: String,
     /// Number of units, 1..=100000.
+    #[schema(minimum = 1, maximum = 100_000)]
     pub(crate) units: u32,
 }
 
