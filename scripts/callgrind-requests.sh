@@ -15,7 +15,8 @@
 # front would set it), KEEP [unset]: keep the
 # callgrind output files in target/callgrind/ for callgrind_annotate, CACHE [unset]: also
 # simulate the caches (`--cache-sim=yes`) and print data-cache misses per request (D1: first
-# level, LL: last level) next to the instructions.
+# level, LL: last level) next to the instructions, BIN [unset]: measure this bench-app binary
+# instead of building one (a copy saved from an earlier commit, for before/after figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,10 +32,12 @@ die() {
 command -v valgrind >/dev/null || die "valgrind not found (apt-get install valgrind)"
 command -v callgrind_control >/dev/null || die "callgrind_control not found (valgrind package)"
 
-cargo build --release -p vitals-bench --bin bench-app ${BENCH_FEATURES:+--features "$BENCH_FEATURES"} >&2
+if [[ -z ${BIN:-} ]]; then
+    cargo build --release -p vitals-bench --bin bench-app ${BENCH_FEATURES:+--features "$BENCH_FEATURES"} >&2
+fi
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET_DIR/release/bench-app"
+BIN=${BIN:-"$TARGET_DIR/release/bench-app"}
 OUT="$TARGET_DIR/callgrind"
 mkdir -p "$OUT"
 
@@ -82,6 +85,7 @@ for variant in "${VARIANTS[@]}"; do
     log="$OUT/$variant.log"
     file="$OUT/callgrind.$variant.out"
     rm -f "$file"*
+    : >"$log" # exists before the server's shell opens it, for the polling below
     WORKERS=1 valgrind --tool=callgrind --instr-atstart=no ${CACHE:+--cache-sim=yes} \
         --callgrind-out-file="$file" \
         "$BIN" "$variant" 0 >"$log" 2>&1 &
