@@ -125,9 +125,12 @@ pub use context::{
 #[cfg(feature = "custom-metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "custom-metrics")))]
 pub use custom_metrics::{RESERVED_PREFIXES, metrics_config};
+#[cfg(feature = "log-fields")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log-fields")))]
+pub use monitor::RequestFields;
 pub use monitor::{
-    DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, MonitorLayer, MonitorService,
-    RequestSpanHooks, RequestSpanStart, ResponseBody as MonitorBody,
+    DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, DEFAULT_SPAN_LEVEL, MonitorLayer,
+    MonitorService, RequestSpanHooks, RequestSpanStart, ResponseBody as MonitorBody,
     ResponseFuture as MonitorFuture, install_request_span_hooks,
 };
 pub use pressure::{

@@ -26,6 +26,9 @@ pub(super) struct Pending {
     pub(super) expose_id: bool,
     /// Whether the response carries `traceparent` (the request sent one).
     pub(super) echo_trace: bool,
+    /// Whether trace context is on: a request that has no trace yet gets one when its context
+    /// is asked for (see `current`).
+    pub(super) trace_on_demand: bool,
     pub(super) method: Method,
     /// The raw path, kept only when there is no route template.
     pub(super) path: Option<Box<str>>,
@@ -146,6 +149,7 @@ impl Recorder {
                 },
                 expose_id: false,
                 echo_trace: false,
+                trace_on_demand: false,
                 method: Method::Get,
                 path: None,
                 profile: None,
