@@ -93,6 +93,11 @@ pub(crate) fn cpu_rank(x: &vitals::RouteResources) -> Option<f64> {
     (x.measured > 0).then_some(x.cpu_ms_total)
 }
 
+/// `by=busy` for routes: the total busy time of their requests, ms (every timed request).
+pub(crate) fn busy_rank(x: &vitals::RouteResources) -> Option<f64> {
+    (x.timed > 0).then_some(x.busy_ms_total)
+}
+
 /// `by=allocated` for routes: bytes allocated per measured request.
 pub(crate) fn allocation_rank(x: &vitals::RouteResources) -> Option<f64> {
     x.allocated_bytes_per_request
@@ -111,12 +116,14 @@ pub(crate) fn rank_routes(
     keyed.into_iter().map(|(_, r)| r).collect()
 }
 
-/// How `/slow` and `/v2/slow-paths` rank (`by=`): time, or the sampled CPU or allocation.
-const RANKINGS: [&str; 3] = ["duration", "cpu", "allocated"];
+/// How `/slow` and `/v2/slow-paths` rank (`by=`): time, busy time (every request), or the
+/// sampled CPU or allocation.
+const RANKINGS: [&str; 4] = ["duration", "busy", "cpu", "allocated"];
 
 /// `GET /health/performance/slow?limit=10&by=duration`: the ring's slowest requests, slowest
-/// first; `by=cpu` / `by=allocated`: its measured requests (one in `resourcesEvery`) that used
-/// the most CPU / allocated the most, first.
+/// first; `by=busy`: its requests by busy time (the sum of their polls, an upper bound on
+/// their CPU time, known for every request); `by=cpu` / `by=allocated`: its measured requests
+/// (one in `resourcesEvery`) that used the most CPU / allocated the most, first.
 pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
     let (limit, by) = match query
@@ -130,10 +137,12 @@ pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
         "duration" => state.monitor.slowest(limit),
         _ => {
             let key = |r: &vitals::RequestRecord| {
-                r.resources.and_then(|x| match by {
-                    "cpu" => Some(u64::try_from(x.cpu.as_nanos()).unwrap_or(u64::MAX)),
-                    _ => x.allocated_bytes,
-                })
+                let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                match by {
+                    "busy" => r.polls.map(|p| ns(p.busy)),
+                    "cpu" => r.resources.map(|x| ns(x.cpu)),
+                    _ => r.resources.and_then(|x| x.allocated_bytes),
+                }
             };
             let mut measured: Vec<_> = state
                 .monitor
@@ -256,8 +265,9 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
 }
 
 /// `GET /health/performance/v2/slow-paths?limit=5&window=5m&by=duration`: routes by p95,
-/// slowest first; `by=cpu` / `by=allocated`: routes with measured requests by their total CPU
-/// time / their bytes allocated per request (since start, whatever the window), highest first.
+/// slowest first; `by=busy`: routes by the total busy time of their requests; `by=cpu` /
+/// `by=allocated`: routes with measured requests by their total CPU time / their bytes
+/// allocated per request (these three since start, whatever the window), highest first.
 pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
     let (limit, by) = match query
@@ -284,6 +294,7 @@ pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Respo
     };
     let mut routes = state.monitor.route_stats(window);
     let mut ranked = match by {
+        "busy" => rank_routes(&routes, busy_rank),
         "cpu" => rank_routes(&routes, cpu_rank),
         "allocated" => rank_routes(&routes, allocation_rank),
         _ => {
