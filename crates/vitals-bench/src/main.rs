@@ -294,6 +294,19 @@ async fn monitor_metrics(State(monitor): State<vitals::Monitor>) -> Response {
         .into_response()
 }
 
+/// `Vitals::builder()`; with env `BENCH_SHED=0` the pressure layer's busy-ratio threshold is
+/// off. `scripts/callgrind-requests.sh` sets it: under valgrind the worker is busy all the
+/// time, so the default threshold (0.98) would shed requests mid-measurement. The check per
+/// request is the same load either way.
+fn vitals_builder() -> vitals_axum::VitalsBuilder {
+    let builder = vitals_axum::Vitals::builder();
+    if std::env::var("BENCH_SHED").is_ok_and(|v| v == "0") {
+        builder.pressure(vitals_axum::PressureBuilder::default().max_busy_ratio(None))
+    } else {
+        builder
+    }
+}
+
 /// Builds the app of a variant. Must run inside the runtime (`axum-prometheus` spawns its
 /// upkeep task when its handle is made).
 fn app(variant: Variant) -> Router {
@@ -319,7 +332,7 @@ fn app(variant: Variant) -> Router {
             .legacy_headers(!matches!(variant, Variant::FullDraftHeaders));
             // The rate limit is given to the builder, so `/metrics` reports it and
             // `Vitals::layers` includes it.
-            let vitals = vitals_axum::Vitals::builder().rate_limit(limit).build();
+            let vitals = vitals_builder().rate_limit(limit).build();
             let router = router.merge(vitals.router());
             if matches!(variant, Variant::Full | Variant::FullDraftHeaders) {
                 router.layer(vitals.layers())
@@ -343,7 +356,7 @@ fn app(variant: Variant) -> Router {
         }
         Variant::PrometheusClient => prometheus_client_app(router),
         Variant::Recommended => {
-            let vitals = vitals_axum::Vitals::builder().build();
+            let vitals = vitals_builder().build();
             router.merge(vitals.router()).layer(vitals.layers())
         }
         Variant::RequestId => router.layer(
