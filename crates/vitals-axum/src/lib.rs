@@ -54,6 +54,8 @@
 //!
 //! - `rate-limit`: [`RateLimitLayer`] (GCRA per client, tenant or custom key, via `governor`).
 //! - `redis` (not default): `RedisStore`, quotas shared by many instances through Redis.
+//! - `log-fields`: [`RequestFields`], a `tracing-subscriber` event format that adds the
+//!   current request's ids, route and tenant to log lines (depends on `tracing-subscriber`).
 //! - `breaker`: [`CircuitBreaker`], [`CircuitBreakerLayer`] and [`BreakerRegistry`].
 //! - `dashboard`: the live HTML page at `/metrics/dashboard` for browsers, its embedded assets
 //!   and its Server-Sent Events stream. Without it `/metrics/dashboard` answers the JSON
