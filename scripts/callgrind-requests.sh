@@ -18,7 +18,11 @@
 # level, LL: last level) next to the instructions, BIN [unset]: measure this bench-app binary
 # instead of building one (a copy saved from an earlier commit, for before/after figures),
 # IDLE [unset]: also measure each variant idle for as long as its window lasted and print the
-# background's share and the per-request figure net of it (see below).
+# background's share and the per-request figure net of it (see below), CONN_ONLY [unset]: count
+# only the instructions run inside the connection's task (`axum::serve`'s `handle_connection`:
+# parsing, the service with its layers, writing the response), leaving out tokio's worker loop
+# and every other task (vitals' sampler, probe and tick), so background work does not blur the
+# per-request figure; the worker loop's share is the same for every variant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,7 +98,9 @@ window() {
     : >"$log" # exists before the server's shell opens it, for the polling below
     # BENCH_SHED=0: under valgrind the worker is always busy, so the pressure layer's default
     # busy-ratio threshold would shed requests mid-measurement (see bench-app).
-    BENCH_SHED=0 WORKERS=1 valgrind --tool=callgrind --instr-atstart=no ${CACHE:+--cache-sim=yes} \
+    local only=()
+    [[ -z ${CONN_ONLY:-} ]] || only=(--collect-atstart=no "--toggle-collect=*handle_connection*")
+    BENCH_SHED=0 WORKERS=1 valgrind --tool=callgrind --instr-atstart=no ${CACHE:+--cache-sim=yes} "${only[@]}" \
         --callgrind-out-file="$file" \
         "$BIN" "$variant" 0 >"$log" 2>&1 &
     PID=$!
