@@ -8,7 +8,8 @@
 # off, and the total instruction count (Ir) divided by N is the cost of one request: the whole
 # server side (hyper, axum, the layers, tokio's wake-ups), none of the client.
 #
-# Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare passthrough monitor full)
+# Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare recommended prometheus-client
+# full)
 # Env: BENCH_FEATURES [unset]: cargo features of bench-app (`jemalloc`: every variant on
 # jemalloc), N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], HEADER [unset]: one
 # request header to send with every request (`x-request-id: from-the-proxy`, as a proxy in
@@ -29,7 +30,7 @@ cd "$(dirname "$0")/.."
 N=${N:-5000}
 WARM=${WARM:-500}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
-if [[ $# -gt 0 ]]; then VARIANTS=("$@"); else VARIANTS=(bare passthrough monitor full); fi
+if [[ $# -gt 0 ]]; then VARIANTS=("$@"); else VARIANTS=(bare recommended prometheus-client full); fi
 
 die() {
     echo "callgrind-requests: $*" >&2
