@@ -17,6 +17,8 @@ mod service;
 mod span;
 
 pub use body::ResponseBody;
+#[cfg(feature = "custom-metrics")]
+pub(crate) use current::current_organization;
 pub use future::ResponseFuture;
 pub use hooks::{RequestSpanHooks, RequestSpanStart, install_request_span_hooks};
 pub use layer::{DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, MonitorLayer};
