@@ -40,6 +40,10 @@ LOAD_CPU=${LOAD_CPU:-1}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
 # Directory holding the fastify variant's server.js and node_modules (set by bench.sh).
 FASTIFY_DIR=${FASTIFY_DIR:-}
+# A saturated worker is busy all the time, so vitals' pressure layer (its default busy-ratio
+# threshold, 0.98) could shed requests mid-run; bench-app leaves that threshold off with
+# BENCH_SHED=0. The per-request check is the same atomic load either way.
+export BENCH_SHED=${BENCH_SHED:-0}
 
 die() {
     echo "$BENCH_NAME: $*" >&2
@@ -250,10 +254,13 @@ TARGET_CPU_DELTA_US=${TARGET_CPU_DELTA_US:-0.25}
 # `full` is the whole vitals stack (`full-separate`: the same, one `Router::layer` call per
 # layer), `axum-prometheus` the axum-prometheus crate's layer and
 # `prometheus-client` a hand-written middleware on the official prometheus-client crate (one
-# histogram by route, method and status). The summary needs `bare` and `monitor` among them.
+# histogram by route, method and status). The summary needs `bare` and COMPARE [monitor] (the
+# variant the verdict judges) among them; every variant also gets its throughput ratio and
+# CPU difference to bare paired by round.
 read -r -a VARIANTS <<<"${VARIANTS:-bare monitor}"
-[[ " ${VARIANTS[*]} " == *" bare "* && " ${VARIANTS[*]} " == *" monitor "* ]] ||
-    die "VARIANTS must include bare and monitor (the summary compares them), got: ${VARIANTS[*]}"
+COMPARE=${COMPARE:-monitor}
+[[ " ${VARIANTS[*]} " == *" bare "* && " ${VARIANTS[*]} " == *" $COMPARE "* ]] ||
+    die "VARIANTS must include bare and $COMPARE (COMPARE; the summary compares them), got: ${VARIANTS[*]}"
 
 bench_prerequisites
 bench_build
@@ -304,12 +311,13 @@ CONFIG="rounds=$ROUNDS duration=${DURATION}s warmup=${WARMUP}s wrk=-t$THREADS/-c
 CONFIG+=" workers=$WORKERS server_cpu=$SERVER_CPU load_cpu=$LOAD_CPU path=$PATH_UNDER_TEST"
 CONFIG+=" clk_tck=$CLK_TCK nproc=$ncpu"
 python3 - "$RESULTS" "$CLK_TCK" "$REPORT" "$TARGET_RPS_RATIO" "$TARGET_CPU_DELTA_US" "$CONFIG" \
-    "${VARIANTS[*]}" <<'EOF'
+    "${VARIANTS[*]}" "$COMPARE" <<'EOF'
 import statistics, sys
 path, tck, report = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 target_ratio, target_delta = float(sys.argv[4]), float(sys.argv[5])
 config = sys.argv[6]
 variants = sys.argv[7].split()
+compare = sys.argv[8]
 runs = {}
 for line in open(path):
     r, variant, requests, rps, p99, ticks, errors = line.rstrip("\n").split("\t")
@@ -319,11 +327,16 @@ for line in open(path):
         cpu_us=cpu_s / int(requests) * 1e6, errors=int(errors))
 med = {v: {k: statistics.median(run[k] for run in rs.values())
            for k in ("rps", "p99", "cpu_us")} for v, rs in runs.items()}
-rounds = sorted(set(runs["bare"]) & set(runs["monitor"]))
-paired_ratio = [runs["monitor"][r]["rps"] / runs["bare"][r]["rps"] for r in rounds]
-paired_delta = [runs["monitor"][r]["cpu_us"] - runs["bare"][r]["cpu_us"] for r in rounds]
-ratio = med["monitor"]["rps"] / med["bare"]["rps"]
-delta = med["monitor"]["cpu_us"] - med["bare"]["cpu_us"]
+def paired(v, key, f):
+    both = sorted(set(runs["bare"]) & set(runs[v]))
+    return statistics.median(f(runs[v][r][key], runs["bare"][r][key]) for r in both)
+pair = {v: (paired(v, "rps", lambda a, b: a / b), paired(v, "cpu_us", lambda a, b: a - b))
+        for v in variants}
+rounds = sorted(set(runs["bare"]) & set(runs[compare]))
+paired_ratio = [runs[compare][r]["rps"] / runs["bare"][r]["rps"] for r in rounds]
+paired_delta = [runs[compare][r]["cpu_us"] - runs["bare"][r]["cpu_us"] for r in rounds]
+ratio = med[compare]["rps"] / med["bare"]["rps"]
+delta = med[compare]["cpu_us"] - med["bare"]["cpu_us"]
 errors = sum(run["errors"] for rs in runs.values() for run in rs.values())
 
 lines = []
@@ -341,13 +354,14 @@ for r in sorted({r for rs in runs.values() for r in rs}):
             out(f"| {r} | {v} | {x['requests']} | {x['rps']:.0f} | {x['p99']:.3f} |"
                 f" {x['cpu_s']:.2f} | {x['cpu_us']:.3f} | {x['errors']} |")
 out("")
-out("| variant | median req/s | median p99 ms | median CPU µs/req | req/s vs bare | CPU µs/req vs bare |")
-out("|---|---:|---:|---:|---:|---:|")
+out("| variant | median req/s | median p99 ms | median CPU µs/req | req/s vs bare | CPU µs/req vs bare | req/s vs bare, paired | CPU µs/req vs bare, paired |")
+out("|---|---:|---:|---:|---:|---:|---:|---:|")
 for v in variants:
     out(f"| {v} | {med[v]['rps']:.0f} | {med[v]['p99']:.3f} | {med[v]['cpu_us']:.3f} |"
-        f" {med[v]['rps'] / med['bare']['rps']:.3f} | {med[v]['cpu_us'] - med['bare']['cpu_us']:+.3f} |")
+        f" {med[v]['rps'] / med['bare']['rps']:.3f} | {med[v]['cpu_us'] - med['bare']['cpu_us']:+.3f} |"
+        f" {pair[v][0]:.3f} | {pair[v][1]:+.3f} |")
 out("")
-out("| monitor vs bare | from medians | median of per-round pairs | target |")
+out(f"| {compare} vs bare | from medians | median of per-round pairs | target |")
 out("|---|---:|---:|---:|")
 out(f"| throughput ratio | {ratio:.4f} | {statistics.median(paired_ratio):.4f} | >= {target_ratio} |")
 out(f"| CPU delta µs/req | {delta:+.3f} | {statistics.median(paired_delta):+.3f} | <= {target_delta} |")
@@ -359,22 +373,22 @@ out(f"Verdict (from medians): throughput {'ok' if ok_ratio else 'MISSED'},"
     f" CPU {'ok' if ok_delta else 'MISSED'} -> {verdict}"
     + (f"; WARNING: {errors} wrk errors" if errors else ""))
 out("")
-out(f"RESULT bare_rps={med['bare']['rps']:.0f} monitor_rps={med['monitor']['rps']:.0f}"
-    f" bare_p99_ms={med['bare']['p99']:.3f} monitor_p99_ms={med['monitor']['p99']:.3f}"
-    f" bare_cpu_us={med['bare']['cpu_us']:.3f} monitor_cpu_us={med['monitor']['cpu_us']:.3f}"
+out(f"RESULT bare_rps={med['bare']['rps']:.0f} monitor_rps={med[compare]['rps']:.0f}"
+    f" bare_p99_ms={med['bare']['p99']:.3f} monitor_p99_ms={med[compare]['p99']:.3f}"
+    f" bare_cpu_us={med['bare']['cpu_us']:.3f} monitor_cpu_us={med[compare]['cpu_us']:.3f}"
     f" throughput_ratio={ratio:.4f} paired_throughput_ratio={statistics.median(paired_ratio):.4f}"
     f" cpu_delta_us={delta:+.3f} paired_cpu_delta_us={statistics.median(paired_delta):+.3f}"
     f" errors={errors} verdict={verdict}")
 text = "\n".join(lines) + "\n"
 open(report, "w").write(text)
 print("\nsummary")
-print(f"{'variant':<19} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8}")
+print(f"{'variant':<24} {'median req/s':>13} {'median p99 ms':>14} {'median CPU us/req':>18} {'vs bare':>8} {'paired':>7} {'dCPU paired':>12}")
 for v in variants:
-    print(f"{v:<19} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
-          f" {med[v]['rps'] / med['bare']['rps']:>8.3f}")
-print(f"throughput ratio monitor/bare: {ratio:.4f} (medians), "
+    print(f"{v:<24} {med[v]['rps']:>13.0f} {med[v]['p99']:>14.3f} {med[v]['cpu_us']:>18.3f}"
+          f" {med[v]['rps'] / med['bare']['rps']:>8.3f} {pair[v][0]:>7.3f} {pair[v][1]:>+12.3f}")
+print(f"throughput ratio {compare}/bare: {ratio:.4f} (medians), "
       f"{statistics.median(paired_ratio):.4f} (median of per-round pairs); target >= {target_ratio}")
-print(f"CPU delta monitor-bare: {delta:+.3f} us/req (medians), "
+print(f"CPU delta {compare}-bare: {delta:+.3f} us/req (medians), "
       f"{statistics.median(paired_delta):+.3f} (median of per-round pairs); target <= {target_delta}")
 print(f"verdict: {verdict}" + (f" (WARNING: {errors} wrk errors)" if errors else ""))
 print(f"report: {report}")

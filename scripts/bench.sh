@@ -24,7 +24,9 @@
 # the median time of METRICS_GETS sequential GETs of it (n/a where there is no /metrics).
 #
 # Environment (defaults in brackets):
-#   VARIANTS [bare monitor full axum-prometheus prometheus-client fastify]
+#   VARIANTS [bare recommended monitor full axum-prometheus prometheus-client fastify]
+#   (`recommended`: the README's "Use it" lines; a `-info` twin of bare, recommended or
+#   prometheus-client runs under an INFO fmt subscriber)
 #   ROUNDS [5]  DURATION [10] s per measured run  WARMUP [2] s  CONNECTIONS [32]
 #   THREADS [1] wrk threads  WORKERS [1] tokio workers  SERVER_CPU [0]  LOAD_CPU [1]
 #   PATH_UNDER_TEST [/hello]  FLOOD [100000] requests (0: no flood)  METRICS_GETS [20]
@@ -70,7 +72,7 @@ TARGET_MONITOR_RATIO=${TARGET_MONITOR_RATIO:-0.97}
 TARGET_FULL_RATIO=${TARGET_FULL_RATIO:-0.92}
 TARGET_MONITOR_CPU_US=${TARGET_MONITOR_CPU_US:-0.25}
 TARGET_FLOOD_MB=${TARGET_FLOOD_MB:-10}
-read -r -a VARIANTS <<<"${VARIANTS:-bare monitor full axum-prometheus prometheus-client fastify}"
+read -r -a VARIANTS <<<"${VARIANTS:-bare recommended monitor full axum-prometheus prometheus-client fastify}"
 
 for knob in ROUNDS DURATION WARMUP CONNECTIONS THREADS WORKERS FLOOD METRICS_GETS FLOOD_TIMEOUT; do
     [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
@@ -81,8 +83,9 @@ done
 ((${#VARIANTS[@]} > 0)) || die "VARIANTS is empty"
 for variant in "${VARIANTS[@]}"; do
     case $variant in
-    bare | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | full-draft-headers | axum-prometheus | prometheus-client | request-id | fastify) ;;
-    *) die "unknown variant '$variant' (bare monitor monitor-noid monitor-nores passthrough full full-separate full-draft-headers axum-prometheus prometheus-client request-id fastify)" ;;
+    bare | recommended | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | full-draft-headers | axum-prometheus | prometheus-client | request-id | fastify) ;;
+    bare-info | recommended-info | prometheus-client-info) ;;
+    *) die "unknown variant '$variant' (bare recommended monitor monitor-noid monitor-nores passthrough full full-separate full-draft-headers axum-prometheus prometheus-client request-id fastify; bare-info recommended-info prometheus-client-info)" ;;
     esac
 done
 

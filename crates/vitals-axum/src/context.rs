@@ -2,7 +2,8 @@
 //!
 //! - [`RequestId`]: the correlation id. Taken from the request's `x-request-id` when it is
 //!   1 to 64 bytes of `A-Z a-z 0-9 - _ . : + / = @`, otherwise generated (a random UUID v4).
-//!   It is echoed on the response and recorded on the `request` tracing span. Handlers, and any
+//!   It is echoed on the response, recorded on the `request` tracing span (when one is made)
+//!   and on log lines through [`RequestFields`](crate::RequestFields). Handlers, and any
 //!   code they call on the same task, reach it with [`RequestId::current`] or as an axum
 //!   extractor (`id: RequestId`): the layer makes the request's record current on the thread
 //!   while it polls the request's future (a task-local in effect), which costs no allocation

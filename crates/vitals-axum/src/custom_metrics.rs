@@ -14,7 +14,6 @@ use vitals::MetricFamily;
 use vitals_metrics::{Config, FamilySnapshot, InstallError, MetricsSnapshot, Registry};
 
 use crate::builder::VitalsBuilder;
-use crate::context::RequestContext;
 use crate::shared::Shared;
 
 /// Name prefixes of vitals' own families (`http_server_…`, `process_…`, `vitals_…`), which an
@@ -23,8 +22,9 @@ pub const RESERVED_PREFIXES: [&str; 3] = ["http_server_", "process_", "vitals_"]
 
 /// `config` with what vitals needs of a registry it serves: vitals' family names reserved
 /// ([`RESERVED_PREFIXES`]) and the tenant hook reading the organization of the request being
-/// handled ([`RequestContext::organization`]: the route's `{orgId}`/`{organizationId}` or a
-/// valid `x-organization-id` header, as the monitor reads it). The hook only matters once
+/// handled ([`RequestContext::organization`](crate::RequestContext::organization): the
+/// route's `{orgId}`/`{organizationId}` or a valid `x-organization-id` header, as the monitor
+/// reads it). The hook only matters once
 /// `config` sets a [`vitals_metrics::TenantScope`] other than `Off` (the default): the metrics
 /// in scope then carry the tenant label, the first `max_tenants` (100) tenants under their own
 /// value and later ones as `(other)`. An `Organization` a handler puts in the response is not
@@ -55,9 +55,10 @@ pub fn metrics_config(config: Config) -> Config {
         .tenant_hook(current_tenant)
 }
 
-/// The organization of the request being polled on this thread, if any.
+/// The organization of the request being polled on this thread, if any (read without
+/// `RequestContext::current`, which would make the request a trace id it does not need).
 fn current_tenant() -> Option<Arc<str>> {
-    RequestContext::current()?.organization().map(Arc::from)
+    crate::monitor::current_organization().map(|org| Arc::from(org.as_str()))
 }
 
 impl VitalsBuilder {

@@ -54,6 +54,8 @@
 //!
 //! - `rate-limit`: [`RateLimitLayer`] (GCRA per client, tenant or custom key, via `governor`).
 //! - `redis` (not default): `RedisStore`, quotas shared by many instances through Redis.
+//! - `log-fields`: [`RequestFields`], a `tracing-subscriber` event format that adds the
+//!   current request's ids, route and tenant to log lines (depends on `tracing-subscriber`).
 //! - `breaker`: [`CircuitBreaker`], [`CircuitBreakerLayer`] and [`BreakerRegistry`].
 //! - `dashboard`: the live HTML page at `/metrics/dashboard` for browsers, its embedded assets
 //!   and its Server-Sent Events stream. Without it `/metrics/dashboard` answers the JSON
@@ -127,9 +129,12 @@ pub use context::{
 #[cfg(feature = "custom-metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "custom-metrics")))]
 pub use custom_metrics::{RESERVED_PREFIXES, metrics_config};
+#[cfg(feature = "log-fields")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log-fields")))]
+pub use monitor::RequestFields;
 pub use monitor::{
-    DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, MonitorLayer, MonitorService,
-    RequestSpanHooks, RequestSpanStart, ResponseBody as MonitorBody,
+    DEFAULT_BUFFERED_BODY_LIMIT, DEFAULT_RESOURCES_EVERY, DEFAULT_SPAN_LEVEL, MonitorLayer,
+    MonitorService, RequestSpanHooks, RequestSpanStart, ResponseBody as MonitorBody,
     ResponseFuture as MonitorFuture, install_request_span_hooks,
 };
 pub use pressure::{

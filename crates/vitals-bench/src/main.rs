@@ -1,11 +1,15 @@
 //! `bench-app`: a trivial axum service for measuring the overhead of
 //! [`vitals_axum::MonitorLayer`] under load (driven by `scripts/bench-load.sh`).
 //!
-//! Usage: `bench-app <VARIANT> [PORT]`, VARIANT one of `bare`, `monitor`, `monitor-noid`,
-//! `monitor-nores`, `passthrough`, `full`, `full-separate`, `full-draft-headers`,
-//! `axum-prometheus`, `prometheus-client`, `request-id`.
+//! Usage: `bench-app <VARIANT>[-info] [PORT]`, VARIANT one of `bare`, `recommended`,
+//! `monitor`, `monitor-noid`, `monitor-nores`, `passthrough`, `full`, `full-separate`,
+//! `full-draft-headers`, `axum-prometheus`, `prometheus-client`, `request-id`. With `-info`
+//! (`bare-info`, `recommended-info`, `prometheus-client-info`...) a `tracing_subscriber::fmt()`
+//! subscriber at INFO writing to a sink is installed first, as in a service that logs.
 //!
 //! - `bare`: the routes alone, no monitoring.
+//! - `recommended`: the README's "Use it" lines: `Vitals::builder().build()`, its router
+//!   merged, `.layer(vitals.layers())` (monitor, pressure), sampler and alerts running.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
 //!   the default).
 //! - `axum-prometheus`: the same routes under the `axum-prometheus` crate's layer as its docs
@@ -25,7 +29,8 @@
 //! server binds `127.0.0.1` and prints `listening on ADDR` (e.g. `listening on
 //! 127.0.0.1:41234`) once it accepts connections. Env `WORKERS` sets the number of tokio worker
 //! threads (default 1, so that with CPU pinning one core serves and another drives the load).
-//! No logging subscriber is installed, so tracing spans cost what they cost without one.
+//! Without `-info` no logging subscriber is installed, so tracing spans cost what they cost
+//! without one.
 //! Built with the `jemalloc` feature, every variant runs on jemalloc (as the reference server
 //! does), which makes vitals' heap figures and per-request allocation counts live.
 
@@ -83,6 +88,17 @@ enum Variant {
     /// A minimal hand-written `prometheus-client` middleware: one histogram by route, method
     /// and status.
     PrometheusClient,
+    /// The README's "Use it" lines exactly: `Vitals::builder().build()` (sampler and alerts
+    /// running), its router merged, `.layer(vitals.layers())`, no rate limit.
+    Recommended,
+}
+
+/// A variant and whether a `tracing_subscriber::fmt()` subscriber at INFO, writing to a sink,
+/// is installed (the `-info` twins: what a service that logs pays).
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    variant: Variant,
+    info: bool,
 }
 
 pin_project_lite::pin_project! {
@@ -127,7 +143,24 @@ impl Variant {
             "axum-prometheus" => Some(Self::AxumPrometheus),
             "prometheus-client" => Some(Self::PrometheusClient),
             "request-id" => Some(Self::RequestId),
+            "recommended" => Some(Self::Recommended),
             _ => None,
+        }
+    }
+}
+
+impl Setup {
+    /// `VARIANT` or `VARIANT-info`.
+    fn parse(arg: &str) -> Option<Self> {
+        match arg.strip_suffix("-info") {
+            Some(variant) => Variant::parse(variant).map(|variant| Self {
+                variant,
+                info: true,
+            }),
+            None => Variant::parse(arg).map(|variant| Self {
+                variant,
+                info: false,
+            }),
         }
     }
 }
@@ -261,6 +294,19 @@ async fn monitor_metrics(State(monitor): State<vitals::Monitor>) -> Response {
         .into_response()
 }
 
+/// `Vitals::builder()`; with env `BENCH_SHED=0` the pressure layer's busy-ratio threshold is
+/// off. `scripts/callgrind-requests.sh` sets it: under valgrind the worker is busy all the
+/// time, so the default threshold (0.98) would shed requests mid-measurement. The check per
+/// request is the same load either way.
+fn vitals_builder() -> vitals_axum::VitalsBuilder {
+    let builder = vitals_axum::Vitals::builder();
+    if std::env::var("BENCH_SHED").is_ok_and(|v| v == "0") {
+        builder.pressure(vitals_axum::PressureBuilder::default().max_busy_ratio(None))
+    } else {
+        builder
+    }
+}
+
 /// Builds the app of a variant. Must run inside the runtime (`axum-prometheus` spawns its
 /// upkeep task when its handle is made).
 fn app(variant: Variant) -> Router {
@@ -286,7 +332,7 @@ fn app(variant: Variant) -> Router {
             .legacy_headers(!matches!(variant, Variant::FullDraftHeaders));
             // The rate limit is given to the builder, so `/metrics` reports it and
             // `Vitals::layers` includes it.
-            let vitals = vitals_axum::Vitals::builder().rate_limit(limit).build();
+            let vitals = vitals_builder().rate_limit(limit).build();
             let router = router.merge(vitals.router());
             if matches!(variant, Variant::Full | Variant::FullDraftHeaders) {
                 router.layer(vitals.layers())
@@ -309,6 +355,10 @@ fn app(variant: Variant) -> Router {
                 .layer(layer)
         }
         Variant::PrometheusClient => prometheus_client_app(router),
+        Variant::Recommended => {
+            let vitals = vitals_builder().build();
+            router.merge(vitals.router()).layer(vitals.layers())
+        }
         Variant::RequestId => router.layer(
             tower::ServiceBuilder::new()
                 .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
@@ -322,7 +372,7 @@ fn app(variant: Variant) -> Router {
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|recommended|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id>[-info] [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }
@@ -332,7 +382,7 @@ fn main() -> ExitCode {
     let Some(variant) = args.next() else {
         return usage("missing variant");
     };
-    let Some(variant) = Variant::parse(&variant) else {
+    let Some(setup) = Setup::parse(&variant) else {
         return usage(&format!("unknown variant `{variant}`"));
     };
     let port = args
@@ -363,7 +413,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(variant, port)) {
+    if setup.info {
+        // What most services install: INFO and above, formatted; written to a sink so the
+        // terminal's speed is not measured.
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .init();
+    }
+    match runtime.block_on(serve(setup.variant, port)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("bench-app: {err}");

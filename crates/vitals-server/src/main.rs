@@ -77,7 +77,13 @@ async fn main() -> anyhow::Result<()> {
     let otel = vitals_otel::init_from_env("vitals-server")?;
     tracing_subscriber::registry()
         .with(otel.as_ref().map(vitals_otel::OtelGuard::layer))
-        .with(tracing_subscriber::fmt::layer())
+        // Lines logged during a request carry its ids, route and tenant (the request span
+        // itself is DEBUG unless a trace exporter needs it).
+        .with(
+            tracing_subscriber::fmt::layer().event_format(vitals_axum::RequestFields::new(
+                tracing_subscriber::fmt::format(),
+            )),
+        )
         .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
 

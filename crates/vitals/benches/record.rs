@@ -25,6 +25,7 @@ fn sample(start: Instant, i: u64) -> RequestSample<'static> {
         polls: Some(Polls {
             count: 1,
             longest: duration.min(Duration::from_micros(500)),
+            busy: duration.min(Duration::from_micros(500)),
         }),
         ..RequestSample::default()
     }

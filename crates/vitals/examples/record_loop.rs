@@ -33,6 +33,7 @@ fn main() {
             polls: Some(Polls {
                 count: 1,
                 longest: duration,
+                busy: duration,
             }),
         });
     }

@@ -7,10 +7,10 @@ pub const INLINE_BYTES: usize = 64;
 const STR_WORDS: usize = INLINE_BYTES / 8;
 // A slot is four cache lines, laid out so that a typical request writes only the first two:
 // line 0: seq, order, unix_ns, duration, packed, lens, trace id (2 words); line 1: correlation
-// id (8); line 2: organization (8); line 3: cpu, allocated, freed, polls, padding to 256
-// bytes. Strings are written up to their length and the resource words only when there is
+// id (8); line 2: organization (8); line 3: cpu, allocated, freed, polls, busy, padding to
+// 256 bytes. Strings are written up to their length and the resource words only when there is
 // something to put in them (a bit in the lens word says so); a request polled once keeps that
-// poll's length in the lens word's high half instead. So a request without an organization or
+// poll's length in the lens word's high half instead (its busy time is that poll's length). So a request without an organization or
 // a measurement touches two lines:
 // the ring is cold memory (2000 slots are 512 KB), and every line written is a cache miss.
 // Slots start on cache lines, so writers of neighbouring slots (usually on different threads)
@@ -20,7 +20,7 @@ const TRACE: usize = 6;
 const CID: usize = 8;
 const ORG: usize = CID + STR_WORDS;
 const RES: usize = ORG + STR_WORDS;
-const USED_WORDS: usize = RES + 4;
+const USED_WORDS: usize = RES + 5;
 const _: () = assert!(USED_WORDS <= WORDS && TRACE + 2 == CID && CID % 8 == 0 && ORG % 8 == 0);
 /// Bit of the lens word: the resource words were written.
 const HAS_RESOURCES: u64 = 1 << 16;
@@ -61,6 +61,9 @@ pub struct Entry {
     /// Number of polls (low 32 bits) and longest poll in µs (high 32 bits); 0 when the polls
     /// were not timed.
     pub polls: u64,
+    /// Busy time (the sum of the polls), ns; for a request polled once, its one poll (to the
+    /// µs); 0 when the polls were not timed.
+    pub busy_ns: u64,
 }
 
 impl Entry {
@@ -235,6 +238,8 @@ pub struct EntryRef<'a> {
     pub freed_bytes: u64,
     /// See [`Entry::polls`].
     pub polls: u64,
+    /// See [`Entry::busy_ns`].
+    pub busy_ns: u64,
 }
 
 impl<'a> From<&'a Entry> for EntryRef<'a> {
@@ -253,6 +258,7 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
             allocated_bytes: e.allocated_bytes,
             freed_bytes: e.freed_bytes,
             polls: e.polls,
+            busy_ns: e.busy_ns,
         }
     }
 }
@@ -434,6 +440,7 @@ impl Ring {
             w[RES + 1].store(e.allocated_bytes, Ordering::Relaxed);
             w[RES + 2].store(e.freed_bytes, Ordering::Relaxed);
             w[RES + 3].store(e.polls, Ordering::Relaxed);
+            w[RES + 4].store(e.busy_ns, Ordering::Relaxed);
         }
         w[0].store(seq + 2, Ordering::Release);
     }
@@ -483,6 +490,11 @@ impl Ring {
                     res(3)
                 } else {
                     1 | (copy[5] & !0xFFFF_FFFF)
+                },
+                busy_ns: if copy[5] & ONE_POLL == 0 {
+                    res(4)
+                } else {
+                    (copy[5] >> 32) * 1_000
                 },
             });
         }
@@ -594,6 +606,7 @@ mod tests {
             allocated_bytes: 64,
             freed_bytes: 32,
             polls: 1 | (99 << 32),
+            busy_ns: 99_123,
             ..EntryRef::default()
         });
         let e = &ring.snapshot()[0];
@@ -601,6 +614,8 @@ mod tests {
             (e.cpu_ns, e.allocated_bytes, e.freed_bytes, e.polls),
             (7, 64, 32, 1 | (99 << 32))
         );
+        // One poll: its busy time is that poll, kept in µs.
+        assert_eq!(e.busy_ns, 99_000);
     }
 
     #[test]
@@ -621,6 +636,7 @@ mod tests {
             allocated_bytes: 10,
             freed_bytes: 12,
             polls: 11,
+            busy_ns: 13,
         };
         ring.push(&EntryRef::from(&e));
         assert_eq!(ring.snapshot(), vec![e]);

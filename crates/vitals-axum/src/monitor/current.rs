@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 
 use super::record::Recorder;
-use crate::context::{RequestContext, RequestId};
+use crate::context::{RequestContext, RequestId, TraceContext};
 use crate::problem::Problem;
 
 thread_local! {
@@ -18,6 +18,34 @@ fn with_current<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
         .try_with(|current| {
             let current = current.try_borrow().ok()?;
             let pending = current.as_ref()?.pending()?;
+            Some(f(&pending.context, pending.expose_id))
+        })
+        .ok()
+        .flatten()
+}
+
+/// The tenant of the request polled on this thread (from its path or header), without making
+/// a trace: for readers that want the tenant alone (the custom metrics' tenant hook).
+pub(crate) fn current_organization() -> Option<vitals::InlineStr> {
+    with_current(|c, _| c.organization).flatten()
+}
+
+/// True while a request's future is polled on this thread.
+pub(crate) fn has_current() -> bool {
+    with_current(|_, _| ()).is_some()
+}
+
+/// As [`with_current`], after giving the request its trace if trace context is on and it has
+/// none yet: whoever reads the whole context may use the trace id, so it is made now (and
+/// then recorded with the request).
+pub(crate) fn with_current_traced<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| {
+            let mut current = current.try_borrow_mut().ok()?;
+            let pending = current.as_mut()?.pending_mut()?;
+            if pending.trace_on_demand && pending.context.trace.is_none() {
+                pending.context.trace = Some(TraceContext::generate());
+            }
             Some(f(&pending.context, pending.expose_id))
         })
         .ok()
@@ -72,10 +100,12 @@ impl RequestId {
 }
 
 impl RequestContext {
-    /// The context of the request being handled on this task.
+    /// The context of the request being handled on this task. With trace context on, a
+    /// request that has no trace yet gets one now (see
+    /// [`MonitorLayer::trace_context`](crate::MonitorLayer::trace_context)).
     #[must_use]
     pub fn current() -> Option<Self> {
-        with_current(|c, expose_id| Self {
+        with_current_traced(|c, expose_id| Self {
             request_id: c.request_id.filter(|_| expose_id),
             ..c.clone()
         })

@@ -66,6 +66,7 @@ pub struct MonitorLayer {
     resources_every: u32,
     buffered_body_limit: u64,
     in_router: bool,
+    span_level: tracing::Level,
 }
 
 impl MonitorLayer {
@@ -79,7 +80,22 @@ impl MonitorLayer {
             resources_every: DEFAULT_RESOURCES_EVERY,
             buffered_body_limit: DEFAULT_BUFFERED_BODY_LIMIT,
             in_router: false,
+            span_level: super::span::DEFAULT_SPAN_LEVEL,
         }
+    }
+
+    /// The level of the per-request `request` span (default [`DEFAULT_SPAN_LEVEL`], DEBUG, as
+    /// tower-http makes its request spans). The span is made only when a subscriber wants
+    /// spans at that level: at INFO a formatting subscriber renders its fields for every
+    /// request, which costs more than the rest of the monitor. Log lines made during a request
+    /// carry its ids without the span through [`RequestFields`](crate::RequestFields). With
+    /// request span hooks installed (a trace exporter) the span is made at INFO at least.
+    ///
+    /// [`DEFAULT_SPAN_LEVEL`]: crate::DEFAULT_SPAN_LEVEL
+    #[must_use]
+    pub fn span_level(mut self, level: tracing::Level) -> Self {
+        self.span_level = level;
+        self
     }
 
     /// Responses whose body has an exact size of at most `bytes` are recorded when they leave
@@ -108,8 +124,13 @@ impl MonitorLayer {
     /// (default `false`; [`crate::Vitals::layer`] turns it on).
     ///
     /// A request that sent `traceparent` gets one back: its trace with this service's span id,
-    /// or the new trace that replaced an invalid one. A request without one gets none: its
-    /// trace id is still recorded and logged, and `x-request-id` names it to the client. (The
+    /// or the new trace that replaced an invalid one. A request without one gets none, and its
+    /// trace is made only when something uses it: a trace exporter's hooks, the request span,
+    /// or a handler or log line asking for the request's context
+    /// ([`RequestContext::current`](crate::RequestContext::current),
+    /// [`RequestFields`](crate::RequestFields)); it is then recorded with the request. A
+    /// request nobody asked about records no trace id (`x-request-id` names it), which saves
+    /// making a random id per request that nothing would read. (The
     /// response header is not part of W3C Trace Context Level 1; sending it to every client,
     /// tracing or not, cost 400 instructions per request in the profile: making, inserting and
     /// encoding a 55-byte value.)
@@ -152,6 +173,7 @@ impl<S> Layer<S> for MonitorLayer {
             resources_every: self.resources_every,
             buffered_body_limit: self.buffered_body_limit,
             in_router: self.in_router,
+            span_level: self.span_level,
         }
     }
 }

@@ -26,6 +26,9 @@ pub(super) struct Pending {
     pub(super) expose_id: bool,
     /// Whether the response carries `traceparent` (the request sent one).
     pub(super) echo_trace: bool,
+    /// Whether trace context is on: a request that has no trace yet gets one when its context
+    /// is asked for (see `current`).
+    pub(super) trace_on_demand: bool,
     pub(super) method: Method,
     /// The raw path, kept only when there is no route template.
     pub(super) path: Option<Box<str>>,
@@ -34,6 +37,8 @@ pub(super) struct Pending {
     /// (or last) one began.
     pub(super) polls: u32,
     pub(super) longest_poll: Duration,
+    /// The sum of the polls so far: the request's busy time.
+    pub(super) busy: Duration,
     pub(super) poll_start: Instant,
     pub(super) status: u16,
     pub(super) response_org: Option<Organization>,
@@ -51,9 +56,9 @@ impl Pending {
     /// The poll that began last ended at `now`.
     fn poll_ended(&mut self, now: Instant) {
         self.polls += 1;
-        self.longest_poll = self
-            .longest_poll
-            .max(now.saturating_duration_since(self.poll_start));
+        let poll = now.saturating_duration_since(self.poll_start);
+        self.longest_poll = self.longest_poll.max(poll);
+        self.busy += poll;
     }
 
     /// Records the request, once, as ended at `end`.
@@ -101,6 +106,7 @@ impl Pending {
             polls: Some(vitals::Polls {
                 count: self.polls,
                 longest: self.longest_poll,
+                busy: self.busy,
             }),
         });
     }
@@ -146,11 +152,13 @@ impl Recorder {
                 },
                 expose_id: false,
                 echo_trace: false,
+                trace_on_demand: false,
                 method: Method::Get,
                 path: None,
                 profile: None,
                 polls: 0,
                 longest_poll: Duration::ZERO,
+                busy: Duration::ZERO,
                 poll_start: start,
                 status: 0,
                 response_org: None,
@@ -166,6 +174,7 @@ impl Recorder {
         boxed.context.start = start;
         boxed.polls = 0;
         boxed.longest_poll = Duration::ZERO;
+        boxed.busy = Duration::ZERO;
         boxed.poll_start = start;
         boxed.status = 0;
         boxed.response_started = false;

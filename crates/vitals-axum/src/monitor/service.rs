@@ -29,6 +29,7 @@ pub struct MonitorService<S> {
     pub(super) resources_every: u32,
     pub(super) buffered_body_limit: u64,
     pub(super) in_router: bool,
+    pub(super) span_level: tracing::Level,
 }
 
 impl<S> MonitorService<S> {
@@ -117,19 +118,35 @@ where
             None if self.request_id => (Some(RequestId::generate()), None),
             None => (None, None),
         };
-        let trace = self.trace_context.then(|| {
-            scanned
-                .traceparent
-                .and_then(|v| TraceContext::from_traceparent(v.as_bytes()))
-                .unwrap_or_else(TraceContext::generate)
-        });
+        // A trace is made now only when something will use it: a `traceparent` to answer (an
+        // invalid one is replaced by a new trace), a trace exporter's hooks, or the request
+        // span. Otherwise it is made on demand, when a handler or a log line asks for the
+        // request's context (`RequestContext::current`), and a request nobody asked about
+        // records none: its `x-request-id` names it.
+        let hooks = super::hooks::installed();
+        let span_level = super::span::effective_level(self.span_level, hooks.is_some());
+        let span_wanted = span_level <= tracing::level_filters::LevelFilter::current();
+        let trace = if self.trace_context
+            && (scanned.traceparent.is_some() || hooks.is_some() || span_wanted)
+        {
+            Some(
+                scanned
+                    .traceparent
+                    .and_then(|v| TraceContext::from_traceparent(v.as_bytes()))
+                    .unwrap_or_else(TraceContext::generate),
+            )
+        } else {
+            None
+        };
         let echo_trace = trace.is_some() && scanned.traceparent.is_some();
         // Inside a router a request without a template matched no route: no path to keep.
         let path = (route.is_none() && !self.in_router).then(|| Box::from(req.uri().path()));
-        // Without a subscriber that wants INFO spans the span would be a disabled one; not
-        // making it at all saves its callsite check (and the `log` fallback some builds have).
-        let span = if tracing::Level::INFO <= tracing::level_filters::LevelFilter::current() {
-            let span = request_span(
+        // Without a subscriber that wants the span at its level the span would be a disabled
+        // one; not making it at all saves its callsite check (and the `log` fallback some
+        // builds have).
+        let span = if span_wanted {
+            let span = super::span::request_span(
+                span_level,
                 method,
                 route.as_ref(),
                 request_id.as_ref(),
@@ -137,7 +154,7 @@ where
                 trace.as_ref(),
             );
             // Only where the span is made: unconfigured tracing pays nothing for the hooks.
-            if let Some(hooks) = super::hooks::installed().filter(|_| !span.is_disabled()) {
+            if let Some(hooks) = hooks.filter(|_| !span.is_disabled()) {
                 let start = RequestSpanStart {
                     method: method.as_str(),
                     route: route.as_ref().map(MatchedPath::as_str),
@@ -155,6 +172,7 @@ where
         if let Some(p) = recorder.pending_mut() {
             p.context.request_id = request_id;
             p.context.trace = trace;
+            p.trace_on_demand = self.trace_context;
             p.context.organization = (!organization.is_empty()).then_some(organization);
             p.context.route = route;
             p.expose_id = self.request_id;
@@ -177,34 +195,4 @@ where
             recorder: Some(recorder),
         }
     }
-}
-
-/// The request's span, with its fields.
-fn request_span(
-    method: Method,
-    route: Option<&MatchedPath>,
-    request_id: Option<&RequestId>,
-    organization: &InlineStr,
-    trace: Option<&TraceContext>,
-) -> tracing::Span {
-    let span = tracing::info_span!(
-        "request",
-        method = method.as_str(),
-        route = route.map_or(vitals::UNMATCHED, MatchedPath::as_str),
-        request_id = request_id.map_or("", RequestId::as_str),
-        organization = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
-        // Filled by a trace exporter's hook (see `RequestSpanHooks`), empty otherwise.
-        otel.name = tracing::field::Empty,
-        otel.kind = tracing::field::Empty,
-    );
-    if !organization.is_empty() {
-        span.record("organization", organization.as_str());
-    }
-    if let Some(trace) = trace {
-        if !span.is_disabled() {
-            span.record("trace_id", trace.trace_id_hex());
-        }
-    }
-    span
 }

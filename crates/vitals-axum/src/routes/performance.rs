@@ -95,6 +95,11 @@ pub(crate) fn cpu_rank(x: &vitals::RouteResources) -> Option<f64> {
     (x.measured > 0).then_some(x.cpu_ms_total)
 }
 
+/// `by=busy` for routes: the total busy time of their requests, ms (every timed request).
+pub(crate) fn busy_rank(x: &vitals::RouteResources) -> Option<f64> {
+    (x.timed > 0).then_some(x.busy_ms_total)
+}
+
 /// `by=allocated` for routes: bytes allocated per measured request.
 pub(crate) fn allocation_rank(x: &vitals::RouteResources) -> Option<f64> {
     x.allocated_bytes_per_request
@@ -113,10 +118,14 @@ pub(crate) fn rank_routes(
     keyed.into_iter().map(|(_, r)| r).collect()
 }
 
-/// How `/slow` and `/v2/slow-paths` rank (`by=`): time, or the sampled CPU or allocation.
-const RANKINGS: [&str; 3] = ["duration", "cpu", "allocated"];
+/// How `/slow` and `/v2/slow-paths` rank (`by=`): time, busy time (every request), or the
+/// sampled CPU or allocation.
+const RANKINGS: [&str; 4] = ["duration", "busy", "cpu", "allocated"];
 
 /// `GET /health/performance/slow?limit=10&by=duration`: the ring's slowest requests, slowest
+/// first; `by=busy`: its requests by busy time (the sum of their polls, an upper bound on
+/// their CPU time, known for every request); `by=cpu` / `by=allocated`: its measured requests
+/// (one in `resourcesEvery`) that used the most CPU / allocated the most, first.
 /// first; `by=cpu` / `by=allocated`: its measured requests (one in `resourcesEvery`) that used
 /// the most CPU / allocated the most, first.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/slow", tag = "performance", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "How many (default 10)"), ("by" = Option<super::schemas::RankingDoc>, Query, description = "Ranking (default duration)")), responses((status = 200, description = "The ring's slowest requests", body = super::schemas::SlowDoc), (status = 400, description = "A bad `limit` or `by`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
@@ -133,10 +142,12 @@ pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
         "duration" => state.monitor.slowest(limit),
         _ => {
             let key = |r: &vitals::RequestRecord| {
-                r.resources.and_then(|x| match by {
-                    "cpu" => Some(u64::try_from(x.cpu.as_nanos()).unwrap_or(u64::MAX)),
-                    _ => x.allocated_bytes,
-                })
+                let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                match by {
+                    "busy" => r.polls.map(|p| ns(p.busy)),
+                    "cpu" => r.resources.map(|x| ns(x.cpu)),
+                    _ => r.resources.and_then(|x| x.allocated_bytes),
+                }
             };
             let mut measured: Vec<_> = state
                 .monitor
@@ -261,6 +272,9 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
 }
 
 /// `GET /health/performance/v2/slow-paths?limit=5&window=5m&by=duration`: routes by p95,
+/// slowest first; `by=busy`: routes by the total busy time of their requests; `by=cpu` /
+/// `by=allocated`: routes with measured requests by their total CPU time / their bytes
+/// allocated per request (these three since start, whatever the window), highest first.
 /// slowest first; `by=cpu` / `by=allocated`: routes with measured requests by their total CPU
 /// time / their bytes allocated per request (since start, whatever the window), highest first.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/slow-paths", tag = "performance", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many (default 5)"), ("window" = Option<super::schemas::WindowDoc>, Query, description = "Default `all`"), ("by" = Option<super::schemas::RankingDoc>, Query, description = "Ranking (default duration)")), responses((status = 200, description = "Routes, slowest first", body = super::schemas::SlowPathsDoc), (status = 400, description = "A bad `limit`, `window` or `by`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
@@ -290,6 +304,7 @@ pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Respo
     };
     let mut routes = state.monitor.route_stats(window);
     let mut ranked = match by {
+        "busy" => rank_routes(&routes, busy_rank),
         "cpu" => rank_routes(&routes, cpu_rank),
         "allocated" => rank_routes(&routes, allocation_rank),
         _ => {

@@ -125,6 +125,7 @@ pub(crate) struct SummaryDoc {
 #[schema(as = Ranking, rename_all = "lowercase")]
 pub(crate) enum RankingDoc {
     Duration,
+    Busy,
     Cpu,
     Allocated,
 }

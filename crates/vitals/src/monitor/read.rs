@@ -273,6 +273,7 @@ impl Monitor {
                     polls: (e.polls != 0).then(|| Polls {
                         count: (e.polls & 0xFFFF_FFFF) as u32,
                         longest: Duration::from_micros(e.polls >> 32),
+                        busy: Duration::from_nanos(e.busy_ns),
                     }),
                     is_high_cpu: e.flags & Entry::HIGH_CPU != 0,
                     is_high_memory: e.flags & Entry::HIGH_MEMORY != 0,

@@ -58,7 +58,15 @@ impl Monitor {
         let observation = Observation::new(minute, duration_ns, is_error);
 
         let config = &inner.config;
-        let mut flags = sample.resources.map_or(0, |r| {
+        // High CPU: from the measured CPU time when there is one, else from busy time (an upper
+        // bound on it, known for every request whose polls were timed); the record's
+        // `MEASURED` flag says which.
+        let busy = sample.polls.map(|p| p.busy);
+        let mut flags = match sample.resources {
+            None if busy.is_some_and(|b| b > config.high_cpu_threshold) => Entry::HIGH_CPU,
+            _ => 0,
+        };
+        flags |= sample.resources.map_or(0, |r| {
             let mut f = Entry::MEASURED;
             if r.cpu > config.high_cpu_threshold {
                 f |= Entry::HIGH_CPU;
@@ -85,13 +93,22 @@ impl Monitor {
             route
                 .series(sample.method, sample.status)
                 .record(&observation);
-            // Per route, polls of a tenth of the blocking threshold or more (1 ms by default):
-            // a fast request's poll is not worth a cache line more per request.
-            let long_poll = sample.polls.filter(|p| p.longest >= inner.long_poll);
-            if sample.resources.is_none() && long_poll.is_none() {
+            if sample.resources.is_none() && sample.polls.is_none() {
                 return route.id;
             }
             let t = route.resources[sample.method.index()].get_or_init(Box::default);
+            // Busy time per route for every timed request: one more cache line per request,
+            // the price of a CPU figure for every request rather than one in N.
+            if let Some(busy) = busy {
+                t.timed.fetch_add(1, Relaxed);
+                t.busy_ns.fetch_add(ns(busy), Relaxed);
+                if sample.resources.is_none() && flags & Entry::HIGH_CPU != 0 {
+                    t.high_cpu.fetch_add(1, Relaxed);
+                }
+            }
+            // Per route, polls of a tenth of the blocking threshold or more (1 ms by default):
+            // a fast request's longest poll is not worth a compare more per request.
+            let long_poll = sample.polls.filter(|p| p.longest >= inner.long_poll);
             if let Some(p) = long_poll {
                 let longest = ns(p.longest);
                 // A load first: `fetch_max` is a locked compare-exchange loop even when the
@@ -152,6 +169,7 @@ impl Monitor {
                 .unwrap_or(0),
             freed_bytes: sample.resources.and_then(|r| r.freed_bytes).unwrap_or(0),
             polls: polls_word,
+            busy_ns: busy.map_or(0, ns),
         });
     }
 

@@ -74,7 +74,11 @@ pub struct Resources {
 ///
 /// ```
 /// use std::time::Duration;
-/// let polls = vitals::Polls { count: 2, longest: Duration::from_millis(3) };
+/// let polls = vitals::Polls {
+///     count: 2,
+///     longest: Duration::from_millis(3),
+///     busy: Duration::from_millis(4),
+/// };
 /// assert_eq!(polls.count, 2);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,6 +87,12 @@ pub struct Polls {
     pub count: u32,
     /// The longest single poll (wall time).
     pub longest: Duration,
+    /// Busy time: the sum of the polls' lengths (wall time on the monotonic clock). Every poll
+    /// is timed, so every request has it, where CPU time is read for one request in N. It
+    /// includes time the thread was descheduled or waiting inside a poll (a blocking call, a
+    /// page fault, another process on the core), so it is an upper bound on the CPU time the
+    /// polls used: equal when the thread ran throughout, larger when it did not.
+    pub busy: Duration,
 }
 
 impl Default for RequestSample<'_> {

@@ -42,6 +42,9 @@ pub(super) struct ResourceTotals {
     pub(super) high_cpu: AtomicU64,
     pub(super) high_memory: AtomicU64,
     pub(super) blocked: AtomicU64,
+    /// Requests whose polls were timed, and the sum of their busy times.
+    pub(super) timed: AtomicU64,
+    pub(super) busy_ns: AtomicU64,
 }
 
 impl ResourceTotals {
@@ -62,6 +65,12 @@ impl ResourceTotals {
             high_cpu: self.high_cpu.load(Relaxed),
             high_memory: self.high_memory.load(Relaxed),
             blocked_runtime: self.blocked.load(Relaxed),
+            timed: self.timed.load(Relaxed),
+            busy_ms_total: self.busy_ns.load(Relaxed) as f64 / 1e6,
+            busy_ms_per_request: {
+                let timed = self.timed.load(Relaxed);
+                (timed > 0).then(|| self.busy_ns.load(Relaxed) as f64 / 1e6 / timed as f64)
+            },
         }
     }
 }

@@ -118,7 +118,9 @@ pub struct RequestRecord {
     pub resources: Option<Resources>,
     /// Its polls, when the integration timed them.
     pub polls: Option<Polls>,
-    /// Used more CPU than [`MonitorConfig::high_cpu_threshold`](crate::MonitorConfig::high_cpu_threshold).
+    /// Used more CPU than [`MonitorConfig::high_cpu_threshold`](crate::MonitorConfig::high_cpu_threshold): by its measured CPU time when
+    /// `resources` is there, else by its busy time (`polls.busy`), an upper bound on CPU. The
+    /// JSON view says which in `highCpuFrom` (`"cpu"` or `"busy"`).
     pub is_high_cpu: bool,
     /// Allocated more than [`MonitorConfig::high_memory_threshold`](crate::MonitorConfig::high_memory_threshold).
     pub is_high_memory: bool,
@@ -157,7 +159,11 @@ impl Serialize for RequestRecord {
             polls: Option<u32>,
             #[serde(skip_serializing_if = "Option::is_none")]
             longest_poll_ms: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            busy_ms: Option<f64>,
             is_high_cpu: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            high_cpu_from: Option<&'static str>,
             is_high_memory: bool,
             blocked_runtime: bool,
         }
@@ -181,7 +187,13 @@ impl Serialize for RequestRecord {
             freed_bytes: r.and_then(|r| r.freed_bytes),
             polls: self.polls.map(|p| p.count),
             longest_poll_ms: self.polls.map(|p| as_ms(p.longest)),
+            busy_ms: self.polls.map(|p| as_ms(p.busy)),
             is_high_cpu: self.is_high_cpu,
+            high_cpu_from: match (r, self.polls) {
+                (Some(_), _) => Some("cpu"),
+                (None, Some(_)) => Some("busy"),
+                (None, None) => None,
+            },
             is_high_memory: self.is_high_memory,
             blocked_runtime: self.blocked_runtime,
         }
@@ -231,10 +243,19 @@ pub struct RouteResources {
     /// The longest single poll seen, ms (every timed request; 0 while no poll reached a tenth
     /// of the blocking threshold).
     pub longest_poll_ms: f64,
-    /// Measured requests over the CPU threshold.
+    /// Requests over the CPU threshold: measured ones by their CPU time, the others by their
+    /// busy time.
     pub high_cpu: u64,
     /// Measured requests over the allocation threshold.
     pub high_memory: u64,
     /// Requests with a poll over the blocking threshold (every timed request).
     pub blocked_runtime: u64,
+    /// Requests whose polls were timed (all of them under the axum layer).
+    pub timed: u64,
+    /// Total busy time (the sum of each timed request's polls), ms: an upper bound on their
+    /// CPU time (see [`Polls::busy`](crate::Polls::busy)).
+    pub busy_ms_total: f64,
+    /// Mean busy time per timed request, ms (`None`: none timed yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_ms_per_request: Option<f64>,
 }
