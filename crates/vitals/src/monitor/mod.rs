@@ -14,9 +14,14 @@
 //!   their own series; later ones fold into [`OVERFLOW`]. Requests that matched no route fold
 //!   into [`UNMATCHED`], whatever their path.
 //! - Organizations: at most [`MonitorConfig::max_organizations`] get their own series, later
-//!   ones fold into [`OVERFLOW`]. A request answered 404 never creates an organization series
-//!   (so a scan of made-up tenant ids lands in the overflow series), nor does an id that is not
-//!   1 to 64 bytes of `A-Z a-z 0-9 . _ - : @ ~`.
+//!   ones fold into [`OVERFLOW`]. Only a trusted source creates one ([`TenantSource`]: what
+//!   the application vouches for, or a route's path parameter when the answer is not a client
+//!   error, or a tenant the application knows), so a scan of made-up tenant ids lands in the
+//!   overflow series; nor does an id that is not 1 to 64 bytes of `A-Z a-z 0-9 . _ - : @ ~`.
+//!   A tenant idle for [`MonitorConfig::tenant_idle`] loses its series.
+//! - `/metrics` names at most [`MonitorConfig::top_tenants`] tenants, the busiest of the last
+//!   [`MonitorConfig::tenant_interval`], and folds the rest into [`OTHER`]
+//!   ([`Monitor::tenant_counts`]).
 //! - The ring has a fixed number of slots.
 //!
 //! The memory of a series is described in [`crate::series`]; [`Monitor::memory`] reports what
@@ -50,6 +55,8 @@ mod record;
 mod route_cache;
 mod sample;
 mod state;
+mod tenants;
+mod top;
 mod views;
 mod window;
 
@@ -59,6 +66,7 @@ pub use sample::{
     OVERFLOW, Polls, RequestSample, Resources, RouteKey, UNMATCHED, is_valid_organization_id,
 };
 pub use state::Monitor;
+pub use tenants::{KnownTenants, OTHER, TenantSource};
 pub use views::{
     MemoryReport, OrganizationStats, RequestRecord, RouteResources, RouteStats, SeriesSnapshot,
 };
