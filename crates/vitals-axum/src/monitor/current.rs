@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use super::record::Recorder;
+use super::record::{Pending, Recorder};
 use crate::context::{RequestContext, RequestId};
 use crate::problem::Problem;
 
@@ -19,6 +19,18 @@ fn with_current<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
             let current = current.try_borrow().ok()?;
             let pending = current.as_ref()?.pending()?;
             Some(f(&pending.context, pending.expose_id))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Runs `f` on the pending record of the request being polled on this thread, if any.
+pub(super) fn with_current_pending<R>(f: impl FnOnce(&mut Pending) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| {
+            let mut current = current.try_borrow_mut().ok()?;
+            let pending = current.as_mut()?.pending_mut()?;
+            Some(f(pending))
         })
         .ok()
         .flatten()

@@ -66,6 +66,7 @@ pub struct MonitorLayer {
     resources_every: u32,
     buffered_body_limit: u64,
     in_router: bool,
+    trust_organization_header: bool,
 }
 
 impl MonitorLayer {
@@ -79,7 +80,19 @@ impl MonitorLayer {
             resources_every: DEFAULT_RESOURCES_EVERY,
             buffered_body_limit: DEFAULT_BUFFERED_BODY_LIMIT,
             in_router: false,
+            trust_organization_header: false,
         }
+    }
+
+    /// Whether the `x-organization-id` request header names the tenant (default `false`:
+    /// the header is ignored, since any client can send it). Turn it on when a gateway in
+    /// front sets it (and strips the client's own): the tenant it names then counts as vouched
+    /// for (see [`vitals::TenantSource`]). A route's `{orgId}`/`{organizationId}` path
+    /// parameter comes first.
+    #[must_use]
+    pub fn trust_organization_header(mut self, trusted: bool) -> Self {
+        self.trust_organization_header = trusted;
+        self
     }
 
     /// Responses whose body has an exact size of at most `bytes` are recorded when they leave
@@ -152,6 +165,7 @@ impl<S> Layer<S> for MonitorLayer {
             resources_every: self.resources_every,
             buffered_body_limit: self.buffered_body_limit,
             in_router: self.in_router,
+            trust_organization_header: self.trust_organization_header,
         }
     }
 }

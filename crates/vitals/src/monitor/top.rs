@@ -235,6 +235,37 @@ impl Monitor {
             _ => Arc::clone(&inner.other_name),
         }
     }
+
+    /// [`tenant_label`](Self::tenant_label) for a request still being handled, whose tenant
+    /// came from `source`: a tenant the application vouches for or knows gets its series now
+    /// (as its request would at its end), so the figures of its first request carry its label
+    /// too. An observed tenant without a series stays [`OTHER`](crate::OTHER): whether its
+    /// answer is a client error is not known yet.
+    ///
+    /// ```
+    /// use vitals::{Monitor, TenantSource};
+    ///
+    /// let monitor = Monitor::default();
+    /// assert_eq!(&*monitor.tenant_label_for("acme", TenantSource::Vouched), "acme");
+    /// assert_eq!(&*monitor.tenant_label_for("made-up", TenantSource::Observed), "(other)");
+    /// assert_eq!(monitor.organization_stats("acme").unwrap().since_start.count, 0);
+    /// ```
+    #[must_use]
+    pub fn tenant_label_for(&self, id: &str, source: TenantSource) -> Arc<str> {
+        let inner = &*self.inner;
+        if !inner.orgs.pin().contains_key(id) {
+            let known = inner
+                .config
+                .known_tenants
+                .as_ref()
+                .is_some_and(|k| k.contains(id));
+            if source == TenantSource::Vouched || known {
+                let valid = crate::monitor::sample::is_valid_organization_id(id);
+                self.with_org(id, valid, TenantSource::Vouched, 200, |_| ());
+            }
+        }
+        self.tenant_label(id)
+    }
 }
 
 #[cfg(test)]
