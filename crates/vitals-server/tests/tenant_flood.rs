@@ -3,6 +3,7 @@
 //! `(other)`, whatever the number of tenants, while the JSON endpoints keep every tenant's
 //! detail; made-up organization ids in the path (answered 404) mint no tenant at all.
 
+#[allow(dead_code)] // each test binary uses part of the shared support
 mod support;
 
 use support::Server;
