@@ -27,6 +27,8 @@ pub(super) fn resolve<B>(
     found: Option<InlineStr>,
     from_header: bool,
 ) -> (InlineStr, TenantSource) {
+    // One lookup in the request's extensions map (a type-id hash, no allocation): what an
+    // outer authentication layer knows is worth more than anything the request says.
     if let Some(org) = req.extensions().get::<Organization>() {
         return (InlineStr::new(org.as_str()), TenantSource::Vouched);
     }
