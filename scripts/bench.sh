@@ -21,7 +21,11 @@
 # Flood: then, once per variant, a fresh server, WARMUP s of warm-up, and FLOOD requests from
 # scripts/bench-flood.lua (half `/orgs/org-<n>/items/<n>` with `x-organization-id: org-<n>`,
 # half `/x/<n>/<random>`, a 404): RSS before and after, the size of `GET /metrics` after, and
-# the median time of METRICS_GETS sequential GETs of it (n/a where there is no /metrics).
+# the median time of METRICS_GETS sequential GETs of it (n/a where there is no /metrics). For
+# vitals' variants (`monitor*`, `full*`) it also counts the lines of `/metrics` before and after
+# and prints `bench: flood bound <variant>: PASS|FAIL` against issue 16's bound: at most
+# TARGET_FLOOD_LINES more lines and TARGET_FLOOD_MB more RSS (`FLOOD=30000` is the issue's
+# flood).
 #
 # Environment (defaults in brackets):
 #   VARIANTS [bare recommended monitor full axum-prometheus prometheus-client fastify]
@@ -33,6 +37,7 @@
 #   FLOOD_TIMEOUT [600] s  TARGET_MONITOR_RATIO [0.97]  TARGET_FULL_RATIO [0.92]
 #   TARGET_MONITOR_CPU_US [0.25] (issue 2: CPU the monitor may add per request)
 #   TARGET_FLOOD_MB [10] (decimal megabytes, as issue 8 states the bound)
+#   TARGET_FLOOD_LINES [400] (growth of /metrics in lines, issue 16)
 #
 # The fastify variant needs node and npm: its packages (benches/fastify/package.json and
 # package-lock.json) are installed with `npm ci` into <target-dir>/bench-node/; without node or
@@ -45,7 +50,7 @@ set -euo pipefail
 
 KNOBS=(VARIANTS ROUNDS DURATION WARMUP CONNECTIONS THREADS WORKERS SERVER_CPU LOAD_CPU
     PATH_UNDER_TEST FLOOD METRICS_GETS FLOOD_TIMEOUT TARGET_MONITOR_RATIO TARGET_FULL_RATIO
-    TARGET_MONITOR_CPU_US TARGET_FLOOD_MB)
+    TARGET_MONITOR_CPU_US TARGET_FLOOD_MB TARGET_FLOOD_LINES)
 # The command as given: the knobs set in the environment, then the script and its arguments.
 COMMAND=""
 for knob in "${KNOBS[@]}"; do
@@ -72,9 +77,11 @@ TARGET_MONITOR_RATIO=${TARGET_MONITOR_RATIO:-0.97}
 TARGET_FULL_RATIO=${TARGET_FULL_RATIO:-0.92}
 TARGET_MONITOR_CPU_US=${TARGET_MONITOR_CPU_US:-0.25}
 TARGET_FLOOD_MB=${TARGET_FLOOD_MB:-10}
-read -r -a VARIANTS <<<"${VARIANTS:-bare recommended monitor full axum-prometheus prometheus-client fastify}"
+TARGET_FLOOD_LINES=${TARGET_FLOOD_LINES:-400}
+read -r -a VARIANTS <<<"${VARIANTS:-bare monitor full axum-prometheus prometheus-client fastify}"
 
-for knob in ROUNDS DURATION WARMUP CONNECTIONS THREADS WORKERS FLOOD METRICS_GETS FLOOD_TIMEOUT; do
+for knob in ROUNDS DURATION WARMUP CONNECTIONS THREADS WORKERS FLOOD METRICS_GETS FLOOD_TIMEOUT \
+    TARGET_FLOOD_LINES; do
     [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
 done
 ((ROUNDS > 0 && DURATION > 0 && CONNECTIONS > 0 && THREADS > 0 && WORKERS > 0)) ||
@@ -186,6 +193,17 @@ scrape_metrics() {
     python3 scripts/bench-report.py scrape "$URL/metrics" "$1"
 }
 
+# Prints the number of lines of `GET /metrics` (0 without a 200).
+metrics_lines() {
+    python3 -c 'import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=60).read().count(b"\n"))
+except Exception:
+    print(0)' "$URL/metrics"
+}
+
+FLOOD_BOUND_FAILS=0
+
 flood_one() {
     local variant=$1 out="$WORK/flood-$1.txt" done_prefix="$WORK/flood-done-$1" start i
     start_server "$variant"
@@ -193,6 +211,8 @@ flood_one() {
         >/dev/null
     local status bytes_before
     read -r status bytes_before _ < <(scrape_metrics 0)
+    local lines_before
+    lines_before=$(metrics_lines)
     local rss_before
     rss_before=$(rss_kb "$SERVER_PID")
     start=$SECONDS
@@ -224,6 +244,8 @@ flood_one() {
         echo "bench: warning: the flood of $variant completed $requests of $FLOOD requests" \
             "in $((SECONDS - start)) s (FLOOD_TIMEOUT=$FLOOD_TIMEOUT)" >&2
     fi
+    local lines_after
+    lines_after=$(metrics_lines)
     local bytes ms
     read -r status bytes ms < <(scrape_metrics "$METRICS_GETS")
     local rss_scraped
@@ -236,6 +258,20 @@ flood_one() {
     echo "bench: flood $variant: $requests requests in ${seconds}s ($non2xx non-2xx," \
         "$((errors - non2xx)) socket errors), RSS $((rss_before / 1024)) -> $((rss_after / 1024)) MiB" \
         "($((i / 1024)) MiB), /metrics $status ${bytes} bytes ${ms} ms" >&2
+    case $variant in
+    monitor* | full*)
+        # RSS in decimal megabytes (kB from /proc are KiB); lines of /metrics.
+        local verdict=PASS mb grown=$((lines_after - lines_before))
+        mb=$(awk -v kib="$i" 'BEGIN { printf "%.1f", kib * 1024 / 1e6 }')
+        if ((grown > TARGET_FLOOD_LINES)) ||
+            awk -v mb="$mb" -v max="$TARGET_FLOOD_MB" 'BEGIN { exit !(mb > max) }'; then
+            verdict=FAIL
+            FLOOD_BOUND_FAILS=$((FLOOD_BOUND_FAILS + 1))
+        fi
+        echo "bench: flood bound $variant: $requests requests; /metrics $lines_before -> $lines_after" \
+            "lines (+$grown, bound $TARGET_FLOOD_LINES); RSS +$mb MB (bound $TARGET_FLOOD_MB MB): $verdict"
+        ;;
+    esac
 }
 
 if ((FLOOD > 0)); then

@@ -57,6 +57,7 @@ pub struct VitalsBuilder {
     #[cfg(feature = "rate-limit")]
     rate_limit: Option<RateLimitLayer>,
     resources_every: u32,
+    trust_organization_header: bool,
     #[cfg(feature = "notify")]
     notify: NotifySettings,
     #[cfg(feature = "history")]
@@ -96,6 +97,7 @@ impl Default for VitalsBuilder {
             #[cfg(feature = "rate-limit")]
             rate_limit: None,
             resources_every: DEFAULT_RESOURCES_EVERY,
+            trust_organization_header: false,
             #[cfg(feature = "notify")]
             notify: NotifySettings::default(),
             #[cfg(feature = "history")]
@@ -205,6 +207,16 @@ impl VitalsBuilder {
     /// [`MonitorLayer::resources_every`].
     pub fn resources_every(mut self, every: u32) -> Self {
         self.resources_every = every;
+        self
+    }
+
+    /// Whether the `x-organization-id` header names the tenant (default `false`); see
+    /// [`MonitorLayer::trust_organization_header`]. Which tenants the application knows, and
+    /// how many `/metrics` names, are [`MonitorConfig`] settings
+    /// ([`is_known_tenant`](MonitorConfig::is_known_tenant),
+    /// [`top_tenants`](MonitorConfig::top_tenants)).
+    pub fn trust_organization_header(mut self, trusted: bool) -> Self {
+        self.trust_organization_header = trusted;
         self
     }
 
@@ -343,6 +355,7 @@ impl VitalsBuilder {
                 #[cfg(feature = "rate-limit")]
                 rate_limit: self.rate_limit,
                 resources_every: self.resources_every,
+                trust_organization_header: self.trust_organization_header,
                 #[cfg(feature = "notify")]
                 notify: self
                     .notify
@@ -455,6 +468,7 @@ impl Vitals {
             .in_router(true)
             .trace_context(true)
             .resources_every(self.shared.resources_every)
+            .trust_organization_header(self.shared.trust_organization_header)
     }
 
     /// The whole request stack as one layer: [`Vitals::layer`] (monitor, outermost, so shed and

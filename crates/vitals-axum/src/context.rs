@@ -11,8 +11,12 @@
 //!   pass it along.
 //! - [`Organization`]: the tenant. The monitor takes it, in this order, from an
 //!   [`Organization`] in the *response* extensions (set by a handler or an auth layer once it
-//!   knows the tenant), from the route's `{orgId}` or `{organizationId}` path parameter, or
-//!   from the `x-organization-id` request header.
+//!   knows the tenant), one set with [`Organization::set_current`] or found in the request's
+//!   extensions, the route's `{orgId}` or `{organizationId}` path parameter, or the
+//!   `x-organization-id` request header when the layer trusts it
+//!   ([`MonitorLayer::trust_organization_header`](crate::MonitorLayer::trust_organization_header)).
+//!   What the application sets is vouched for; a path parameter creates a tenant series only
+//!   when the answer is not a client error (see [`vitals::TenantSource`]).
 //!
 //! # Example
 //!
@@ -248,7 +252,7 @@ pub struct RequestContext {
     pub request_id: Option<RequestId>,
     /// W3C trace context, when trace propagation is on.
     pub trace: Option<TraceContext>,
-    /// Tenant, when known from the path or the header: read it with
+    /// Tenant, when known from the application, the path or a trusted header: read it with
     /// [`organization`](Self::organization).
     pub(crate) organization: Option<InlineStr>,
     /// Route template.
@@ -258,7 +262,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    /// The tenant, when known from the path or the header.
+    /// The tenant, when known from the application, the path or a trusted header.
     #[must_use]
     pub fn organization(&self) -> Option<&str> {
         self.organization.as_ref().map(InlineStr::as_str)

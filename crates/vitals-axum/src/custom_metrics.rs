@@ -7,8 +7,6 @@
 //! application family can never repeat one of vitals' names: [`metrics_config`] reserves
 //! [`RESERVED_PREFIXES`], and a registration under one of them is refused and counted.
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value, json};
 use vitals::MetricFamily;
 use vitals_metrics::{Config, FamilySnapshot, InstallError, MetricsSnapshot, Registry};
@@ -21,14 +19,13 @@ use crate::shared::Shared;
 pub const RESERVED_PREFIXES: [&str; 3] = ["http_server_", "process_", "vitals_"];
 
 /// `config` with what vitals needs of a registry it serves: vitals' family names reserved
-/// ([`RESERVED_PREFIXES`]) and the tenant hook reading the organization of the request being
-/// handled ([`RequestContext::organization`](crate::RequestContext::organization): the
-/// route's `{orgId}`/`{organizationId}` or a valid `x-organization-id` header, as the monitor
-/// reads it). The hook only matters once
-/// `config` sets a [`vitals_metrics::TenantScope`] other than `Off` (the default): the metrics
-/// in scope then carry the tenant label, the first `max_tenants` (100) tenants under their own
-/// value and later ones as `(other)`. An `Organization` a handler puts in the response is not
-/// known yet while the handler runs, so it does not count here.
+/// ([`RESERVED_PREFIXES`]) and the tenant hook reading the tenant of the request being handled
+/// ([`RequestContext::organization`](crate::RequestContext::organization)) and labelling it as vitals' own `/metrics` does
+/// ([`vitals::Monitor::tenant_label`]): its id while it is one of the tenants `/metrics` names
+/// (trusted, and among the busiest `top_tenants`), else `(other)`. The hook only matters once
+/// `config` sets a [`vitals_metrics::TenantScope`] other than `Off` (the default). A tenant
+/// named with [`Organization::set_current`](crate::Organization::set_current) counts from
+/// then on; one a handler puts in the response is not known yet while the handler runs.
 ///
 /// Use it when building a registry yourself, for a fan-out with another recorder or a local
 /// recorder in tests, and hand that registry to [`VitalsBuilder::metrics_registry`]:
@@ -52,13 +49,7 @@ pub const RESERVED_PREFIXES: [&str; 3] = ["http_server_", "process_", "vitals_"]
 pub fn metrics_config(config: Config) -> Config {
     config
         .reserve(RESERVED_PREFIXES)
-        .tenant_hook(current_tenant)
-}
-
-/// The organization of the request being polled on this thread, if any (read without
-/// `RequestContext::current`, which would make the request a trace id it does not need).
-fn current_tenant() -> Option<Arc<str>> {
-    crate::monitor::current_organization().map(|org| Arc::from(org.as_str()))
+        .tenant_label_hook(crate::monitor::current_tenant_label)
 }
 
 impl VitalsBuilder {

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limit: Option<RateLimitLayer>,
     pub(crate) resources_every: u32,
+    /// Whether the monitor layer reads the tenant from `x-organization-id`.
+    pub(crate) trust_organization_header: bool,
     /// Where alert transitions are delivered, if anywhere.
     #[cfg(feature = "notify")]
     pub(crate) notify: Option<crate::notifications::Delivery>,

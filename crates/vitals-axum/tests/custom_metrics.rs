@@ -19,13 +19,16 @@ const TOKEN: &str = "test-token";
 /// An app whose handler counts orders and times checkouts, with vitals serving `registry`.
 fn app(registry: &Registry) -> Router {
     let vitals = Vitals::builder()
+        .monitor_config(vitals::MonitorConfig::default().top_tenants(2))
         .operator_auth(OperatorAuth::token(TOKEN))
         .metrics_registry(registry.clone())
         .build();
     Router::new()
         .route(
             "/api/orgs/{orgId}/orders",
-            post(|Path(_org): Path<String>| async {
+            post(|Path(org): Path<String>| async move {
+                // The application vouches for the tenant (an auth layer would, in a real app).
+                assert!(vitals_axum::Organization::new(&org).set_current());
                 metrics::counter!("orders_created").increment(1);
                 metrics::histogram!("checkout_duration_seconds", "channel" => "web").record(0.042);
                 // vitals' own name: refused, counted, never exposed twice.
@@ -189,11 +192,12 @@ async fn application_counter_and_histogram_appear_in_every_format() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn tenant_attribution_labels_with_the_requests_organization_capped() {
+    // The monitor names 2 tenants (`top_tenants(2)`): the first two, from their first
+    // request (vouched for by the handler); the rest are `(other)`, as in vitals' own families.
     let registry = Registry::new(metrics_config(
         Config::default()
             .tenant_scope(TenantScope::Names(vec!["orders_created".into()]))
-            .tenant_label("organization")
-            .max_tenants(2),
+            .tenant_label("organization"),
     ));
     let _local = metrics::set_default_local_recorder(&registry);
     let app = app(&registry);
@@ -204,6 +208,14 @@ async fn tenant_attribution_labels_with_the_requests_organization_capped() {
     assert_line(&text, r#"orders_created_total{organization="acme"} 2"#);
     assert_line(&text, r#"orders_created_total{organization="globex"} 1"#);
     assert_line(&text, r#"orders_created_total{organization="(other)"} 2"#);
+    assert_line(
+        &text,
+        r#"vitals_organization_requests_total{organization="acme"} 2"#,
+    );
+    assert_line(
+        &text,
+        r#"vitals_organization_requests_total{organization="(other)"} 2"#,
+    );
     // Outside the scope: no tenant label.
     assert_line(&text, r#"checkout_duration_seconds_count{channel="web"} 5"#);
     // Outside a request: no tenant to read.

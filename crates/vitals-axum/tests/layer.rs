@@ -207,7 +207,8 @@ async fn tenant_sources_in_order_of_precedence() {
             "/auth",
             get(|| async { (Organization::new("from-handler"), "z") }),
         )
-        .layer(MonitorLayer::new(monitor.clone()));
+        // The header only counts when the application trusts it (see tests/tenants.rs).
+        .layer(MonitorLayer::new(monitor.clone()).trust_organization_header(true));
     let cases = [
         (
             Request::get("/orgs/acme/x").body(Body::empty()).unwrap(),

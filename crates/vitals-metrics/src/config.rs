@@ -72,6 +72,8 @@ pub struct Config {
     pub(crate) prefix: String,
     pub(crate) reserved: Vec<String>,
     pub(crate) tenant_hook: Option<TenantHook>,
+    /// The hook returns labels already bounded by vitals' tenant rules (no cap of our own).
+    pub(crate) tenant_decided: bool,
     pub(crate) tenant_scope: TenantScope,
     pub(crate) tenant_label: &'static str,
     pub(crate) max_tenants: usize,
@@ -89,6 +91,7 @@ impl Default for Config {
             prefix: String::new(),
             reserved: vec!["vitals_".to_owned()],
             tenant_hook: None,
+            tenant_decided: false,
             tenant_scope: TenantScope::Off,
             tenant_label: "tenant",
             max_tenants: 100,
@@ -107,6 +110,7 @@ impl fmt::Debug for Config {
             .field("prefix", &self.prefix)
             .field("reserved", &self.reserved)
             .field("tenant_hook", &self.tenant_hook.is_some())
+            .field("tenant_decided", &self.tenant_decided)
             .field("tenant_scope", &self.tenant_scope)
             .field("tenant_label", &self.tenant_label)
             .field("max_tenants", &self.max_tenants)
@@ -182,6 +186,41 @@ impl Config {
         S: Into<Arc<str>>,
     {
         self.tenant_hook = Some(Arc::new(move || hook().map(Into::into)));
+        self.tenant_decided = false;
+        self
+    }
+
+    /// As [`tenant_hook`](Self::tenant_hook), for a hook that returns the label already
+    /// decided by vitals' tenant rules ([`vitals::Monitor::tenant_label`]: the tenant's id
+    /// while vitals' `/metrics` names it, else [`TENANT_OTHER`]), so the registry keeps no
+    /// first-come tenant cap of its own ([`max_tenants`](Self::max_tenants) does not apply):
+    /// the label follows the same trust and top-K rules as vitals' own tenant series. At any
+    /// time at most `top_tenants + 1` values are handed out; over a process's life the
+    /// label-set cap per name bounds the series.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vitals::{Monitor, RequestSample};
+    /// use vitals_metrics::{Config, Registry, TenantScope};
+    ///
+    /// let monitor = Monitor::default();
+    /// monitor.record(&RequestSample { organization: Some("acme"), ..RequestSample::default() });
+    /// let m = monitor.clone();
+    /// let registry = Registry::new(
+    ///     Config::default()
+    ///         .tenant_scope(TenantScope::All)
+    ///         .tenant_label_hook(move || Some(m.tenant_label("acme"))),
+    /// );
+    /// metrics::with_local_recorder(&registry, || metrics::counter!("orders").increment(1));
+    /// assert!(registry.render_text().contains("orders_total{tenant=\"acme\"} 1\n"));
+    /// ```
+    #[must_use]
+    pub fn tenant_label_hook<F>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Option<Arc<str>> + Send + Sync + 'static,
+    {
+        self.tenant_hook = Some(Arc::new(hook));
+        self.tenant_decided = true;
         self
     }
 
@@ -204,7 +243,9 @@ impl Config {
         self
     }
 
-    /// Cap on distinct tenants labelled; later tenants are labelled [`TENANT_OTHER`].
+    /// Cap on distinct tenants labelled, first come first served; later tenants are labelled
+    /// [`TENANT_OTHER`]. Applies to a [`tenant_hook`](Self::tenant_hook), not to a
+    /// [`tenant_label_hook`](Self::tenant_label_hook), whose labels vitals bounds.
     #[must_use]
     pub fn max_tenants(mut self, n: usize) -> Self {
         self.max_tenants = n;

@@ -290,9 +290,13 @@ impl Store {
         Ok(labels)
     }
 
-    /// The label value for a tenant: itself while under the tenant cap, else `(other)`.
+    /// The label value for a tenant: as the hook decided it (a `tenant_label_hook`), else
+    /// itself while under the tenant cap, else `(other)`.
     fn tenant_value(&self, tenant: &str) -> String {
         let value = truncate_label_value(tenant, self.config.max_label_value_len);
+        if self.config.tenant_decided {
+            return value.to_owned();
+        }
         let tenants = self.tenants.pin();
         if tenants.contains(value) {
             return value.to_owned();

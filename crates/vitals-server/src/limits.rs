@@ -10,14 +10,14 @@
 //! `VITALS_RATE_LIMIT_FAIL_CLOSED=1` refuses (429) rather than limiting locally while Redis is
 //! down.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::MatchedPath;
 use vitals_axum::{IpRange, KeySource, RateLimitLayer, RedisStore};
+
+use crate::tenants::KnownOrgs;
 
 /// The organization header the server reads (as the monitor does).
 const ORGANIZATION_HEADER: &str = "x-organization-id";
@@ -30,8 +30,7 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 /// Keys by known organization, else by client IP (see the module docs).
-pub(crate) fn key_source(known: HashSet<String>) -> KeySource {
-    let known = Arc::new(known);
+pub(crate) fn key_source(known: KnownOrgs) -> KeySource {
     KeySource::custom(move |parts, ip| {
         let from_path = parts
             .extensions
@@ -121,7 +120,8 @@ mod tests {
 
     #[test]
     fn only_known_organizations_get_their_own_key() {
-        let KeySource::Custom(f) = key_source(HashSet::from(["acme".to_owned()])) else {
+        let known = std::sync::Arc::new(std::collections::HashSet::from(["acme".to_owned()]));
+        let KeySource::Custom(f) = key_source(known) else {
             panic!("a custom key");
         };
         let ip: Option<IpAddr> = Some("192.0.2.7".parse().unwrap());

@@ -26,7 +26,9 @@
 //! notification channels).
 //! History and budgets: `VITALS_HISTORY`, `VITALS_HISTORY_PATH`, `VITALS_HISTORY_MAX_MB`,
 //! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
-//! `VITALS_BUDGETS` (see `history.rs`). `vitals-server budgets rules <budgets.toml> [<out>]`
+//! `VITALS_BUDGETS` (see `history.rs`). Tenants: `VITALS_TOP_TENANTS`,
+//! `VITALS_TENANT_HISTOGRAMS`, `VITALS_TENANT_IDLE_SECS`, `VITALS_TRUST_ORGANIZATION_HEADER`
+//! (see `tenants.rs`). `vitals-server budgets rules <budgets.toml> [<out>]`
 //! writes the budgets' Prometheus rules and exits.
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
@@ -45,6 +47,7 @@ mod limits;
 mod openapi;
 mod serve;
 mod settings;
+mod tenants;
 
 use std::time::Duration;
 
@@ -115,8 +118,17 @@ async fn main() -> anyhow::Result<()> {
     let memory = alerting::memory_from_vars(get)?;
     let notifier = alerting::notifier_from_vars(get, db::file_path(&database).as_deref())?;
     let history = history::from_env(&database)?;
+    let known: tenants::KnownOrgs = std::sync::Arc::new(
+        db.organization_ids()
+            .await
+            .context("reading the organizations")?
+            .into_iter()
+            .collect(),
+    );
     let check_db = db.clone();
     let builder = Vitals::builder()
+        .monitor_config(tenants::monitor_config(&known)?)
+        .trust_organization_header(tenants::trust_header()?)
         .service(history::SERVICE)
         .version(env!("CARGO_PKG_VERSION"))
         .operator_auth(auth.clone())
@@ -125,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
         .pressure(pressure)
         .breakers(breakers)
         .metrics_registry(custom_metrics)
-        .rate_limit(rate_limit_from_env(&db).await?)
+        .rate_limit(rate_limit_from_env(&known)?)
         .resources_every(settings::number(
             "VITALS_RESOURCES_EVERY",
             vitals_axum::DEFAULT_RESOURCES_EVERY,
@@ -246,16 +258,12 @@ fn demo_from_env() -> anyhow::Result<bool> {
 /// Per-organization rate limit (client IP when a request names no known organization; see
 /// `limits`): `VITALS_RATE_LIMIT_MAX` requests (default 1000, fastify's) per
 /// `VITALS_RATE_LIMIT_WINDOW_MS` (default 60000), in Redis with `VITALS_RATE_LIMIT_REDIS_URL`.
-async fn rate_limit_from_env(db: &db::Db) -> anyhow::Result<vitals_axum::RateLimitLayer> {
+fn rate_limit_from_env(known: &tenants::KnownOrgs) -> anyhow::Result<vitals_axum::RateLimitLayer> {
     let max: u32 = settings::number("VITALS_RATE_LIMIT_MAX", 1000, 1, u32::MAX, "a count")?;
     let window = settings::millis("VITALS_RATE_LIMIT_WINDOW_MS", 60_000)?;
     let (draft, legacy) = header_sets(&env_or("VITALS_RATE_LIMIT_HEADERS", "draft,legacy"))?;
-    let known = db
-        .organization_ids()
-        .await
-        .context("reading the organizations")?;
     let layer = vitals_axum::RateLimitLayer::per_window(max, window)
-        .key(limits::key_source(known.into_iter().collect()))
+        .key(limits::key_source(std::sync::Arc::clone(known)))
         .trusted_proxies(limits::trusted_proxies(&env_or(
             "VITALS_TRUSTED_PROXIES",
             "",

@@ -662,7 +662,18 @@ async fn sigterm_lets_in_flight_requests_finish() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tenant_from_header_is_recorded() {
+    // Untrusted by default: a client's header names no tenant.
     let server = Server::start();
+    let answer = server
+        .get_with("/api/slow?ms=1", &[("x-organization-id", "initech-hdr")])
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let org = organization(&server, "initech-hdr").await;
+    assert_eq!(org.status, 404, "{}", org.text);
+    drop(server);
+
+    // Trusted when a gateway sets it.
+    let server = Server::start_with(&[("VITALS_TRUST_ORGANIZATION_HEADER", "1")]);
 
     let answer = server
         .get_with("/api/slow?ms=1", &[("x-organization-id", "initech-hdr")])

@@ -45,13 +45,18 @@ fn missing_tool(tool: &str, error: &std::io::Error) -> String {
     )
 }
 
-/// Sends the traffic whose counts the tests assert: 5 listed properties, 2 deliberate 500s
-/// and 1 unknown path.
+/// Sends the traffic whose counts the tests assert: 5 listed properties, a missing property
+/// of a known organization (a 404 that counts for it: the server vouches for its
+/// organizations), 2 deliberate 500s and 1 unknown path.
 async fn known_traffic(server: &Server) {
     for _ in 0..5 {
         let list = server.get("/api/orgs/acme/properties").await;
         list.assert_ok_json();
     }
+    server
+        .get("/api/orgs/acme/properties/999999")
+        .await
+        .assert_problem(404);
     for _ in 0..2 {
         server.get("/api/fail?status=500").await.assert_problem(500);
     }
@@ -308,7 +313,11 @@ async fn text_exposition_passes_promtool_with_exact_counts() {
     );
     assert_line(
         body,
-        r#"vitals_organization_requests_total{organization="acme"} 5"#,
+        r#"vitals_organization_requests_total{organization="acme"} 6"#,
+    );
+    assert_line(
+        body,
+        r#"vitals_organization_errors_total{organization="acme"} 1"#,
     );
     assert_sample(body, "process_resident_memory_bytes");
     assert_sample(body, "vitals_heap_allocated_bytes");

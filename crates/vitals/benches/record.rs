@@ -21,6 +21,7 @@ fn sample(start: Instant, i: u64) -> RequestSample<'static> {
         start,
         duration,
         organization: Some("acme"),
+        tenant_source: vitals::TenantSource::Observed,
         correlation_id: "0b6f9c1e-3c57-4c0e-9d55-0c1f6b3a8e11",
         polls: Some(Polls {
             count: 1,

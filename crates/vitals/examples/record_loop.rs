@@ -24,6 +24,7 @@ fn main() {
             start,
             duration,
             organization: Some("acme"),
+            tenant_source: vitals::TenantSource::Observed,
             correlation_id: "0b6f9c1e-3c57-4c0e-9d55-0c1f6b3a8e11",
             trace_id: None,
             aborted: false,

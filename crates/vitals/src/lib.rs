@@ -86,10 +86,11 @@ pub use memory::{
 };
 pub use method::Method;
 pub use monitor::{
-    MemoryReport, MinuteReport, Monitor, MonitorConfig, OVERFLOW, OrganizationMinute,
-    OrganizationStats, Polls, RequestRecord, RequestSample, Resources, RouteKey, RouteMinute,
-    RouteResources, RouteStats, STATUS_CLASSES, SeriesSnapshot, StatusCounts, UNMATCHED, Window,
-    WindowStats, is_valid_organization_id, status_class, status_class_label,
+    KnownTenants, MemoryReport, MinuteReport, Monitor, MonitorConfig, OTHER, OVERFLOW,
+    OrganizationMinute, OrganizationStats, Polls, RequestRecord, RequestSample, Resources,
+    RouteKey, RouteMinute, RouteResources, RouteStats, STATUS_CLASSES, SeriesSnapshot,
+    StatusCounts, TenantSource, UNMATCHED, Window, WindowStats, is_valid_organization_id,
+    status_class, status_class_label,
 };
 pub use normalize::{
     MAX_SEGMENT_LEN as MAX_PATH_SEGMENT_LEN, MAX_SEGMENTS as MAX_PATH_SEGMENTS, MAX_TEMPLATE_LEN,

@@ -27,6 +27,7 @@ fn a_million_distinct_paths_and_tenants_stay_within_the_caps() {
             start,
             duration: Duration::from_micros(u64::from(100 + i % 5_000)),
             organization: Some(&org),
+            tenant_source: vitals::TenantSource::Observed,
             correlation_id: "",
             trace_id: None,
             aborted: false,
@@ -55,4 +56,15 @@ fn a_million_distinct_paths_and_tenants_stay_within_the_caps() {
     assert_eq!(all.count, 1_000_000);
     let overflow = monitor.organization_stats(vitals::OVERFLOW).unwrap();
     assert_eq!(overflow.since_start.count, 1_000_000 - max_orgs as u64);
+    // `/metrics` names the top tenants and folds the rest into `(other)`, which counts every
+    // request not named.
+    let exposed = monitor.tenant_counts();
+    let top = monitor.config().top_tenants;
+    assert_eq!(exposed.len(), top + 1);
+    assert_eq!(exposed.iter().map(|(_, c)| c.count).sum::<u64>(), 1_000_000);
+    let other = exposed
+        .iter()
+        .find(|(id, _)| &**id == vitals::OTHER)
+        .unwrap();
+    assert_eq!(other.1.count, 1_000_000 - top as u64);
 }

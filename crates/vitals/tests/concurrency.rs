@@ -33,6 +33,7 @@ fn threads_hammering_the_recorder_keep_exact_counts() {
                         start,
                         duration: Duration::from_micros(100 + (i % 1000) as u64),
                         organization: Some(org),
+                        tenant_source: vitals::TenantSource::Observed,
                         correlation_id: "x",
                         ..RequestSample::default()
                     });

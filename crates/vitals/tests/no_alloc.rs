@@ -50,6 +50,7 @@ fn recording_a_known_route_allocates_nothing() {
         start,
         duration: Duration::from_micros(micros),
         organization: Some("acme"),
+        tenant_source: vitals::TenantSource::Observed,
         correlation_id: "0b6f9c1e-3c57-4c0e-9d55-0c1f6b3a8e11",
         trace_id: Some([1; 16]),
         ..RequestSample::default()
@@ -67,4 +68,25 @@ fn recording_a_known_route_allocates_nothing() {
     COUNTING.store(false, Ordering::SeqCst);
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);
     assert_eq!(monitor.recorded(), 1_000_100);
+
+    // Made-up tenants on client errors mint nothing: they count under the overflow series,
+    // without an allocation (the application's known-tenant hook is asked, and says no).
+    let monitor = Monitor::new(vitals::MonitorConfig::default().is_known_tenant(|id| id == "acme"));
+    let strangers: Vec<String> = (0..1_000).map(|i| format!("stranger-{i}")).collect();
+    let stranger = |org: &'static str| RequestSample {
+        status: 404,
+        organization: Some(org),
+        ..sample(150)
+    };
+    let strangers: Vec<&'static str> = strangers.into_iter().map(|s| &*s.leak()).collect();
+    for org in &strangers[..10] {
+        monitor.record(&stranger(org));
+    }
+    COUNTING.store(true, Ordering::SeqCst);
+    for org in &strangers {
+        monitor.record(&stranger(org));
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);
+    assert_eq!(monitor.memory().organizations, 0);
 }

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use super::record::Recorder;
+use super::record::{Pending, Recorder};
 use crate::context::{RequestContext, RequestId, TraceContext};
 use crate::problem::Problem;
 
@@ -24,32 +24,33 @@ fn with_current<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
         .flatten()
 }
 
-/// The tenant of the request polled on this thread (from its path or header), without making
-/// a trace: for readers that want the tenant alone (the custom metrics' tenant hook).
-pub(crate) fn current_organization() -> Option<vitals::InlineStr> {
-    with_current(|c, _| c.organization).flatten()
-}
-
 /// True while a request's future is polled on this thread.
 pub(crate) fn has_current() -> bool {
     with_current(|_, _| ()).is_some()
+}
+
+/// Runs `f` on the pending record of the request being polled on this thread, if any.
+pub(super) fn with_current_pending<R>(f: impl FnOnce(&mut Pending) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| {
+            let mut current = current.try_borrow_mut().ok()?;
+            let pending = current.as_mut()?.pending_mut()?;
+            Some(f(pending))
+        })
+        .ok()
+        .flatten()
 }
 
 /// As [`with_current`], after giving the request its trace if trace context is on and it has
 /// none yet: whoever reads the whole context may use the trace id, so it is made now (and
 /// then recorded with the request).
 pub(crate) fn with_current_traced<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|current| {
-            let mut current = current.try_borrow_mut().ok()?;
-            let pending = current.as_mut()?.pending_mut()?;
-            if pending.trace_on_demand && pending.context.trace.is_none() {
-                pending.context.trace = Some(TraceContext::generate());
-            }
-            Some(f(&pending.context, pending.expose_id))
-        })
-        .ok()
-        .flatten()
+    with_current_pending(|pending| {
+        if pending.trace_on_demand && pending.context.trace.is_none() {
+            pending.context.trace = Some(TraceContext::generate());
+        }
+        f(&pending.context, pending.expose_id)
+    })
 }
 
 /// While a request's future is polled, its record is the thread's [`CURRENT`] one, so that

@@ -67,6 +67,7 @@ pub struct MonitorLayer {
     buffered_body_limit: u64,
     in_router: bool,
     span_level: tracing::Level,
+    trust_organization_header: bool,
 }
 
 impl MonitorLayer {
@@ -81,6 +82,7 @@ impl MonitorLayer {
             buffered_body_limit: DEFAULT_BUFFERED_BODY_LIMIT,
             in_router: false,
             span_level: super::span::DEFAULT_SPAN_LEVEL,
+            trust_organization_header: false,
         }
     }
 
@@ -95,6 +97,17 @@ impl MonitorLayer {
     #[must_use]
     pub fn span_level(mut self, level: tracing::Level) -> Self {
         self.span_level = level;
+        self
+    }
+
+    /// Whether the `x-organization-id` request header names the tenant (default `false`:
+    /// the header is ignored, since any client can send it). Turn it on when a gateway in
+    /// front sets it (and strips the client's own): the tenant it names then counts as vouched
+    /// for (see [`vitals::TenantSource`]). A route's `{orgId}`/`{organizationId}` path
+    /// parameter comes first.
+    #[must_use]
+    pub fn trust_organization_header(mut self, trusted: bool) -> Self {
+        self.trust_organization_header = trusted;
         self
     }
 
@@ -174,6 +187,7 @@ impl<S> Layer<S> for MonitorLayer {
             buffered_body_limit: self.buffered_body_limit,
             in_router: self.in_router,
             span_level: self.span_level,
+            trust_organization_header: self.trust_organization_header,
         }
     }
 }

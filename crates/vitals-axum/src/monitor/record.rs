@@ -41,6 +41,8 @@ pub(super) struct Pending {
     pub(super) busy: Duration,
     pub(super) poll_start: Instant,
     pub(super) status: u16,
+    /// Where the tenant came from (see [`super::tenant`]).
+    pub(super) tenant_source: vitals::TenantSource,
     pub(super) response_org: Option<Organization>,
     pub(super) response_started: bool,
 }
@@ -83,9 +85,12 @@ impl Pending {
             None if status == 404 || self.path.is_none() => RouteKey::Unmatched,
             None => RouteKey::Path(self.path.as_deref().unwrap_or("/")),
         };
-        let organization = match &self.response_org {
-            Some(org) => Some(org.as_str()),
-            None => context.organization.as_ref().map(InlineStr::as_str),
+        let (organization, tenant_source) = match &self.response_org {
+            Some(org) => (Some(org.as_str()), vitals::TenantSource::Vouched),
+            None => (
+                context.organization.as_ref().map(InlineStr::as_str),
+                self.tenant_source,
+            ),
         };
         monitor.record(&RequestSample {
             method: self.method,
@@ -94,6 +99,7 @@ impl Pending {
             start: context.start,
             duration: end.saturating_duration_since(context.start),
             organization,
+            tenant_source,
             correlation_id: context.request_id.as_ref().map_or("", RequestId::as_str),
             trace_id: context.trace.map(|t| t.trace_id),
             aborted,
@@ -161,6 +167,7 @@ impl Recorder {
                 busy: Duration::ZERO,
                 poll_start: start,
                 status: 0,
+                tenant_source: vitals::TenantSource::Observed,
                 response_org: None,
                 response_started: false,
             })

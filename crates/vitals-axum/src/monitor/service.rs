@@ -30,6 +30,7 @@ pub struct MonitorService<S> {
     pub(super) buffered_body_limit: u64,
     pub(super) in_router: bool,
     pub(super) span_level: tracing::Level,
+    pub(super) trust_organization_header: bool,
 }
 
 impl<S> MonitorService<S> {
@@ -54,11 +55,16 @@ fn measure_this_one(every: u32) -> bool {
 /// (cheaper than two hashed lookups for the few headers a request carries).
 struct Scanned<'r> {
     organization: InlineStr,
+    tenant_source: vitals::TenantSource,
     request_id: Option<&'r HeaderValue>,
     traceparent: Option<&'r HeaderValue>,
 }
 
-fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scanned<'r> {
+fn scan_request<'r, B>(
+    req: &'r Request<B>,
+    route: Option<&MatchedPath>,
+    trust_header: bool,
+) -> Scanned<'r> {
     let mut organization = None;
     if let Some(route) = route.filter(|r| r.as_str().contains('{')) {
         let template = route.as_str();
@@ -67,6 +73,7 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
             .find_map(|name| vitals::path_param(template, req.uri().path(), name))
             .map(InlineStr::new);
     }
+    let from_path = organization.is_some();
     let mut request_id = None;
     let mut traceparent = None;
     // `HeaderName` comparisons: a standard header (most of a request's) differs from these
@@ -76,7 +83,7 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
             request_id.get_or_insert(value);
         } else if *name == TRACEPARENT {
             traceparent.get_or_insert(value);
-        } else if organization.is_none() && *name == X_ORGANIZATION_ID {
+        } else if trust_header && organization.is_none() && *name == X_ORGANIZATION_ID {
             organization = value
                 .to_str()
                 .ok()
@@ -84,8 +91,11 @@ fn scan_request<'r, B>(req: &'r Request<B>, route: Option<&MatchedPath>) -> Scan
                 .map(InlineStr::new);
         }
     }
+    let from_header = !from_path && organization.is_some();
+    let (organization, tenant_source) = super::tenant::resolve(req, organization, from_header);
     Scanned {
-        organization: organization.unwrap_or_default(),
+        organization,
+        tenant_source,
         request_id,
         traceparent,
     }
@@ -109,7 +119,7 @@ where
         let start = Instant::now();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = Method::from_bytes(req.method().as_str().as_bytes());
-        let scanned = scan_request(&req, route.as_ref());
+        let scanned = scan_request(&req, route.as_ref(), self.trust_organization_header);
         let organization = scanned.organization;
         let incoming = scanned.request_id;
         let (request_id, echo) = match incoming.and_then(RequestId::from_header) {
@@ -174,6 +184,7 @@ where
             p.context.trace = trace;
             p.trace_on_demand = self.trace_context;
             p.context.organization = (!organization.is_empty()).then_some(organization);
+            p.tenant_source = scanned.tenant_source;
             p.context.route = route;
             p.expose_id = self.request_id;
             p.echo_trace = echo_trace;

@@ -355,7 +355,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_large_exposition_streams_in_pieces_with_the_same_bytes() {
-        let monitor = Monitor::default();
+        // Every tenant named, with its histogram: a large exposition.
+        let monitor = Monitor::new(
+            vitals::MonitorConfig::default()
+                .top_tenants(3_000)
+                .tenant_histograms(true),
+        );
         let start = Instant::now();
         for i in 0..3_000 {
             let org = format!("tenant-{i}");

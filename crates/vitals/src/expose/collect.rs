@@ -7,14 +7,16 @@
 //! | `http_server_requests_total` | counter | `route`, `method`, `status` |
 //! | `http_server_errors_total` | counter | `route`, `method`, `status` (4xx, 5xx) |
 //! | `http_server_active_requests` | gauge | |
-//! | `vitals_organization_requests_total` | counter | `organization` (capped, `(overflow)`) |
-//! | `vitals_organization_request_duration_seconds` | histogram | `organization` |
+//! | `vitals_organization_requests_total` | counter | `organization` (top tenants, `(other)`) |
+//! | `vitals_organization_errors_total` | counter | `organization` (4xx, 5xx) |
+//! | `vitals_organization_request_duration_seconds` | histogram | `organization` (only with [`MonitorConfig::tenant_histograms`](crate::MonitorConfig::tenant_histograms)) |
 //! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`, `process_start_time_seconds`, `process_threads` | standard | |
 //! | `vitals_heap_allocated_bytes`, `vitals_heap_resident_bytes`, `vitals_heap_fragmentation_ratio` | gauge | when an allocator reports them |
 //! | `vitals_runtime_workers`, `vitals_runtime_busy_ratio`, `vitals_runtime_scheduling_delay_{p50,p99,max}_seconds` | gauge | |
 //!
-//! Route labels are templates (plus `(unmatched)` and `(overflow)`), so the number of series
-//! is bounded. Durations are in seconds, sizes in bytes (Prometheus base units). Buckets are
+//! Route labels are templates (plus `(unmatched)` and `(overflow)`), and organization labels
+//! the busiest [`top_tenants`](crate::MonitorConfig::top_tenants) tenants plus `(other)`
+//! ([`Monitor::tenant_counts`]), so the number of series is bounded. Durations are in seconds, sizes in bytes (Prometheus base units). Buckets are
 //! [`PROMETHEUS_BUCKETS`], counted exactly (`value <= le`).
 //!
 //! # Example
@@ -41,7 +43,7 @@
 
 use crate::expose::families::{
     active_family, duration_family, errors_family, histogram, org_duration_family,
-    org_requests_family, requests_family, system_families,
+    org_errors_family, org_requests_family, requests_family, system_families,
 };
 use crate::expose::model::{Family, Labels};
 use crate::monitor::{Monitor, status_class_label};
@@ -70,11 +72,18 @@ pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Famil
     let active = active_family(monitor);
 
     let mut org_requests = org_requests_family();
+    let mut org_errors = org_errors_family();
     let mut org_duration = org_duration_family();
-    for (org, counts) in monitor.organization_counts() {
+    let histograms = monitor.config().tenant_histograms;
+    for (org, counts) in monitor.tenant_counts() {
         let labels: Labels = vec![("organization", org.to_string())];
         org_requests.push(labels.clone(), counts.count as f64);
-        org_duration.push_histogram(labels, histogram(&counts));
+        if counts.errors > 0 {
+            org_errors.push(labels.clone(), counts.errors as f64);
+        }
+        if histograms {
+            org_duration.push_histogram(labels, histogram(&counts));
+        }
     }
 
     let mut out = vec![
@@ -83,6 +92,7 @@ pub fn families(monitor: &Monitor, system: Option<&SystemSnapshot>) -> Vec<Famil
         errors,
         active,
         org_requests,
+        org_errors,
         org_duration,
     ];
     if let Some(system) = system {

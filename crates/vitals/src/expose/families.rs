@@ -58,7 +58,15 @@ pub(super) fn active_family(monitor: &Monitor) -> Family {
 pub(super) fn org_requests_family() -> Family {
     Family::counter(
         "vitals_organization_requests",
-        "Requests finished per organization (capped; the rest count under (overflow)).",
+        "Requests finished per organization: the busiest of the last interval by id, the rest under (other).",
+    )
+}
+
+/// The per-organization errors counter family, without samples.
+pub(super) fn org_errors_family() -> Family {
+    Family::counter(
+        "vitals_organization_errors",
+        "Requests answered with status 400 or above per organization: the busiest of the last interval by id, the rest under (other).",
     )
 }
 

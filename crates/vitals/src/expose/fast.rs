@@ -36,8 +36,8 @@
 
 use crate::expose::exemplars::{Exemplar, Exemplars, SeriesExemplars, write_exemplar};
 use crate::expose::families::{
-    active_family, duration_family, errors_family, org_duration_family, org_requests_family,
-    requests_family, system_families,
+    active_family, duration_family, errors_family, org_duration_family, org_errors_family,
+    org_requests_family, requests_family, system_families,
 };
 use crate::expose::model::Family;
 use crate::expose::prometheus::{Format, encode_families_without_eof};
@@ -84,7 +84,7 @@ struct Row<'e> {
 /// Each series is read once, as by `families`. Besides `out` (reserved once for the request
 /// series), it allocates per call a copy of each request series' figures (128 bytes) and its
 /// escaped label set (about 50 bytes), which the route cap bounds, plus what
-/// [`Monitor::organization_counts`] returns.
+/// [`Monitor::tenant_counts`] returns.
 pub fn render(
     monitor: &Monitor,
     system: Option<&SystemSnapshot>,
@@ -276,7 +276,7 @@ fn render_into(
     encode_families_without_eof(&[active_family(monitor)], out, openmetrics);
     sink.line_boundary(out);
 
-    let organizations = monitor.organization_counts();
+    let organizations = monitor.tenant_counts();
     if !organizations.is_empty() {
         labels.clear();
         let mut ends = Vec::with_capacity(organizations.len());
@@ -309,20 +309,37 @@ fn render_into(
             );
             sink.line_boundary(out);
         }
-        let duration = org_duration_family();
-        write_metadata(&duration, out, openmetrics);
-        for (span, counts) in spans() {
-            write_histogram(
-                out,
-                &mut prefix,
-                &mut num,
-                &duration.name,
-                &labels[span],
-                counts,
-                openmetrics,
-                None,
-            );
-            sink.line_boundary(out);
+        if organizations.iter().any(|(_, counts)| counts.errors > 0) {
+            let errors = org_errors_family();
+            let sample = write_metadata(&errors, out, openmetrics);
+            for (span, counts) in spans().filter(|(_, counts)| counts.errors > 0) {
+                write_counter(
+                    out,
+                    &mut num,
+                    &errors.name,
+                    sample,
+                    &labels[span],
+                    counts.errors,
+                );
+                sink.line_boundary(out);
+            }
+        }
+        if monitor.config().tenant_histograms {
+            let duration = org_duration_family();
+            write_metadata(&duration, out, openmetrics);
+            for (span, counts) in spans() {
+                write_histogram(
+                    out,
+                    &mut prefix,
+                    &mut num,
+                    &duration.name,
+                    &labels[span],
+                    counts,
+                    openmetrics,
+                    None,
+                );
+                sink.line_boundary(out);
+            }
         }
     }
 
@@ -595,7 +612,19 @@ mod tests {
 
     #[test]
     fn varied_monitor_matches() {
-        let monitor = Monitor::new(MonitorConfig::default().max_routes(8).max_organizations(4));
+        varied_monitor(MonitorConfig::default().max_routes(8).max_organizations(4));
+        // Fewer named tenants than tenants, with their histograms: `(other)` folds the rest.
+        varied_monitor(
+            MonitorConfig::default()
+                .max_routes(8)
+                .max_organizations(4)
+                .top_tenants(2)
+                .tenant_histograms(true),
+        );
+    }
+
+    fn varied_monitor(config: MonitorConfig) {
+        let monitor = Monitor::new(config);
         let routes = [
             "/",
             "/orders/{id}",
@@ -732,9 +761,26 @@ mod tests {
                 "http_server_errors_total{route=\"/a\",method=\"GET\",status=\"5xx\"} 1\n"
             )
         );
+        assert!(out.contains("vitals_organization_requests_total{organization=\"o\"} 1\n"));
+        assert!(out.contains("vitals_organization_errors_total{organization=\"o\"} 1\n"));
+        // Counters only, unless configured otherwise.
+        assert!(!out.contains("vitals_organization_request_duration_seconds"));
+
+        let monitor = Monitor::new(MonitorConfig::default().tenant_histograms(true));
+        record(
+            &monitor,
+            Method::Get,
+            RouteKey::Template("/a"),
+            500,
+            Duration::from_millis(7),
+            Some("o"),
+        );
+        let mut out = String::new();
+        render(&monitor, None, Format::Text, &mut out);
         assert!(out.contains(
             "vitals_organization_request_duration_seconds_sum{organization=\"o\"} 0.007\n"
         ));
+        assert_same(&monitor, None);
     }
 
     /// A route name: anything, with a bias towards characters that need escaping.
@@ -768,12 +814,16 @@ mod tests {
             sum_ns in any::<u64>(),
             max_routes in 1_usize..12,
             max_organizations in 1_usize..6,
+            top_tenants in 0_usize..4,
+            tenant_histograms in any::<bool>(),
             in_flight in 0_u32..3,
         ) {
             let monitor = Monitor::new(
                 MonitorConfig::default()
                     .max_routes(max_routes)
-                    .max_organizations(max_organizations),
+                    .max_organizations(max_organizations)
+                    .top_tenants(top_tenants)
+                    .tenant_histograms(tenant_histograms),
             );
             for (route, method, status, nanos, org, times) in &requests {
                 for _ in 0..*times {

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-/// Settings of a [`Monitor`](crate::Monitor). Every field has a documented default.
+use crate::monitor::tenants::KnownTenants;
+
+/// Settings of a [`Monitor`]. Every field has a documented default.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MonitorConfig {
@@ -20,6 +22,23 @@ pub struct MonitorConfig {
     pub high_memory_threshold: u64,
     /// A single poll longer than this blocked the runtime. Default 10 ms.
     pub blocking_poll_threshold: Duration,
+    /// Tenants `/metrics` names, the busiest over the last [`tenant_interval`]; the rest
+    /// fold into `(other)`. Default 100. (The JSON endpoints keep every tenant.)
+    ///
+    /// [`tenant_interval`]: Self::tenant_interval
+    pub top_tenants: usize,
+    /// How often the tenants `/metrics` names are chosen again. Default 1 minute.
+    pub tenant_interval: Duration,
+    /// Whether `/metrics` carries a latency histogram per named tenant (14 lines each) rather
+    /// than only its requests and errors counters. Default `false`.
+    pub tenant_histograms: bool,
+    /// A tenant without a request for this long loses its series (checked every
+    /// [`tenant_interval`](Self::tenant_interval)). Default 24 hours.
+    pub tenant_idle: Duration,
+    /// The application's list of its tenants: a tenant it knows gets a series from its first
+    /// request, a client error included (see [`TenantSource`](crate::TenantSource)). Default
+    /// none.
+    pub known_tenants: Option<KnownTenants>,
 }
 
 impl Default for MonitorConfig {
@@ -32,6 +51,11 @@ impl Default for MonitorConfig {
             high_cpu_threshold: Duration::from_millis(100),
             high_memory_threshold: 16 << 20,
             blocking_poll_threshold: Duration::from_millis(10),
+            top_tenants: 100,
+            tenant_interval: Duration::from_secs(60),
+            tenant_histograms: false,
+            tenant_idle: Duration::from_secs(24 * 60 * 60),
+            known_tenants: None,
         }
     }
 }
@@ -89,6 +113,49 @@ impl MonitorConfig {
     #[must_use]
     pub fn blocking_poll_threshold(mut self, threshold: Duration) -> Self {
         self.blocking_poll_threshold = threshold;
+        self
+    }
+
+    /// Sets [`MonitorConfig::top_tenants`].
+    #[must_use]
+    pub fn top_tenants(mut self, tenants: usize) -> Self {
+        self.top_tenants = tenants;
+        self
+    }
+
+    /// Sets [`MonitorConfig::tenant_interval`] (at least one second).
+    #[must_use]
+    pub fn tenant_interval(mut self, interval: Duration) -> Self {
+        self.tenant_interval = interval.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Sets [`MonitorConfig::tenant_histograms`].
+    #[must_use]
+    pub fn tenant_histograms(mut self, on: bool) -> Self {
+        self.tenant_histograms = on;
+        self
+    }
+
+    /// Sets [`MonitorConfig::tenant_idle`].
+    #[must_use]
+    pub fn tenant_idle(mut self, idle: Duration) -> Self {
+        self.tenant_idle = idle;
+        self
+    }
+
+    /// Sets [`MonitorConfig::known_tenants`]: `known` answers whether an id is one of the
+    /// application's tenants. It runs on the request path, only for an id that has no series
+    /// yet and came with a client error, so it must be quick and never block (a set in
+    /// memory, not a database query).
+    ///
+    /// ```
+    /// let config = vitals::MonitorConfig::default().is_known_tenant(|id| id == "acme");
+    /// assert!(config.known_tenants.is_some());
+    /// ```
+    #[must_use]
+    pub fn is_known_tenant(mut self, known: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.known_tenants = Some(KnownTenants::new(known));
         self
     }
 }

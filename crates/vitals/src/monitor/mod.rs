@@ -7,6 +7,8 @@ mod record;
 mod route_cache;
 mod sample;
 mod state;
+mod tenants;
+mod top;
 mod views;
 mod window;
 
@@ -16,6 +18,7 @@ pub use sample::{
     OVERFLOW, Polls, RequestSample, Resources, RouteKey, UNMATCHED, is_valid_organization_id,
 };
 pub use state::Monitor;
+pub use tenants::{KnownTenants, OTHER, TenantSource};
 pub use views::{
     MemoryReport, OrganizationStats, RequestRecord, RouteResources, RouteStats, SeriesSnapshot,
 };

@@ -1,14 +1,13 @@
 //! The recording hot path: [`Monitor::record`], the in-flight counters and the per-second
 //! maintenance.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::monitor::sample::{RequestSample, is_valid_organization_id};
-use crate::monitor::state::{Monitor, OrgEntry, STRIPES};
+use crate::monitor::state::{Monitor, STRIPES};
 use crate::ring::{Entry, EntryRef};
-use crate::series::{Observation, Series};
+use crate::series::Observation;
 
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
@@ -17,36 +16,6 @@ thread_local! {
 }
 
 impl Monitor {
-    /// Runs `f` on the organization's series. Unknown ids get a series only when there is room,
-    /// the id is valid and the request was not a 404.
-    fn with_org<R>(&self, id: &str, valid: bool, status: u16, f: impl FnOnce(&Series) -> R) -> R {
-        let inner = &*self.inner;
-        let orgs = inner.orgs.pin();
-        if let Some(entry) = orgs.get(id) {
-            return f(&entry.series);
-        }
-        if status == 404 || !valid {
-            return f(&inner.overflow_org.series);
-        }
-        if inner.org_slots.fetch_add(1, Relaxed) >= inner.config.max_organizations {
-            inner.org_slots.fetch_sub(1, Relaxed);
-            return f(&inner.overflow_org.series);
-        }
-        let mut created = false;
-        let name: Arc<str> = Arc::from(id);
-        let entry = orgs.get_or_insert_with(name.clone(), || {
-            created = true;
-            Arc::new(OrgEntry {
-                name,
-                series: Series::default(),
-            })
-        });
-        if !created {
-            inner.org_slots.fetch_sub(1, Relaxed);
-        }
-        f(&entry.series)
-    }
-
     /// Records one finished request. Lock-free; allocation-free for a known route.
     pub fn record(&self, sample: &RequestSample<'_>) {
         let inner = &*self.inner;
@@ -141,7 +110,7 @@ impl Monitor {
         let mut organization = "";
         if let Some(org) = sample.organization {
             let valid = is_valid_organization_id(org);
-            self.with_org(org, valid, sample.status, |series| {
+            self.with_org(org, valid, sample.tenant_source, sample.status, |series| {
                 series.record(&observation);
             });
             if valid {
@@ -173,11 +142,13 @@ impl Monitor {
         });
     }
 
-    /// Resets, ahead of time, the one-minute slots the next minute will use. The axum
-    /// integration calls it every second; without it, recording still works (see
+    /// Resets, ahead of time, the one-minute slots the next minute will use, and chooses the
+    /// tenants `/metrics` names when a choice is due ([`Monitor::select_tenants_at`]). The
+    /// axum integration calls it every second; without it, recording still works (see
     /// [`Series`](crate::Series)).
     pub fn maintain(&self) {
-        let minute = self.minute_of(Instant::now());
+        let now = Instant::now();
+        let minute = self.minute_of(now);
         let routes = self.inner.routes.pin();
         let specials = [&self.inner.unmatched, &self.inner.overflow_route];
         for entry in routes.values().chain(specials) {
@@ -189,6 +160,7 @@ impl Monitor {
             entry.series.prepare(minute);
         }
         self.inner.overflow_org.series.prepare(minute);
+        self.tenants_due(now);
     }
 
     /// Marks a request as started (for [`Monitor::in_flight`]); pair with

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::method::Method;
+use crate::monitor::tenants::TenantSource;
 
 /// Route label of requests that matched no route.
 pub const UNMATCHED: &str = "(unmatched)";
@@ -39,6 +40,9 @@ pub struct RequestSample<'a> {
     pub duration: Duration,
     /// Tenant, if known.
     pub organization: Option<&'a str>,
+    /// Where the tenant came from: whether it may create a tenant series (default
+    /// [`TenantSource::Observed`]).
+    pub tenant_source: TenantSource,
     /// Correlation id (empty: none).
     pub correlation_id: &'a str,
     /// W3C trace id, if the request carried one.
@@ -104,6 +108,7 @@ impl Default for RequestSample<'_> {
             start: Instant::now(),
             duration: Duration::ZERO,
             organization: None,
+            tenant_source: TenantSource::Observed,
             correlation_id: "",
             trace_id: None,
             aborted: false,

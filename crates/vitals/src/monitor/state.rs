@@ -2,7 +2,8 @@
 //! the in-flight counters. Recording and reading live in sibling modules.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::race::OnceBox;
@@ -10,6 +11,7 @@ use once_cell::race::OnceBox;
 use crate::method::Method;
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::sample::{OVERFLOW, UNMATCHED};
+use crate::monitor::tenants::{Mark, OTHER, Selection};
 use crate::monitor::views::RouteResources;
 use crate::monitor::window::{STATUS_CLASSES, status_class};
 use crate::ring::Ring;
@@ -103,6 +105,21 @@ impl RouteEntry {
 pub(super) struct OrgEntry {
     pub(super) name: Arc<str>,
     pub(super) series: Series,
+    /// Whether `/metrics` names the tenant (set by the choice of named tenants).
+    pub(super) named: AtomicBool,
+    /// What the last choice saw (only the choice and `/metrics` lock it).
+    pub(super) mark: Mutex<Mark>,
+}
+
+impl OrgEntry {
+    pub(super) fn new(name: Arc<str>, histograms: bool, named: bool) -> Self {
+        Self {
+            name,
+            series: Series::default(),
+            named: AtomicBool::new(named),
+            mark: Mutex::new(Mark::new(histograms, Instant::now())),
+        }
+    }
 }
 
 /// foldhash rather than the standard SipHash: route and tenant lookups happen on every request,
@@ -127,6 +144,12 @@ pub(super) struct Inner {
     pub(super) orgs: papaya::HashMap<Arc<str>, Arc<OrgEntry>, Hasher>,
     pub(super) org_slots: AtomicUsize,
     pub(super) overflow_org: Arc<OrgEntry>,
+    /// Tenants `/metrics` names now (a new tenant is named at once while there is room).
+    pub(super) named_slots: AtomicUsize,
+    /// The choice of the tenants `/metrics` names.
+    pub(super) selection: Mutex<Selection>,
+    /// [`OTHER`], shared.
+    pub(super) other_name: Arc<str>,
     pub(super) ring: Ring,
     pub(super) in_flight: [Padded; STRIPES],
 }
@@ -147,9 +170,14 @@ pub(super) struct Inner {
 ///   their own series; later ones fold into [`OVERFLOW`]. Requests that matched no route fold
 ///   into [`UNMATCHED`], whatever their path.
 /// - Organizations: at most [`MonitorConfig::max_organizations`] get their own series, later
-///   ones fold into [`OVERFLOW`]. A request answered 404 never creates an organization series
-///   (so a scan of made-up tenant ids lands in the overflow series), nor does an id that is not
-///   1 to 64 bytes of `A-Z a-z 0-9 . _ - : @ ~`.
+///   ones fold into [`OVERFLOW`]. Only a trusted source creates one ([`TenantSource`](crate::TenantSource): what
+///   the application vouches for, or a route's path parameter when the answer is not a client
+///   error, or a tenant the application knows), so a scan of made-up tenant ids lands in the
+///   overflow series; nor does an id that is not 1 to 64 bytes of `A-Z a-z 0-9 . _ - : @ ~`.
+///   A tenant idle for [`MonitorConfig::tenant_idle`] loses its series.
+/// - `/metrics` names at most [`MonitorConfig::top_tenants`] tenants, the busiest of the last
+///   [`MonitorConfig::tenant_interval`], and folds the rest into [`OTHER`]
+///   ([`Monitor::tenant_counts`]).
 /// - The ring has a fixed number of slots.
 ///
 /// The memory of a series is described in [`Series`](crate::Series); [`Monitor::memory`] reports what
@@ -211,11 +239,12 @@ impl Monitor {
     #[must_use]
     pub fn new(config: MonitorConfig) -> Self {
         let ring = Ring::new(config.ring_capacity);
+        let start = Instant::now();
         Self {
             inner: Arc::new(Inner {
                 long_poll: config.blocking_poll_threshold / 10,
                 id: NEXT_MONITOR_ID.fetch_add(1, Relaxed),
-                start: Instant::now(),
+                start,
                 start_unix: SystemTime::now(),
                 start_unix_ns: UNIX_EPOCH
                     .elapsed()
@@ -226,10 +255,14 @@ impl Monitor {
                 overflow_route: Arc::new(RouteEntry::new(1, OVERFLOW)),
                 orgs: papaya::HashMap::with_hasher(Hasher::default()),
                 org_slots: AtomicUsize::new(0),
-                overflow_org: Arc::new(OrgEntry {
-                    name: Arc::from(OVERFLOW),
-                    series: Series::default(),
+                overflow_org: Arc::new(OrgEntry::new(Arc::from(OVERFLOW), false, false)),
+                named_slots: AtomicUsize::new(0),
+                // The first interval starts now.
+                selection: Mutex::new(Selection {
+                    last: Some(start),
+                    ..Selection::default()
                 }),
+                other_name: Arc::from(OTHER),
                 ring,
                 in_flight: Default::default(),
                 config,
