@@ -25,6 +25,7 @@ fn with_current<R>(f: impl FnOnce(&RequestContext, bool) -> R) -> Option<R> {
 }
 
 /// True while a request's future is polled on this thread.
+#[cfg(feature = "log-fields")]
 pub(crate) fn has_current() -> bool {
     with_current(|_, _| ()).is_some()
 }

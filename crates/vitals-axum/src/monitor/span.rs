@@ -21,6 +21,7 @@ pub const DEFAULT_SPAN_LEVEL: Level = Level::DEBUG;
 
 /// The span's target (this module's path), by which [`RequestFields`](crate::RequestFields)
 /// recognizes it.
+#[cfg(feature = "log-fields")]
 pub(super) const SPAN_TARGET: &str = module_path!();
 
 /// The level the span is made at: the configured one, raised to INFO when a trace exporter's

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::monitor::tenants::KnownTenants;
 
-/// Settings of a [`Monitor`]. Every field has a documented default.
+/// Settings of a [`Monitor`](crate::Monitor). Every field has a documented default.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MonitorConfig {
