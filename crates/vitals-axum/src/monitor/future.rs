@@ -4,9 +4,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use axum::response::IntoResponse;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Response};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body::Body;
 use pin_project_lite::pin_project;
 
@@ -21,10 +24,21 @@ pub(super) const X_REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_H
 pub(super) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 pin_project! {
+    /// What [`ResponseFuture`] polls: the inner service's future, or the response that sheds
+    /// the request under pressure (the inner service not called).
+    #[project = InnerProj]
+    #[allow(missing_docs)]
+    pub(super) enum Inner<F> {
+        Call { #[pin] future: F },
+        Shed { response: Option<Response<axum::body::Body>> },
+    }
+}
+
+pin_project! {
     /// Response future of [`MonitorService`].
     pub struct ResponseFuture<F> {
         #[pin]
-        pub(super) inner: F,
+        pub(super) inner: Inner<F>,
         pub(super) span: tracing::Span,
         // The client's own `x-request-id`, to echo when ids are on.
         pub(super) incoming: Option<HeaderValue>,
@@ -47,63 +61,28 @@ where
         let (poll, now) = timed_poll(this.recorder, |recorder| {
             let _enter = this.span.enter();
             let _scope = Scope::enter(recorder);
-            this.inner.poll(cx)
+            match this.inner.project() {
+                InnerProj::Call { future } => future.poll(cx).map(|r| r.map(Polled::Inner)),
+                InnerProj::Shed { response } => {
+                    Poll::Ready(Ok(Polled::Shed(response.take().unwrap_or_else(|| {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }))))
+                }
+            }
         });
         let result = ready!(poll);
-        let mut recorder = this.recorder.take();
+        let recorder = this.recorder.take();
+        let (span, incoming, limit) = (&*this.span, this.incoming, *this.buffered_body_limit);
         match result {
-            Ok(mut response) => {
-                let pending = recorder.as_mut().and_then(Recorder::pending_mut);
-                if !this.span.is_none() {
-                    response_hook(this.span, response.status().as_u16());
-                }
-                if let Some(p) = pending {
-                    p.status = response.status().as_u16();
-                    p.response_started = true;
-                    p.response_org = response.extensions().get::<Organization>().cloned();
-                    if p.expose_id {
-                        let value = this.incoming.take().or_else(|| {
-                            let id = p.context.request_id?;
-                            Some(id.to_header_value())
-                        });
-                        if let Some(value) = value {
-                            response.headers_mut().insert(X_REQUEST_ID, value);
-                        }
-                    }
-                    if let Some(trace) = p.context.trace.as_ref().filter(|_| p.echo_trace) {
-                        response
-                            .headers_mut()
-                            .insert(TRACEPARENT, trace.to_header_value());
-                    }
-                }
-                // Recorded now, with the body passed through untouched (for axum's own body
-                // type that costs nothing, where wrapping it costs a boxing), when waiting for
-                // the body's end would measure nothing more: an empty body, or one of known
-                // small size, which hyper writes in the same poll as the head. An event stream
-                // is recorded now too, for the opposite reason: it lives as long as its client
-                // watches, and minutes-long "requests" would swamp the latency figures (its
-                // figure is its time to first byte).
-                let body = response.body();
-                let size = body.size_hint().exact();
-                let record_now = body.is_end_stream()
-                    || size.is_some_and(|n| n <= *this.buffered_body_limit)
-                    || size.is_none() && is_event_stream(response.headers());
-                if record_now {
-                    if let Some(r) = recorder.take() {
-                        r.finish(false, now);
-                    }
-                    return Poll::Ready(Ok(response.map(axum::body::Body::new)));
-                }
-                Poll::Ready(Ok(response.map(|body| {
-                    axum::body::Body::new(ResponseBody {
-                        inner: body,
-                        recorder,
-                    })
-                })))
+            Ok(Polled::Inner(response)) => {
+                Poll::Ready(Ok(respond(response, recorder, span, incoming, limit, now)))
+            }
+            Ok(Polled::Shed(response)) => {
+                Poll::Ready(Ok(respond(response, recorder, span, incoming, limit, now)))
             }
             Err(err) => {
-                if !this.span.is_none() {
-                    response_hook(this.span, 500);
+                if !span.is_none() {
+                    response_hook(span, 500);
                 }
                 if let Some(mut r) = recorder {
                     if let Some(p) = r.pending_mut() {
@@ -116,6 +95,76 @@ where
             }
         }
     }
+}
+
+/// What the inner future or the shed gave.
+enum Polled<B> {
+    Inner(Response<B>),
+    Shed(Response<axum::body::Body>),
+}
+
+/// Writes the ids on the response and records the request now, or hands the record to the
+/// body. Inlined into both arms: out of line, the response would be moved in and out by value.
+#[inline(always)]
+fn respond<B>(
+    mut response: Response<B>,
+    mut recorder: Option<Recorder>,
+    span: &tracing::Span,
+    incoming: &mut Option<HeaderValue>,
+    buffered_body_limit: u64,
+    now: Instant,
+) -> Response<axum::body::Body>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let pending = recorder.as_mut().and_then(Recorder::pending_mut);
+    if !span.is_none() {
+        response_hook(span, response.status().as_u16());
+    }
+    if let Some(p) = pending {
+        p.status = response.status().as_u16();
+        p.response_started = true;
+        p.response_org = response.extensions().get::<Organization>().cloned();
+        if p.expose_id {
+            let value = incoming.take().or_else(|| {
+                let id = p.context.request_id?;
+                Some(id.to_header_value())
+            });
+            if let Some(value) = value {
+                response.headers_mut().insert(X_REQUEST_ID, value);
+            }
+        }
+        if let Some(trace) = p.context.trace.as_ref().filter(|_| p.echo_trace) {
+            response
+                .headers_mut()
+                .insert(TRACEPARENT, trace.to_header_value());
+        }
+    }
+    // Recorded now, with the body passed through untouched (for axum's own body
+    // type that costs nothing, where wrapping it costs a boxing), when waiting for
+    // the body's end would measure nothing more: an empty body, or one of known
+    // small size, which hyper writes in the same poll as the head. An event stream
+    // is recorded now too, for the opposite reason: it lives as long as its client
+    // watches, and minutes-long "requests" would swamp the latency figures (its
+    // figure is its time to first byte).
+    let body = response.body();
+    let size = body.size_hint().exact();
+    let record_now = body.is_end_stream()
+        || size.is_some_and(|n| n <= buffered_body_limit)
+        || size.is_none() && is_event_stream(response.headers());
+    if record_now {
+        if let Some(r) = recorder.take() {
+            r.finish(false, now);
+        }
+        return response.map(axum::body::Body::new);
+    }
+    response.map(|body| {
+        axum::body::Body::new(ResponseBody {
+            inner: body,
+            recorder,
+        })
+    })
 }
 
 /// Tells the installed hooks the response's status (a trace exporter marks 5xx as errors).

@@ -12,10 +12,11 @@ use tower::Service;
 use vitals::InlineStr;
 use vitals::{Method, Monitor};
 
-use super::future::{ResponseFuture, TRACEPARENT, X_REQUEST_ID};
+use super::future::{Inner, ResponseFuture, TRACEPARENT, X_REQUEST_ID};
 use super::hooks::RequestSpanStart;
 use super::record::{Profile, Recorder};
 use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, RequestId, TraceContext};
+use crate::pressure::Pressure;
 
 const X_ORGANIZATION_ID: HeaderName = HeaderName::from_static(ORGANIZATION_HEADER);
 
@@ -31,6 +32,7 @@ pub struct MonitorService<S> {
     pub(super) in_router: bool,
     pub(super) span_level: tracing::Level,
     pub(super) trust_organization_header: bool,
+    pub(super) pressure: Option<Pressure>,
 }
 
 impl<S> MonitorService<S> {
@@ -194,12 +196,23 @@ where
         }
         // Handler code runs when the future is polled (axum's routes call their handler there);
         // the context is made current for those polls.
-        let future = {
-            let _enter = span.enter();
-            self.inner.call(req)
+        let inner = match self
+            .pressure
+            .as_ref()
+            .and_then(|p| p.shed(req.uri().path()))
+        {
+            Some(response) => Inner::Shed {
+                response: Some(response),
+            },
+            None => {
+                let _enter = span.enter();
+                Inner::Call {
+                    future: self.inner.call(req),
+                }
+            }
         };
         ResponseFuture {
-            inner: future,
+            inner,
             span,
             incoming: echo,
             buffered_body_limit: self.buffered_body_limit,

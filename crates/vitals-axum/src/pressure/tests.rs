@@ -132,3 +132,58 @@ async fn custom_response_and_failing_health_check() {
     let res = pressure.shed_response(PressureReason::HealthCheck);
     assert_eq!(res.headers()[header::RETRY_AFTER], "10");
 }
+
+#[tokio::test]
+async fn the_monitor_sheds_in_place_of_the_layer_and_records_the_shed() {
+    // `Vitals::layers` has the monitor do the pressure check itself: same answers as the
+    // layer, the inner service not called, and the shed request recorded with its id.
+    let pressure = Pressure::builder().max_heap_bytes(Some(100)).build();
+    let monitor = vitals::Monitor::default();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = Router::new()
+        .route(
+            "/api/x",
+            get(move || async move {
+                counted.fetch_add(1, Ordering::Relaxed);
+                "x"
+            }),
+        )
+        .route("/health/ping", get(|| async { "pong" }))
+        .layer(
+            crate::MonitorLayer::new(monitor.clone())
+                .in_router(true)
+                .shed_under(pressure.clone()),
+        );
+    let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+
+    pressure.evaluate(&snapshot(101));
+    let res = app.clone().oneshot(get("/api/x")).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()[header::RETRY_AFTER], "10");
+    assert_eq!(
+        res.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(res.headers()["x-request-id"].len(), 36);
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        0,
+        "the handler ran while shedding"
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(get("/health/ping"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(pressure.shed_total(PressureReason::HeapUsedBytes), 1);
+
+    pressure.evaluate(&snapshot(50));
+    assert_eq!(app.oneshot(get("/api/x")).await.unwrap().status(), 200);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    let statuses: Vec<u16> = monitor.recent().iter().map(|r| r.status_code).collect();
+    assert_eq!(statuses, [503, 200, 200]);
+}

@@ -126,8 +126,6 @@ const RANKINGS: [&str; 4] = ["duration", "busy", "cpu", "allocated"];
 /// first; `by=busy`: its requests by busy time (the sum of their polls, an upper bound on
 /// their CPU time, known for every request); `by=cpu` / `by=allocated`: its measured requests
 /// (one in `resourcesEvery`) that used the most CPU / allocated the most, first.
-/// first; `by=cpu` / `by=allocated`: its measured requests (one in `resourcesEvery`) that used
-/// the most CPU / allocated the most, first.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/slow", tag = "performance", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "How many (default 10)"), ("by" = Option<super::schemas::RankingDoc>, Query, description = "Ranking (default duration)")), responses((status = 200, description = "The ring's slowest requests", body = super::schemas::SlowDoc), (status = 400, description = "A bad `limit` or `by`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn slow(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
@@ -275,8 +273,6 @@ pub(crate) async fn by_organization(State(state): State<AppState>, uri: Uri) -> 
 /// slowest first; `by=busy`: routes by the total busy time of their requests; `by=cpu` /
 /// `by=allocated`: routes with measured requests by their total CPU time / their bytes
 /// allocated per request (these three since start, whatever the window), highest first.
-/// slowest first; `by=cpu` / `by=allocated`: routes with measured requests by their total CPU
-/// time / their bytes allocated per request (since start, whatever the window), highest first.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/performance/v2/slow-paths", tag = "performance", security(("operatorToken" = [])), params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "How many (default 5)"), ("window" = Option<super::schemas::WindowDoc>, Query, description = "Default `all`"), ("by" = Option<super::schemas::RankingDoc>, Query, description = "Ranking (default duration)")), responses((status = 200, description = "Routes, slowest first", body = super::schemas::SlowPathsDoc), (status = 400, description = "A bad `limit`, `window` or `by`", body = crate::problem::Problem, content_type = "application/problem+json"))))]
 pub(crate) async fn slow_paths(State(state): State<AppState>, uri: Uri) -> Response {
     let query = StrictQuery::parse(uri.query());
