@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(feature = "rate-limit")]
 use tower::layer::util::Stack;
 use vitals::{Monitor, MonitorConfig};
 
