@@ -47,6 +47,8 @@ where
         let (poll, now) = timed_poll(this.recorder, |recorder| {
             let _enter = this.span.enter();
             let _scope = Scope::enter(recorder);
+            // Only where a span exists (a subscriber wants it): one branch otherwise.
+            let _panic = (!this.span.is_none()).then_some(PanicMark(&*this.span));
             this.inner.poll(cx)
         });
         let result = ready!(poll);
@@ -114,6 +116,18 @@ where
                 }
                 Poll::Ready(Err(err))
             }
+        }
+    }
+}
+
+/// Tells the hooks of a span whose handler panics (the panic unwinds through the poll) that
+/// the request failed with a 500, as the monitor records it: the span ends with an error.
+struct PanicMark<'s>(&'s tracing::Span);
+
+impl Drop for PanicMark<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            response_hook(self.0, 500);
         }
     }
 }
