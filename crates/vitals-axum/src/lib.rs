@@ -101,6 +101,7 @@ mod query;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod report;
+mod reporter;
 mod routes;
 mod runtime;
 mod sampler;
@@ -144,6 +145,7 @@ pub use rate_limit::{
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use rate_limit::{DEFAULT_REDIS_TIMEOUT, InvalidRedisUrl, RateLimitStoreStatus, RedisStore};
+pub use reporter::Reporter;
 pub use routes::{MAX_SCRAPES, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
 pub use runtime::{PROBE_PERIOD, RuntimeProbe, RuntimeSample};
 pub use sampler::Sampler;

@@ -19,10 +19,19 @@
 //! ```
 
 mod config;
+mod convert;
 mod export;
 mod guard;
+mod metrics_config;
+mod metrics_export;
+mod report;
 mod span;
 
-pub use config::{ConfigError, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, Protocol, SamplerConfig};
+pub use config::{
+    ConfigError, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, Protocol, SamplerConfig, redact_url,
+};
 pub use export::ExportStats;
 pub use guard::{InitError, OtelGuard, StatsHandle, init, init_from_env};
+pub use metrics_config::MetricsConfig;
+pub use metrics_export::{MetricExportStats, MetricsExport};
+pub use report::OtelReporter;

@@ -27,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub(crate) use metrics::build as metric_families;
 pub use metrics::{MAX_SCRAPES, exposition_body};
 pub use performance::{MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT};
 
