@@ -3,7 +3,8 @@
 //!
 //! Usage: `bench-app <VARIANT> [PORT]`, VARIANT one of `bare`, `monitor`, `monitor-noid`,
 //! `monitor-nores`, `passthrough`, `full`, `full-separate`, `full-draft-headers`,
-//! `axum-prometheus`, `prometheus-client`, `request-id`.
+//! `axum-prometheus`, `prometheus-client`, `request-id`, and the OpenTelemetry variants of
+//! `otel.rs`: `monitor-trace`, `otel-none`, `otel-1pct`, `otel-all`.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `monitor`: the same routes under `MonitorLayer::new(Monitor::default())` (request ids on,
@@ -28,6 +29,8 @@
 //! No logging subscriber is installed, so tracing spans cost what they cost without one.
 //! Built with the `jemalloc` feature, every variant runs on jemalloc (as the reference server
 //! does), which makes vitals' heap figures and per-request allocation counts live.
+
+mod otel;
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
@@ -83,6 +86,8 @@ enum Variant {
     /// A minimal hand-written `prometheus-client` middleware: one histogram by route, method
     /// and status.
     PrometheusClient,
+    /// The OpenTelemetry variants (`otel.rs`).
+    Otel(otel::Otel),
 }
 
 pin_project_lite::pin_project! {
@@ -127,7 +132,7 @@ impl Variant {
             "axum-prometheus" => Some(Self::AxumPrometheus),
             "prometheus-client" => Some(Self::PrometheusClient),
             "request-id" => Some(Self::RequestId),
-            _ => None,
+            other => otel::Otel::parse(other).map(Self::Otel),
         }
     }
 }
@@ -309,6 +314,7 @@ fn app(variant: Variant) -> Router {
                 .layer(layer)
         }
         Variant::PrometheusClient => prometheus_client_app(router),
+        Variant::Otel(otel) => otel::app(router, otel),
         Variant::RequestId => router.layer(
             tower::ServiceBuilder::new()
                 .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
@@ -322,7 +328,7 @@ fn app(variant: Variant) -> Router {
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id> [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id|monitor-trace|otel-none|otel-1pct|otel-all> [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }

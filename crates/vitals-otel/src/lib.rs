@@ -9,6 +9,10 @@
 //! parent from the incoming `traceparent`), and spans wait for export in a bounded queue that
 //! drops and counts ([`ExportStats`]) when the collector is down or slow.
 //!
+//! [`OtelReporter`] shows the export figures in vitals' `/metrics` and `/health/debug`
+//! (`VitalsBuilder::reporter`), and [`MetricsExport`] (opt-in: `OTEL_METRICS_EXPORTER=otlp`)
+//! pushes vitals' metric families over OTLP once an interval, for backends that take only OTLP.
+//!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
 //! let otel = vitals_otel::init_from_env("shop").expect("OTEL_* variables");
