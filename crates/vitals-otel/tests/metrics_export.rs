@@ -15,9 +15,12 @@ use opentelemetry_proto::tonic::metrics::v1::metric;
 use vitals::{HistogramValue, MetricFamily};
 use vitals_otel::{MetricsConfig, MetricsExport};
 
+/// A request received and the `x-team-key` it carried.
+type Received = (ExportMetricsServiceRequest, Option<String>);
+
 #[derive(Default, Clone)]
 struct Receiver {
-    got: Arc<Mutex<Vec<(ExportMetricsServiceRequest, Option<String>)>>>,
+    got: Arc<Mutex<Vec<Received>>>,
 }
 
 #[tonic::async_trait]
