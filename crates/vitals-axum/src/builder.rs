@@ -69,6 +69,7 @@ pub struct VitalsBuilder {
     ),
     #[cfg(feature = "custom-metrics")]
     custom: Option<vitals_metrics::Registry>,
+    reporters: Vec<Arc<dyn crate::reporter::Reporter>>,
 }
 
 /// The notifier given to the builder and how notifications name this process.
@@ -109,6 +110,7 @@ impl Default for VitalsBuilder {
             ),
             #[cfg(feature = "custom-metrics")]
             custom: None,
+            reporters: Vec::new(),
         }
     }
 }
@@ -319,6 +321,13 @@ impl VitalsBuilder {
         self
     }
 
+    /// Adds a part outside vitals-axum that reports its state in `/metrics` and
+    /// `/health/debug` (none by default); see [`Reporter`](crate::Reporter).
+    pub fn reporter(mut self, reporter: impl crate::reporter::Reporter) -> Self {
+        self.reporters.push(Arc::new(reporter));
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -377,6 +386,7 @@ impl VitalsBuilder {
                 ),
                 #[cfg(feature = "custom-metrics")]
                 custom: self.custom,
+                reporters: self.reporters,
                 check_cache: crate::check_cache::CheckCache::default(),
                 scrapes: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_SCRAPES)),
                 sampling_panics: std::sync::atomic::AtomicU64::new(0),
@@ -416,6 +426,14 @@ impl Vitals {
         let shared = Arc::clone(&self.shared);
         let _ =
             tokio::task::spawn_blocking(move || crate::tasks::flush_history(&shared, true)).await;
+    }
+
+    /// Every family `/metrics` serves, as a model (built now: the monitor's, the latest system
+    /// sample's, the protection layers', the application's and the reporters'), for an
+    /// exporter that pushes them elsewhere (OTLP, say).
+    #[must_use]
+    pub fn metric_families(&self) -> Vec<vitals::MetricFamily> {
+        routes::metric_families(&self.shared)
     }
 
     /// The system sampler and its history.

@@ -105,6 +105,7 @@ mod query;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod report;
+mod reporter;
 mod routes;
 mod runtime;
 mod sampler;
@@ -151,6 +152,7 @@ pub use rate_limit::{
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use rate_limit::{DEFAULT_REDIS_TIMEOUT, InvalidRedisUrl, RateLimitStoreStatus, RedisStore};
+pub use reporter::Reporter;
 pub use routes::{MAX_SCRAPES, MAX_SLOW_LIMIT, MAX_SLOW_PATHS_LIMIT, exposition_body};
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]

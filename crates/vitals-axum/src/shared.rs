@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     /// The application's own metrics, when given to the builder.
     #[cfg(feature = "custom-metrics")]
     pub(crate) custom: Option<vitals_metrics::Registry>,
+    /// Parts outside vitals-axum reporting in `/metrics` and `/health/debug`.
+    pub(crate) reporters: Vec<Arc<dyn crate::reporter::Reporter>>,
     /// The dependency checks' last results (at most one run a second).
     pub(crate) check_cache: crate::check_cache::CheckCache,
     /// Places for `/metrics` renders at once (`MAX_SCRAPES`).

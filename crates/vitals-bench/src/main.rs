@@ -3,9 +3,11 @@
 //!
 //! Usage: `bench-app <VARIANT>[-info] [PORT]`, VARIANT one of `bare`, `recommended`,
 //! `monitor`, `monitor-noid`, `monitor-nores`, `passthrough`, `full`, `full-separate`,
-//! `full-draft-headers`, `axum-prometheus`, `prometheus-client`, `request-id`. With `-info`
-//! (`bare-info`, `recommended-info`, `prometheus-client-info`...) a `tracing_subscriber::fmt()`
-//! subscriber at INFO writing to a sink is installed first, as in a service that logs.
+//! `full-draft-headers`, `axum-prometheus`, `prometheus-client`, `request-id`, and the
+//! OpenTelemetry variants of `otel.rs`: `monitor-trace`, `otel-none`, `otel-1pct`,
+//! `otel-all`. With `-info` (`bare-info`, `recommended-info`, `prometheus-client-info`...) a
+//! `tracing_subscriber::fmt()` subscriber at INFO writing to a sink is installed first, as in
+//! a service that logs.
 //!
 //! - `bare`: the routes alone, no monitoring.
 //! - `recommended`: the README's "Use it" lines: `Vitals::builder().build()`, its router
@@ -33,6 +35,8 @@
 //! without one.
 //! Built with the `jemalloc` feature, every variant runs on jemalloc (as the reference server
 //! does), which makes vitals' heap figures and per-request allocation counts live.
+
+mod otel;
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
@@ -91,6 +95,8 @@ enum Variant {
     /// The README's "Use it" lines exactly: `Vitals::builder().build()` (sampler and alerts
     /// running), its router merged, `.layer(vitals.layers())`, no rate limit.
     Recommended,
+    /// The OpenTelemetry variants (`otel.rs`).
+    Otel(otel::Otel),
 }
 
 /// A variant and whether a `tracing_subscriber::fmt()` subscriber at INFO, writing to a sink,
@@ -144,7 +150,7 @@ impl Variant {
             "prometheus-client" => Some(Self::PrometheusClient),
             "request-id" => Some(Self::RequestId),
             "recommended" => Some(Self::Recommended),
-            _ => None,
+            other => otel::Otel::parse(other).map(Self::Otel),
         }
     }
 }
@@ -359,6 +365,7 @@ fn app(variant: Variant) -> Router {
             let vitals = vitals_builder().build();
             router.merge(vitals.router()).layer(vitals.layers())
         }
+        Variant::Otel(otel) => otel::app(router, otel),
         Variant::RequestId => router.layer(
             tower::ServiceBuilder::new()
                 .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
@@ -372,7 +379,7 @@ fn app(variant: Variant) -> Router {
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|recommended|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id>[-info] [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|recommended|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id|monitor-trace|otel-none|otel-1pct|otel-all>[-info] [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }

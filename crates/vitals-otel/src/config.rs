@@ -50,7 +50,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         variable,
         reason: reason.into(),
@@ -92,7 +92,7 @@ impl fmt::Debug for OtelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("OtelConfig")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &redact_url(&self.endpoint))
             .field("protocol", &self.protocol)
             .field("header_names", &header_names)
             .field("service_name", &self.service_name)
@@ -181,33 +181,11 @@ impl OtelConfig {
                 ));
             }
         };
-        let headers = match get("OTEL_EXPORTER_OTLP_HEADERS") {
-            Some(h) => parse_pairs(&h)
-                .ok_or_else(|| invalid("OTEL_EXPORTER_OTLP_HEADERS", "expected key=value,..."))?,
-            None => Vec::new(),
-        };
-        for (name, value) in &headers {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-                || http::HeaderValue::from_str(value).is_err()
-            {
-                return Err(invalid(
-                    "OTEL_EXPORTER_OTLP_HEADERS",
-                    format!("`{name}` is not a valid header name, or its value is not"),
-                ));
-            }
-        }
-        let mut resource_attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
-            Some(r) => parse_pairs(&r)
-                .ok_or_else(|| invalid("OTEL_RESOURCE_ATTRIBUTES", "expected key=value,..."))?,
-            None => Vec::new(),
-        };
-        let from_resource = resource_attributes
-            .iter()
-            .position(|(k, _)| k == "service.name")
-            .map(|i| resource_attributes.remove(i).1);
-        let service_name = get("OTEL_SERVICE_NAME")
-            .or(from_resource)
-            .unwrap_or_else(|| default_service.to_owned());
+        let headers = headers(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            get("OTEL_EXPORTER_OTLP_HEADERS").as_deref(),
+        )?;
+        let (service_name, resource_attributes) = resource(&get, default_service)?;
         let (name, arg) = (get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"));
         let sampler = sampler(name.as_deref(), arg.as_deref())?;
         let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
@@ -249,6 +227,75 @@ impl OtelConfig {
             _ => self.endpoint.clone(),
         }
     }
+}
+
+/// The headers in `value` of `variable` (`key=value,...`), each a valid HTTP header.
+pub(crate) fn headers(
+    variable: &'static str,
+    value: Option<&str>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let headers = match value {
+        Some(h) => parse_pairs(h).ok_or_else(|| invalid(variable, "expected key=value,..."))?,
+        None => Vec::new(),
+    };
+    for (name, value) in &headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(invalid(
+                variable,
+                format!("`{name}` is not a valid header name, or its value is not"),
+            ));
+        }
+    }
+    Ok(headers)
+}
+
+/// `service.name` (`OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else
+/// `default_service`) and the other resource attributes.
+pub(crate) fn resource(
+    get: &dyn Fn(&str) -> Option<String>,
+    default_service: &str,
+) -> Result<(String, Vec<(String, String)>), ConfigError> {
+    let mut attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
+        Some(r) => parse_pairs(&r)
+            .ok_or_else(|| invalid("OTEL_RESOURCE_ATTRIBUTES", "expected key=value,..."))?,
+        None => Vec::new(),
+    };
+    let from_resource = attributes
+        .iter()
+        .position(|(k, _)| k == "service.name")
+        .map(|i| attributes.remove(i).1);
+    let service_name = get("OTEL_SERVICE_NAME")
+        .or(from_resource)
+        .unwrap_or_else(|| default_service.to_owned());
+    Ok((service_name, attributes))
+}
+
+/// `url` without what may be a credential: user information and the query are replaced by
+/// `***` (for `Debug` and `/health/debug`).
+///
+/// ```
+/// assert_eq!(
+///     vitals_otel::redact_url("https://user:pw@collector:4318/v1/traces?key=k"),
+///     "https://***@collector:4318/v1/traces?***"
+/// );
+/// assert_eq!(vitals_otel::redact_url("http://127.0.0.1:4317"), "http://127.0.0.1:4317");
+/// ```
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, _)) => (r, "?***"),
+        None => (rest, ""),
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let sep = if scheme.is_empty() { "" } else { "://" };
+    format!("{scheme}{sep}{host}{path}{query}")
 }
 
 fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<SamplerConfig, ConfigError> {

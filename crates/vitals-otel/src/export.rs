@@ -27,41 +27,8 @@ pub struct ExportStats {
     pub failed_exports: u64,
     /// Queue capacity in spans (the bound on what waits).
     pub queue_capacity: u64,
-}
-
-impl ExportStats {
-    /// Appends the figures in the Prometheus text format 0.0.4.
-    ///
-    /// ```
-    /// let mut out = String::new();
-    /// vitals_otel::ExportStats { dropped_spans: 3, ..Default::default() }.write_prometheus(&mut out);
-    /// assert!(out.contains("vitals_otel_spans_dropped_total 3\n"));
-    /// ```
-    pub fn write_prometheus(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        for (name, help, value) in [
-            (
-                "vitals_otel_spans_exported_total",
-                "Spans the OTLP collector accepted.",
-                self.exported_spans,
-            ),
-            (
-                "vitals_otel_spans_dropped_total",
-                "Spans dropped: queue full or export failed.",
-                self.dropped_spans,
-            ),
-            (
-                "vitals_otel_export_failures_total",
-                "OTLP exports that failed.",
-                self.failed_exports,
-            ),
-        ] {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-            );
-        }
-    }
+    /// Spans waiting in the queue now (at most `queue_capacity`).
+    pub queue_depth: u64,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +38,8 @@ pub(crate) struct Counters {
     dropped_failed: AtomicU64,
     failed_exports: AtomicU64,
     capacity: AtomicU64,
+    /// Spans sent into the queue and not yet taken by the export thread.
+    queued: AtomicU64,
 }
 
 impl Counters {
@@ -82,6 +51,7 @@ impl Counters {
             dropped_queue_full: full,
             failed_exports: self.failed_exports.load(Relaxed),
             queue_capacity: self.capacity.load(Relaxed),
+            queue_depth: self.queued.load(Relaxed),
         }
     }
 }
@@ -213,6 +183,7 @@ fn run(
         let wait = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait) {
             Ok(Message::Span(span)) => {
+                counters.queued.fetch_sub(1, Relaxed);
                 batch.push(*span);
                 if batch.len() >= batching.batch {
                     export(&mut batch);
@@ -246,9 +217,12 @@ impl SpanProcessor for QueueProcessor {
 
     fn on_end(&self, span: SpanData) {
         // Never blocks the request: a full queue (collector slow or down) drops the span.
+        // Counted before the send, so the export thread never takes the depth below zero.
+        self.counters.queued.fetch_add(1, Relaxed);
         match self.queue.try_send(Message::Span(Box::new(span))) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.queued.fetch_sub(1, Relaxed);
                 self.counters.dropped_full.fetch_add(1, Relaxed);
             }
         }

@@ -32,11 +32,13 @@ pub struct OtelGuard {
     provider: SdkTracerProvider,
     tracer: Tracer,
     stats: StatsHandle,
+    /// The settings as `/health/debug` shows them (no header values, no URL credentials).
+    pub(crate) settings: serde_json::Value,
 }
 
 /// A cheap, cloneable reader of the export figures (for `/metrics` and `/health/debug`).
 #[derive(Debug, Clone)]
-pub struct StatsHandle(Arc<Counters>);
+pub struct StatsHandle(pub(crate) Arc<Counters>);
 
 impl StatsHandle {
     /// The figures now.
@@ -155,6 +157,36 @@ pub fn init(config: &OtelConfig) -> Result<OtelGuard, InitError> {
         provider,
         tracer,
         stats: StatsHandle(counters),
+        settings: settings_json(config),
+    })
+}
+
+/// What `/health/debug` shows of `config`: header names only, the endpoint without credentials.
+fn settings_json(config: &OtelConfig) -> serde_json::Value {
+    let sampler = match config.sampler {
+        SamplerConfig::AlwaysOn => "always_on".to_owned(),
+        SamplerConfig::AlwaysOff => "always_off".to_owned(),
+        SamplerConfig::Ratio(r) => format!("traceidratio {r}"),
+        SamplerConfig::ParentBased(ParentRoot::AlwaysOn) => "parentbased_always_on".to_owned(),
+        SamplerConfig::ParentBased(ParentRoot::AlwaysOff) => "parentbased_always_off".to_owned(),
+        SamplerConfig::ParentBased(ParentRoot::Ratio(r)) => {
+            format!("parentbased_traceidratio {r}")
+        }
+    };
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    serde_json::json!({
+        "url": crate::config::redact_url(&config.traces_url()),
+        "protocol": match config.protocol {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        },
+        "headerNames": config.headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+        "serviceName": config.service_name,
+        "sampler": sampler,
+        "maxQueueSize": config.max_queue_size,
+        "maxExportBatchSize": config.max_export_batch_size,
+        "scheduleDelayMs": ms(config.schedule_delay),
+        "timeoutMs": ms(config.timeout),
     })
 }
 

@@ -9,6 +9,10 @@
 //! parent from the incoming `traceparent`), and spans wait for export in a bounded queue that
 //! drops and counts ([`ExportStats`]) when the collector is down or slow.
 //!
+//! [`OtelReporter`] shows the export figures in vitals' `/metrics` and `/health/debug`
+//! (`VitalsBuilder::reporter`), and [`MetricsExport`] (opt-in: `OTEL_METRICS_EXPORTER=otlp`)
+//! pushes vitals' metric families over OTLP once an interval, for backends that take only OTLP.
+//!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
 //! let otel = vitals_otel::init_from_env("shop").expect("OTEL_* variables");
@@ -19,10 +23,19 @@
 //! ```
 
 mod config;
+mod convert;
 mod export;
 mod guard;
+mod metrics_config;
+mod metrics_export;
+mod report;
 mod span;
 
-pub use config::{ConfigError, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, Protocol, SamplerConfig};
+pub use config::{
+    ConfigError, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, Protocol, SamplerConfig, redact_url,
+};
 pub use export::ExportStats;
 pub use guard::{InitError, OtelGuard, StatsHandle, init, init_from_env};
+pub use metrics_config::MetricsConfig;
+pub use metrics_export::{MetricExportStats, MetricsExport};
+pub use report::OtelReporter;

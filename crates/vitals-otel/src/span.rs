@@ -43,12 +43,35 @@ pub(crate) const HOOKS: RequestSpanHooks = RequestSpanHooks {
 };
 
 fn on_start(span: &tracing::Span, start: &RequestSpanStart<'_>) {
-    let name = match start.route {
-        Some(route) => format!("{} {route}", start.method),
-        None => start.method.to_owned(),
-    };
-    span.record("otel.name", name.as_str());
+    // The kind is read when the span is built; the rest can follow the sampling decision.
     span.record("otel.kind", "server");
+    if let Some(trace) = start.trace {
+        if let Some(parent) = trace.parent_id {
+            let remote = SpanContext::new(
+                TraceId::from_bytes(trace.trace_id),
+                SpanId::from_bytes(parent),
+                TraceFlags::new(trace.flags),
+                true,
+                TraceState::NONE,
+            );
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+        }
+        // Build the span now, with vitals' ids: a trace started here keeps the id vitals
+        // records, and the span id is the one vitals sends on in `traceparent`.
+        PINNED.with(|p| p.set(Some((trace.trace_id, trace.span_id))));
+        let cx = span.context();
+        PINNED.with(|p| p.set(None));
+        // Sampled out: its name and attributes would be thrown away; not making them saves a
+        // third of what a sampled-out request costs (README, "Traces").
+        if !cx.span().is_recording() {
+            return;
+        }
+        // Built: the name goes to the span itself (a recorded `otel.name` only reaches a
+        // span not built yet).
+        cx.span().update_name(name(start));
+    } else {
+        span.record("otel.name", name(start).as_str());
+    }
     span.set_attribute("http.request.method", start.method.to_owned());
     if let Some(route) = start.route {
         span.set_attribute("http.route", route.to_owned());
@@ -65,24 +88,14 @@ fn on_start(span: &tracing::Span, start: &RequestSpanStart<'_>) {
     if let Some(agent) = header(http::header::USER_AGENT) {
         span.set_attribute("user_agent.original", agent.to_owned());
     }
-    let Some(trace) = start.trace else {
-        return;
-    };
-    if let Some(parent) = trace.parent_id {
-        let remote = SpanContext::new(
-            TraceId::from_bytes(trace.trace_id),
-            SpanId::from_bytes(parent),
-            TraceFlags::new(trace.flags),
-            true,
-            TraceState::NONE,
-        );
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+}
+
+/// `GET /route`, or the method alone without a route.
+fn name(start: &RequestSpanStart<'_>) -> String {
+    match start.route {
+        Some(route) => format!("{} {route}", start.method),
+        None => start.method.to_owned(),
     }
-    // Build the span now, with vitals' ids: a trace started here keeps the id vitals records,
-    // and the span id is the one vitals sends on in `traceparent`.
-    PINNED.with(|p| p.set(Some((trace.trace_id, trace.span_id))));
-    let _ = span.context();
-    PINNED.with(|p| p.set(None));
 }
 
 fn on_response(span: &tracing::Span, status: u16) {

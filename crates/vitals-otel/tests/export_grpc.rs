@@ -12,8 +12,14 @@ use tracing_subscriber::layer::SubscriberExt;
 const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT: &str = "b7ad6b7169203331";
 
+/// One test at a time: `init` sets process-wide OpenTelemetry state (the global provider and
+/// propagator); run side by side, the spans of the first test's request without `traceparent`
+/// never reached its collector.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "current_thread")]
 async fn grpc_export_carries_ids_attributes_and_nesting() {
+    let _serial = SERIAL.lock().await;
     let mut collector = FakeCollectorServer::start().await.unwrap();
     let guard = vitals_otel::init(&config(&collector.endpoint(), "grpc", &[])).unwrap();
     let subscriber = tracing_subscriber::registry().with(guard.layer());
@@ -71,6 +77,7 @@ async fn grpc_export_carries_ids_attributes_and_nesting() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn ratio_sampling_drops_new_traces_and_follows_a_sampled_parent() {
+    let _serial = SERIAL.lock().await;
     let mut collector = FakeCollectorServer::start().await.unwrap();
     let guard = vitals_otel::init(&config(
         &collector.endpoint(),

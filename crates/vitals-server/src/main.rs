@@ -28,7 +28,9 @@
 //! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
 //! `VITALS_BUDGETS` (see `history.rs`). Tenants: `VITALS_TOP_TENANTS`,
 //! `VITALS_TENANT_HISTOGRAMS`, `VITALS_TENANT_IDLE_SECS`, `VITALS_TRUST_ORGANIZATION_HEADER`
-//! (see `tenants.rs`). `vitals-server budgets rules <budgets.toml> [<out>]`
+//! (see `tenants.rs`). OpenTelemetry: the standard `OTEL_*` variables (traces; vitals' metric
+//! families too with `OTEL_METRICS_EXPORTER=otlp`), see `vitals-otel`.
+//! `vitals-server budgets rules <budgets.toml> [<out>]`
 //! writes the budgets' Prometheus rules and exits.
 //!
 //! On start it logs `listening on http://ADDR` (tests read the port from that line), and on
@@ -78,6 +80,8 @@ async fn main() -> anyhow::Result<()> {
     // Traces leave the process only when the OTEL_* variables say where to; unconfigured,
     // nothing is installed. Kept to the end of `main`: dropping it exports what is queued.
     let otel = vitals_otel::init_from_env("vitals-server")?;
+    // vitals' metric families over OTLP too, with `OTEL_METRICS_EXPORTER=otlp` (off otherwise).
+    let otel_metrics = vitals_otel::MetricsExport::from_env("vitals-server")?;
     tracing_subscriber::registry()
         .with(otel.as_ref().map(vitals_otel::OtelGuard::layer))
         // Lines logged during a request carry its ids, route and tenant (the request span
@@ -149,10 +153,18 @@ async fn main() -> anyhow::Result<()> {
             let db = check_db.clone();
             async move { Ok(db.ping().await?) }
         })
-        .memory(memory);
+        .memory(memory)
+        .reporter(vitals_otel::OtelReporter::new(
+            otel.as_ref(),
+            otel_metrics.as_ref(),
+        ));
     let vitals = history
         .apply(alerting::with_notifier(builder, notifier, get))
         .build();
+    if let Some(export) = &otel_metrics {
+        let vitals = vitals.clone();
+        export.source(move || vitals.metric_families());
+    }
 
     let request_timeout = ms("VITALS_REQUEST_TIMEOUT_MS", 30_000)?;
     let limits = serve::Limits {
@@ -180,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     vitals.flush_history().await;
+    drop(otel_metrics);
     drop(otel);
     tracing::info!("shut down cleanly");
     Ok(())

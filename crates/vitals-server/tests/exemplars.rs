@@ -1,6 +1,7 @@
 //! From a latency panel to a trace: a real Prometheus with exemplar storage scrapes the
-//! server's OpenMetrics exposition, and its `query_exemplars` API returns the trace id that the
-//! OTLP receiver also got for the same request.
+//! server's OpenMetrics exposition, and its `query_exemplars` API, asked the query of the
+//! dashboard's exemplar panel, returns the trace id that the OTLP receiver also got for the same
+//! request.
 
 #[allow(dead_code)]
 mod support;
@@ -16,6 +17,18 @@ use support::Server;
 
 const TRACE: &str = "6bf92f3577b34da6a3ce929d0e0e4738";
 const PARENT: &str = "20f067aa0ba902b9";
+
+/// `s` with every byte but the URL-unreserved ones percent-encoded (a query parameter).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 struct Prometheus {
     child: Child,
@@ -104,6 +117,28 @@ async fn prometheus_exemplars_name_traces_the_receiver_got() {
         .unwrap()
         .as_secs()
         - 600;
+    // The query of the dashboard's exemplar panel, with its variables set as Grafana would:
+    // what Grafana asks `query_exemplars` for to draw the dots.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../deploy/grafana/vitals-dashboard.json"),
+        )
+        .expect("reading the dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let panel_query = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .find(|t| t["exemplar"] == true)
+        .expect("a dashboard query with exemplars")["expr"]
+        .as_str()
+        .unwrap()
+        .replace("$__rate_interval", "1m")
+        .replace("$job", ".*")
+        .replace("$instance", ".*");
     let mut last = String::new();
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -113,8 +148,9 @@ async fn prometheus_exemplars_name_traces_the_receiver_got() {
             .as_secs()
             + 60;
         let url = format!(
-            "http://127.0.0.1:{}/api/v1/query_exemplars?query=http_server_request_duration_seconds_bucket&start={start}&end={end}",
-            prometheus.port
+            "http://127.0.0.1:{}/api/v1/query_exemplars?query={}&start={start}&end={end}",
+            prometheus.port,
+            percent_encode(&panel_query)
         );
         let Ok(res) = client.get(&url).send().await else {
             continue;

@@ -61,6 +61,8 @@ where
         let (poll, now) = timed_poll(this.recorder, |recorder| {
             let _enter = this.span.enter();
             let _scope = Scope::enter(recorder);
+            // Only where a span exists (a subscriber wants it): one branch otherwise.
+            let _panic = (!this.span.is_none()).then_some(PanicMark(&*this.span));
             match this.inner.project() {
                 InnerProj::Call { future } => future.poll(cx).map(|r| r.map(Polled::Inner)),
                 InnerProj::Shed { response } => {
@@ -165,6 +167,18 @@ where
             recorder,
         })
     })
+}
+
+/// Tells the hooks of a span whose handler panics (the panic unwinds through the poll) that
+/// the request failed with a 500, as the monitor records it: the span ends with an error.
+struct PanicMark<'s>(&'s tracing::Span);
+
+impl Drop for PanicMark<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            response_hook(self.0, 500);
+        }
+    }
 }
 
 /// Tells the installed hooks the response's status (a trace exporter marks 5xx as errors).

@@ -122,6 +122,9 @@ pub(crate) async fn debug(State(state): State<AppState>) -> Response {
             "workers": tokio::runtime::Handle::current().metrics().num_workers(),
             "availableParallelism": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
         },
+        "reporters": state.reporters.iter()
+            .map(|r| (r.name().to_owned(), r.debug_json()))
+            .collect::<serde_json::Map<_, _>>(),
     }))
     .into_response()
 }

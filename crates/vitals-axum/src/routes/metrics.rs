@@ -19,7 +19,8 @@ use vitals::{
 use crate::problem::Problem;
 use crate::shared::AppState;
 
-fn build(state: &AppState) -> Vec<MetricFamily> {
+/// Every family `/metrics` serves, as a model.
+pub(crate) fn build(state: &AppState) -> Vec<MetricFamily> {
     let latest = state.sampler.history().latest();
     let mut families = metric_families(&state.monitor, latest.as_ref());
     families.extend(extra_families(state));
@@ -27,12 +28,15 @@ fn build(state: &AppState) -> Vec<MetricFamily> {
 }
 
 /// What `/metrics` renders after the monitor's and the system's families: the protection
-/// layers', then the application's own (with the `custom-metrics` feature and a registry).
+/// layers', the application's own (with the `custom-metrics` feature and a registry), then the
+/// reporters'.
 fn extra_families(state: &AppState) -> Vec<MetricFamily> {
-    #[cfg_attr(not(feature = "custom-metrics"), allow(unused_mut))]
     let mut out = protection_families(state);
     #[cfg(feature = "custom-metrics")]
     out.extend(state.custom_families());
+    for reporter in &state.reporters {
+        out.extend(reporter.metric_families());
+    }
     out
 }
 

@@ -31,6 +31,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub(crate) use metrics::build as metric_families;
 pub use metrics::{MAX_SCRAPES, exposition_body};
 #[cfg(feature = "openapi")]
 pub use openapi::{OPERATOR_SECURITY_SCHEME, openapi};

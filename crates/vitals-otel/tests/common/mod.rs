@@ -35,11 +35,22 @@ async fn fail() -> StatusCode {
     StatusCode::SERVICE_UNAVAILABLE
 }
 
+async fn panics() -> StatusCode {
+    panic!("handler failed on purpose")
+}
+
 /// Serves the app on a free loopback port of the current runtime.
 pub async fn serve_app() -> SocketAddr {
     let app = Router::new()
         .route("/orgs/{orgId}/items/{id}", get(item))
         .route("/fail", get(fail))
+        // A panic that unwinds out of the monitor (the connection is dropped), and one caught
+        // inside it and answered 500, as the reference server does.
+        .route("/panic", get(panics))
+        .route(
+            "/caught",
+            get(panics).layer(tower_http::catch_panic::CatchPanicLayer::new()),
+        )
         .layer(MonitorLayer::new(vitals::Monitor::default()).trace_context(true));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
