@@ -24,7 +24,7 @@ use vitals::PROMETHEUS_BUCKETS;
 use crate::model::SeriesKey;
 
 pub use config::{ConfigError, load_budgets, parse_budgets};
-pub use eval::{BudgetStatus, BurnRate, Status, evaluate};
+pub use eval::{BudgetStatus, BurnRate, Status, evaluate, evaluate_scaled};
 pub use rules::prometheus_rules;
 
 /// A pair of windows of the multiwindow, multi-burn-rate alert: both must burn faster than
