@@ -9,6 +9,7 @@
 mod alerts;
 mod budgets;
 mod flush;
+mod seed;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -144,9 +145,18 @@ impl HistoryState {
 
     /// Puts the last day's minute points from the store into `history` (oldest first, minutes
     /// before the current one), so day-long trends and the dashboard's hour continue across a
-    /// restart. Blocking (a few milliseconds).
+    /// restart, and the last half hour's system minutes as snapshots, so the memory trend and
+    /// leak verdict do too ([`seed::seed_snapshots`]). Call before the first live sample.
+    /// Blocking (a few milliseconds).
     pub(crate) fn seed(&self, history: &SystemHistory) {
         let Some(store) = &self.store else { return };
+        let snapshots = seed::seed_snapshots(store, history, SystemTime::now());
+        if snapshots > 0 {
+            tracing::info!(
+                snapshots,
+                "history: read back the memory trend's last half hour"
+            );
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
