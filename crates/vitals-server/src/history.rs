@@ -12,7 +12,8 @@
 //! `VITALS_HISTORY_MAX_MB` (1024: size bound, oldest points pruned first),
 //! `VITALS_HISTORY_RETENTION_MINUTES` / `_HOURS` / `_DAYS` (how long each tier keeps its
 //! points: `7d`, `90d`, `730d`), `VITALS_HISTORY_FLUSH_SECS` (60; tests use a few seconds),
-//! `VITALS_BUDGETS` (a TOML budgets file, validated at start; errors name the line),
+//! `VITALS_BUDGETS` (a budgets file, TOML or, named `.yaml`/`.yml`, YAML; validated at start,
+//! errors name the line),
 //! `VITALS_BUDGET_WINDOW_SCALE` (1; for tests and demonstrations only: divides every burn-rate
 //! window, so with 60 the 1 h / 5 min page pair is judged over the last minute, the minute in
 //! progress included when flushing more often than once a minute).
@@ -135,7 +136,7 @@ impl Settings {
     }
 }
 
-/// `vitals-server budgets rules <budgets.toml> [<output.yml>]`: writes the budgets' Prometheus
+/// `vitals-server budgets rules <budgets.toml|.yaml> [<output.yml>]`: writes the budgets' Prometheus
 /// recording and alerting rules to the output file, or to stdout.
 pub(crate) fn budgets_command(args: &[String]) -> anyhow::Result<()> {
     let usage = "usage: vitals-server budgets rules <budgets.toml> [<output.yml>]";

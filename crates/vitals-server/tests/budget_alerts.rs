@@ -201,3 +201,44 @@ async fn a_breached_budget_pages_through_the_alert_engine_and_resolves() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bad_budgets_file_or_scale_stops_the_start_naming_the_variable_and_line() {
+    let dir = std::env::temp_dir().join(format!("vitals-budget-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("vitals.db");
+    let yaml = dir.join("budgets.yaml");
+    std::fs::write(
+        &yaml,
+        "budget:\n  - name: api\n    kind: latency\n    threshold: 300ms\n    objective: 99\n",
+    )
+    .unwrap();
+    let good = dir.join("good.yml");
+    std::fs::write(
+        &good,
+        "budget:\n  - name: api\n    kind: availability\n    objective: 99\n",
+    )
+    .unwrap();
+    let start = |budgets: &std::path::Path, scale: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vitals-server"))
+            .env("DATABASE_URL", &db)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("VITALS_BUDGETS", budgets)
+            .env("VITALS_BUDGET_WINDOW_SCALE", scale)
+            .output()
+            .unwrap()
+    };
+    let out = start(&yaml, "1");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("VITALS_BUDGETS") && stderr.contains("budgets.yaml, line 4"),
+        "{stderr}"
+    );
+    let out = start(&good, "0");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("VITALS_BUDGET_WINDOW_SCALE"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
