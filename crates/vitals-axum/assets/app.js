@@ -3,8 +3,10 @@
  * Data: a Server-Sent Events stream (dashboard/stream) read with fetch, so the operator token
  * travels in the Authorization header and never in a URL; one snapshot a second. If the stream
  * fails, the page polls the JSON dashboard every 2 s and retries the stream every 15 s.
- * Tables and alerts refresh every 5 s; the 1 h and 24 h ranges use the dashboard's one-minute
- * trend points (?minutes=60 / ?minutes=1440) plus the newest live point.
+ * Tables and alerts refresh every 5 s; the 1 h, 24 h and 7 d ranges read the history store
+ * (history?series=service|system, one-minute points, hourly for 7 d) when the server keeps one,
+ * else the dashboard's one-minute trend points (?minutes=60 / ?minutes=1440), plus the newest
+ * live point. The budgets panel reads ../health/performance/budgets.
  *
  * All URLs are relative to /metrics/dashboard, so the page works when the router is nested
  * under a prefix. Everything from the server is inserted as text, never as HTML.
@@ -492,6 +494,12 @@
 
   async function refreshTrends() {
     if (st.range <= LIVE_SPAN) return;
+    const stored = await historyTrend(st.range);
+    if (stored) {
+      st.trend = stored;
+      render();
+      return;
+    }
     const minutes = st.range >= 86400 ? 1440 : 60;
     const d = await api('dashboard?minutes=' + minutes);
     st.trend = ((d.trends || {}).points || []).map((m) => {
@@ -755,6 +763,78 @@
     { key: 'p99', ...num(withUnit) }, { key: 'count', ...num(fmtInt) },
   ];
 
+  // ---------- history store and budgets (feature `history`) ----------
+  // The service and system series of the store over the range (1-minute points, hourly for
+  // 7 days) in the charts' point shape; null when the server keeps no history.
+  async function historyTrend(range) {
+    if (st.history === false) return null;
+    const now = Math.floor(Date.now() / 1000);
+    const q = 'from=' + (now - range) + '&to=' + now + '&step=' + (range > 86400 ? '1h' : '1m');
+    let service, system;
+    try {
+      [service, system] = await Promise.all([api('history?series=service&' + q), api('history?series=system&' + q)]);
+    } catch (e) {
+      if (e instanceof AuthError) throw e;
+      st.history = false; // 503 (no store) or not served: the in-memory trend instead
+      return null;
+    }
+    if (!service.points || !system.points) {
+      st.history = false;
+      return null;
+    }
+    st.history = true;
+    const step = range > 86400 ? 3600 : 60;
+    const byT = new Map();
+    const at = (t) => {
+      if (!byT.has(t)) byT.set(t, { t: t + step / 2 });
+      return byT.get(t);
+    };
+    for (const p of service.points) {
+      Object.assign(at(p.t), {
+        rps: p.count / step, p50: p.p50, p95: p.p95, p99: p.p99,
+        err: p.count > 0 ? (p.errors / p.count) * 100 : 0,
+      });
+    }
+    const mean = (g) => (g && isNum(g.mean) ? g.mean : null);
+    for (const p of system.points) {
+      Object.assign(at(p.t), {
+        rss: mean(p.rssBytes), heap: mean(p.heapBytes), cpu: mean(p.cpuPercent),
+        busy: isNum(mean(p.busyRatio)) ? mean(p.busyRatio) * 100 : null,
+        delay: mean(p.schedulingDelayMs),
+      });
+    }
+    probe.historyPoints = byT.size;
+    return [...byT.values()].sort((a, b) => a.t - b.t);
+  }
+
+  // Each budget: status, SLI over its window, objective, budget left and burn rates.
+  async function refreshBudgets() {
+    if (st.noBudgets) return;
+    let b;
+    try {
+      b = await api('../health/performance/budgets');
+    } catch (e) {
+      if (e instanceof AuthError) throw e;
+      b = {}; // not served (no `history` feature): the panel stays hidden
+    }
+    if (!b.configured) st.noBudgets = true;
+    const list = b.budgets || [];
+    $('budgets-card').hidden = !(b.configured || []).length;
+    const at = isNum(b.evaluatedAtMinute) ? fmtTime(b.evaluatedAtMinute * 60000) : 'not yet';
+    $('budgets-hint').textContent = 'evaluated at ' + at + ' · burn rate 1 spends the budget exactly over its window';
+    const pct = (v, digits) => (isNum(v) ? (v * 100).toFixed(digits) + ' %' : dash);
+    const statusCls = { ok: 'ok', ticket: 'warning', page: 'critical' };
+    const rows = list.map((x) => h('tr', { 'data-budget': x.name },
+      h('td', { class: 'path' }, x.name),
+      h('td', {}, badge(x.status, statusCls[x.status] || '')),
+      h('td', { class: 'num' }, pct(x.sli, 3)),
+      h('td', { class: 'num' }, pct(x.objective, 2)),
+      h('td', { class: 'num' }, pct(x.errorBudgetRemaining, 1)),
+      ...(x.burnRates || []).map((r) => h('td', { class: 'num', title: fmtInt(r.bad) + ' bad of ' + fmtInt(r.total) }, fmtNum(r.rate)))));
+    $('budgets').tBodies[0].replaceChildren(...rows);
+    probe.budgets = list.length;
+  }
+
   function guard(fn) {
     return async () => {
       try {
@@ -825,11 +905,12 @@
     const slow = guard(refreshSlow);
     const orgs = guard(refreshOrgs);
     const custom = guard(refreshCustom);
+    const budgets = guard(refreshBudgets);
     const dashboard = guard(async () => { if (!st.polling) { await refreshDashboard(); showNotice(''); } });
     const trends = guard(refreshTrends);
-    routes(); slow(); orgs(); custom();
+    routes(); slow(); orgs(); custom(); budgets();
     st.timers.push(
-      setInterval(() => { routes(); slow(); dashboard(); custom(); }, PANELS_MS),
+      setInterval(() => { routes(); slow(); dashboard(); custom(); budgets(); }, PANELS_MS),
       setInterval(orgs, ORGS_MS),
       setInterval(trends, TRENDS_MS),
       setInterval(watchdog, 5000),

@@ -66,6 +66,7 @@ pub struct VitalsBuilder {
         crate::history::Source,
         Duration,
         Vec<vitals_store::budget::Budget>,
+        u32,
     ),
     #[cfg(feature = "custom-metrics")]
     custom: Option<vitals_metrics::Registry>,
@@ -107,6 +108,7 @@ impl Default for VitalsBuilder {
                 crate::history::Source::Off,
                 crate::history::DEFAULT_FLUSH_INTERVAL,
                 Vec::new(),
+                1,
             ),
             #[cfg(feature = "custom-metrics")]
             custom: None,
@@ -301,11 +303,24 @@ impl VitalsBuilder {
     }
 
     /// Performance budgets evaluated from the history after every flush (none by default),
-    /// reported by `GET /health/performance/budgets` and `/metrics`.
+    /// reported by `GET /health/performance/budgets` and `/metrics`; each budget's page and
+    /// ticket burn-rate alerts (`budgetPage:<name>`, `budgetTicket:<name>`) go through the
+    /// alert engine like its other alerts.
     #[cfg(feature = "history")]
     #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
     pub fn budgets(mut self, budgets: Vec<vitals_store::budget::Budget>) -> Self {
         self.history.2 = budgets;
+        self
+    }
+
+    /// Divides every burn-rate window of the budgets by `scale` (default 1; rounded up to
+    /// whole minutes): with 60, the 1 h / 5 min page pair is judged over one minute, so a
+    /// test or a demonstration pages within a flush or two instead of an hour. Not for
+    /// production: the windows are what make the alerts meaningful.
+    #[cfg(feature = "history")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "history")))]
+    pub fn budget_window_scale(mut self, scale: u32) -> Self {
+        self.history.3 = scale.max(1);
         self
     }
 
@@ -383,6 +398,7 @@ impl VitalsBuilder {
                     self.history.0,
                     self.history.1,
                     self.history.2,
+                    self.history.3,
                 ),
                 #[cfg(feature = "custom-metrics")]
                 custom: self.custom,

@@ -68,8 +68,22 @@ impl Delivery {
     }
 }
 
+/// A budget's burn-rate alert (`budgetPage:<name>`, `budgetTicket:<name>`): the name
+/// Prometheus' generated rules give it (`VitalsBudgetPage`, `VitalsBudgetTicket`) and the budget.
+fn budget_alert(kind: &str) -> Option<(&'static str, &str)> {
+    kind.strip_prefix("budgetPage:")
+        .map(|b| ("VitalsBudgetPage", b))
+        .or_else(|| {
+            kind.strip_prefix("budgetTicket:")
+                .map(|b| ("VitalsBudgetTicket", b))
+        })
+}
+
 /// The alert's rule as Alertmanager's `alertname` (the core's `type` stays in label `rule`).
 fn rule_name(kind: &str) -> &str {
+    if let Some((name, _)) = budget_alert(kind) {
+        return name;
+    }
     match kind {
         "memory" => "VitalsHeapHigh",
         "rss" => "VitalsRssHigh",
@@ -87,6 +101,7 @@ fn unit(kind: &str) -> &'static str {
         "memory" | "rss" => "mib",
         "latency" | "schedulingDelay" => "ms",
         "errorRate" | "runtime" => "percent",
+        _ if budget_alert(kind).is_some() => "burn_rate",
         _ => "value",
     }
 }
@@ -130,7 +145,11 @@ pub(crate) fn notification(
         transition,
     );
     let unit = unit(&a.type_);
-    let key = format!("{}_{unit}", a.type_);
+    let mut key = format!("{}_{unit}", a.type_);
+    if let Some((_, budget)) = budget_alert(&a.type_) {
+        n.labels.insert("budget".to_owned(), budget.to_owned());
+        key = unit.to_owned();
+    }
     n.labels.insert("rule".to_owned(), a.type_.clone());
     n.labels
         .insert("severity".to_owned(), severity.as_str().to_owned());
@@ -274,6 +293,25 @@ mod tests {
             ("svc", "h:1")
         );
         assert_eq!(gone.dashboard_url.as_deref(), url);
+    }
+
+    #[test]
+    fn budget_alerts_are_named_as_the_prometheus_rules_name_them() {
+        let mut e = AlertEngine::default();
+        let mut c = vitals::AlertCondition::new("budgetPage:api");
+        c.severity = Some(vitals::Severity::Critical);
+        c.value = 20.0;
+        c.threshold = 14.4;
+        c.message = "Budget api burns".into();
+        let t = e.evaluate_conditions(UNIX_EPOCH + Duration::from_secs(1_700_000_000), &[c]);
+        let n = notification(&t[0], "svc", "h:1", None);
+        assert_eq!(n.rule, "VitalsBudgetPage");
+        assert_eq!(n.labels["budget"], "api");
+        assert_eq!(n.labels["rule"], "budgetPage:api");
+        assert_eq!(n.severity, Severity::Critical);
+        assert_eq!(n.values["burn_rate"], 20.0);
+        assert_eq!(n.thresholds["burn_rate"], 14.4);
+        assert_eq!(rule_name("budgetTicket:x"), "VitalsBudgetTicket");
     }
 
     #[test]

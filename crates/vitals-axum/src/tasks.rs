@@ -40,11 +40,20 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
             let snapshot = state.sampler.sample_now();
             state.pressure.evaluate(&snapshot);
             let signals = signals(state);
-            let transitions = state
-                .alerts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .evaluate(&signals);
+            let transitions = {
+                let mut engine = state
+                    .alerts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                #[allow(unused_mut)]
+                let mut transitions = engine.evaluate(&signals);
+                // The budgets' burn-rate alerts, judged at the last history flush.
+                #[cfg(feature = "history")]
+                transitions.extend(
+                    engine.evaluate_conditions(signals.at, &state.history.budgets.conditions()),
+                );
+                transitions
+            };
             // Kept for the next history write (bounded; the write runs on a blocking thread).
             #[cfg(feature = "history")]
             state.history.budgets.record_alerts(&transitions);

@@ -12,7 +12,11 @@
 //! `VITALS_HISTORY_MAX_MB` (1024: size bound, oldest points pruned first),
 //! `VITALS_HISTORY_RETENTION_MINUTES` / `_HOURS` / `_DAYS` (how long each tier keeps its
 //! points: `7d`, `90d`, `730d`), `VITALS_HISTORY_FLUSH_SECS` (60; tests use a few seconds),
-//! `VITALS_BUDGETS` (a TOML budgets file, validated at start; errors name the line).
+//! `VITALS_BUDGETS` (a budgets file, TOML or, named `.yaml`/`.yml`, YAML; validated at start,
+//! errors name the line),
+//! `VITALS_BUDGET_WINDOW_SCALE` (1; for tests and demonstrations only: divides every burn-rate
+//! window, so with 60 the 1 h / 5 min page pair is judged over the last minute, the minute in
+//! progress included when flushing more often than once a minute).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -41,6 +45,7 @@ pub(crate) struct Settings {
     config: StoreConfig,
     flush: Duration,
     budgets: Vec<Budget>,
+    window_scale: u32,
 }
 
 fn duration(name: &str, default: Duration) -> anyhow::Result<Duration> {
@@ -89,6 +94,13 @@ pub(crate) fn from_env(database: &str) -> anyhow::Result<Settings> {
         Some(file) => load_budgets(&file).map_err(|e| anyhow::anyhow!("VITALS_BUDGETS: {e}"))?,
         None => Vec::new(),
     };
+    let window_scale: u32 = var("VITALS_BUDGET_WINDOW_SCALE")
+        .map_or(Ok(1), |v| v.parse())
+        .context("VITALS_BUDGET_WINDOW_SCALE must be a whole number from 1 to 1440")?;
+    anyhow::ensure!(
+        (1..=1_440).contains(&window_scale),
+        "VITALS_BUDGET_WINDOW_SCALE must be a whole number from 1 to 1440"
+    );
     anyhow::ensure!(
         budgets.is_empty() || (on && path.is_some()),
         "VITALS_BUDGETS needs history (VITALS_HISTORY=1 and a database file or VITALS_HISTORY_PATH)"
@@ -100,6 +112,7 @@ pub(crate) fn from_env(database: &str) -> anyhow::Result<Settings> {
             .retention(retention),
         flush: Duration::from_secs(flush_secs),
         budgets,
+        window_scale,
     })
 }
 
@@ -113,6 +126,7 @@ impl Settings {
                     .history_at(path, self.config)
                     .history_flush_interval(self.flush)
                     .budgets(self.budgets)
+                    .budget_window_scale(self.window_scale)
             }
             None => {
                 tracing::info!("history off");
@@ -122,7 +136,7 @@ impl Settings {
     }
 }
 
-/// `vitals-server budgets rules <budgets.toml> [<output.yml>]`: writes the budgets' Prometheus
+/// `vitals-server budgets rules <budgets.toml|.yaml> [<output.yml>]`: writes the budgets' Prometheus
 /// recording and alerting rules to the output file, or to stdout.
 pub(crate) fn budgets_command(args: &[String]) -> anyhow::Result<()> {
     let usage = "usage: vitals-server budgets rules <budgets.toml> [<output.yml>]";

@@ -328,8 +328,13 @@ async fn dashboard_in_a_real_browser() {
         eprintln!("VITALS_SKIP_BROWSER=1: browser test skipped");
         return;
     }
-    let server = Server::start_with(&[("VITALS_SAMPLE_INTERVAL_MS", "200")]);
-    let mut driver = Driver::start(&server, "live", &[]);
+    let budgets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/budgets.toml");
+    let server = Server::start_with(&[
+        ("VITALS_SAMPLE_INTERVAL_MS", "200"),
+        ("VITALS_HISTORY_FLUSH_SECS", "1"),
+        ("VITALS_BUDGETS", budgets.to_str().unwrap()),
+    ]);
+    let mut driver = Driver::start(&server, "live", &[("EXPECT_BUDGET", "api-available")]);
 
     let ready = driver
         .expect(&server, "READY", Duration::from_secs(90), || {

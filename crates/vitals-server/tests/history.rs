@@ -1,6 +1,7 @@
 //! History across restarts, end to end: the reference server keeps its history beside its
 //! database (`<db>.history.sqlite`); traffic, a graceful restart on the same database, and
-//! `/metrics/history` still has the points from before; `kill -9` while requests are being
+//! `/metrics/history` (what the dashboard's 1 h / 24 h / 7 d views read) still has the points
+//! from before, and the memory trend's snapshots reach back before the restart; `kill -9` while requests are being
 //! recorded and flushed (every second, `VITALS_HISTORY_FLUSH_SECS=1`) leaves a store that
 //! opens and reads, holding the requests of the flushes before the kill.
 
@@ -77,6 +78,7 @@ async fn history_survives_a_graceful_restart() {
     assert!(status.success(), "{status:?}\n{}", server.output());
     assert!(history_file(&db).is_file(), "no history file beside {db:?}");
 
+    let restarted_at = std::time::SystemTime::now();
     let server = Server::start_with(&env);
     let route = server
         .get(&format!("/metrics/history?series={PROPERTIES}&step=1m"))
@@ -113,6 +115,21 @@ async fn history_survives_a_graceful_restart() {
     bad.assert_problem(400);
     let health = server.get("/health").await;
     assert_eq!(health.json["status"], "pass", "{}", health.text);
+
+    // The memory trend goes on from before the restart: the snapshots behind the growth rates
+    // and the leak verdict include the store's system minutes from the first run.
+    let memory = server.get("/metrics/memory").await;
+    memory.assert_ok_json();
+    let earliest = memory.json["history"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no memory history: {}", memory.text))
+        .iter()
+        .filter_map(|s| humantime::parse_rfc3339(s["timestamp"].as_str()?).ok())
+        .min()
+        .expect("memory samples");
+    assert!(earliest < restarted_at, "{}", memory.text);
+    let leak_points = memory.json["trend"]["leak"]["points"].as_u64().unwrap();
+    assert!(leak_points >= 2, "seeded and live points: {}", memory.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

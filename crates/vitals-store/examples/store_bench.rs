@@ -2,8 +2,10 @@
 //! 100 tenants + the service, the size after a simulated stretch of that traffic, the bytes
 //! per route-minute, and the query time of a 7-day route history.
 //!
-//! `cargo run --release -p vitals-store --example store_bench -- [minutes] [dir]`
-//! (default 10,080 minutes, a week; dir: a temporary directory).
+//! `cargo run --release -p vitals-store --example store_bench -- [minutes] [dir] [query]`
+//! (default 10,080 minutes, a week; dir: a temporary directory; with `query`, writes nothing
+//! and times the queries on the `bench.db` in `dir`, holding `minutes` minutes: for a run
+//! stopped early).
 
 use std::time::{Duration, Instant};
 
@@ -47,8 +49,18 @@ fn main() {
         .next()
         .map_or_else(|| tmp.path().to_path_buf(), Into::into);
     let path = dir.join("bench.db");
-    let _ = std::fs::remove_file(&path);
     let config = StoreConfig::default().max_bytes(64 << 30);
+    if args.next().as_deref() == Some("query") {
+        let store = Store::open(&path, config).expect("open");
+        let size = std::fs::metadata(&path).expect("size").len();
+        println!(
+            "{minutes} minutes: file {:.1} MiB",
+            size as f64 / (1 << 20) as f64
+        );
+        queries(&store, minutes);
+        return;
+    }
+    let _ = std::fs::remove_file(&path);
     let store = Store::open(&path, config).expect("open");
     let mut rng = fastrand::Rng::with_seed(42);
     let base: Vec<f64> = (0..ROUTES * METHODS.len())
@@ -127,6 +139,12 @@ fn main() {
         60.0,
     );
 
+    queries(&store, minutes);
+}
+
+/// Times the queries of one route over the last 7 days (or all written) at hour steps, and
+/// over the last 10,000 minutes at minute steps.
+fn queries(store: &Store, minutes: i64) {
     let key = SeriesKey::route(Method::Get, "/api/v1/resource7/{id}");
     let (to, from) = (
         (START + minutes - 1) * 60,

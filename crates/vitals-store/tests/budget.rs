@@ -7,7 +7,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{T0, batch, point, route};
-use vitals_store::budget::{Budget, BudgetKind, Status, evaluate, parse_budgets, prometheus_rules};
+use vitals_store::budget::{
+    Budget, BudgetKind, Status, evaluate, evaluate_scaled, parse_budgets, prometheus_rules,
+};
 use vitals_store::{Store, StoreConfig};
 
 const GOOD: &str = r#"
@@ -160,6 +162,42 @@ fn injected_errors_page_then_fall_back_to_a_ticket() {
         (0, 0, Status::Ok)
     );
     assert_eq!((quiet.sli, quiet.error_budget_remaining), (None, 1.0));
+}
+
+#[test]
+fn scaled_windows_page_within_a_minute_and_the_pairs_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("h.db"), StoreConfig::default()).unwrap();
+    synthetic(&store); // 5% errors in minutes 0..60, none in 60..90
+    let b = [availability()];
+    // Scale 60: 5m, 30m and 1h are one minute, 6h six, 3d 72.
+    let s = &evaluate_scaled(&store, &b, T0 + 1, 60).unwrap()[0];
+    let minutes: Vec<i64> = s.burn_rates.iter().map(|r| r.minutes).collect();
+    assert_eq!(minutes, [1, 1, 1, 2, 6, 24, 72]);
+    assert_eq!(
+        (s.burn_rates[2].window.as_str(), s.burn_rates[2].total),
+        ("1h", 1_000)
+    );
+    assert_eq!(s.status, Status::Page);
+    assert!(s.burning(Status::Page) && s.burning(Status::Ticket));
+    // Both page pairs burn at 50; relative to its factor the 6 h / 30 m pair (6) is hotter.
+    let (pair, rate) = s.hottest_pair(Status::Page).unwrap();
+    assert_eq!((pair.long_minutes, pair.factor), (360, 6.0));
+    assert!((rate - 50.0).abs() < 1e-9, "{rate}");
+    // One clean minute later the one-minute short windows are clean, so no pair pages; the
+    // 2 h (two minutes) and 1 d (24 minutes) windows still hold errors: a ticket.
+    let s = &evaluate_scaled(&store, &b, T0 + 61, 60).unwrap()[0];
+    assert!(!s.burning(Status::Page), "{s:?}");
+    assert_eq!(s.status, Status::Ticket);
+    // Unscaled, the same minute still pages (the 1-hour window is full of errors).
+    let s = &evaluate(&store, &b, T0 + 61).unwrap()[0];
+    assert!(s.burning(Status::Page));
+    assert!(
+        s.burn_rates
+            .iter()
+            .zip([5, 30, 60, 120, 360, 1_440, 4_320])
+            .all(|(r, m)| r.minutes == m)
+    );
 }
 
 #[test]

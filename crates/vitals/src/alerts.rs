@@ -146,6 +146,9 @@ pub struct AlertTransition {
 ///   alert and does not resolve an active one. Switching a rule off resolves its active alert
 ///   at the next evaluation.
 ///
+/// Besides its rules, the engine fires and resolves alerts on conditions the caller judges
+/// (a budget's burn rate): [`AlertEngine::evaluate_conditions`], see [`AlertCondition`](crate::AlertCondition).
+///
 /// The engine is a plain struct with `&mut self` methods; share it behind a `Mutex`.
 ///
 /// # Example
@@ -177,7 +180,9 @@ pub struct AlertTransition {
 pub struct AlertEngine {
     thresholds: AlertThresholds,
     active: [Option<Alert>; Rule::ALL.len()],
-    resolved: VecDeque<Alert>,
+    /// Active alerts of conditions judged by the caller (see [`crate::AlertCondition`]).
+    pub(crate) conditions: Vec<Alert>,
+    pub(crate) resolved: VecDeque<Alert>,
 }
 
 impl AlertEngine {
@@ -263,7 +268,11 @@ impl AlertEngine {
         transitions
     }
 
-    fn retire(resolved: &mut VecDeque<Alert>, mut alert: Alert, at: SystemTime) -> AlertTransition {
+    pub(crate) fn retire(
+        resolved: &mut VecDeque<Alert>,
+        mut alert: Alert,
+        at: SystemTime,
+    ) -> AlertTransition {
         alert.resolved_at = Some(at);
         resolved.push_front(alert.clone());
         resolved.truncate(RESOLVED_CAPACITY);
@@ -273,10 +282,12 @@ impl AlertEngine {
         }
     }
 
-    /// Active alerts, critical first, then in the order of the rules table.
+    /// Active alerts, critical first, then in the order of the rules table, then those of
+    /// conditions ([`evaluate_conditions`](Self::evaluate_conditions)) in the order they fired.
     #[must_use]
     pub fn active(&self) -> Vec<Alert> {
         let mut alerts: Vec<Alert> = self.active.iter().flatten().cloned().collect();
+        alerts.extend(self.conditions.iter().cloned());
         alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
         alerts
     }

@@ -35,6 +35,7 @@ mod accept;
 mod advice;
 mod alerts;
 mod alloc;
+mod conditions;
 mod expose;
 mod health;
 mod heap;
@@ -59,6 +60,7 @@ pub use alerts::{
     RESOLVED_CAPACITY as RESOLVED_ALERTS_CAPACITY,
 };
 pub use alloc::{AllocatorStats, CountingAllocator, allocator_stats};
+pub use conditions::{AlertCondition, MAX_CONDITION_ALERTS};
 pub use expose::{
     Family as MetricFamily, Format as MetricsFormat, HistogramValue, Labels as MetricLabels,
     MetricKind, OPENMETRICS_CONTENT_TYPE, Sample as MetricSample, SampleValue as MetricValue,

@@ -1,13 +1,13 @@
 //! Budgets evaluated from the store once a flush: the latest verdicts for
-//! `/health/performance/budgets` and `/metrics`, and the status changes, logged and kept as
-//! alert transitions for the store's alert history.
+//! `/health/performance/budgets` and `/metrics`, the page and ticket conditions for the alert
+//! engine, and the engine's transitions kept for the store's alert history.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use vitals::MetricFamily;
-use vitals_store::budget::{Budget, BudgetStatus, Status, evaluate};
+use vitals_store::budget::{Budget, BudgetStatus, Status, evaluate_scaled};
 use vitals_store::{AlertTransition, MAX_ALERTS_PER_BATCH, Store, Transition};
 
 use super::lock;
@@ -25,7 +25,11 @@ pub(crate) struct Evaluation {
 #[derive(Debug, Default)]
 pub(crate) struct BudgetBoard {
     budgets: Vec<Budget>,
+    /// Divides the burn-rate windows (1: the real ones; see `VitalsBuilder::budget_window_scale`).
+    window_scale: u32,
     latest: Mutex<Option<Evaluation>>,
+    /// The latest page and ticket conditions, for the alert engine.
+    conditions: Mutex<Vec<vitals::AlertCondition>>,
     /// Status changes not yet written (bounded: [`MAX_ALERTS_PER_BATCH`]).
     transitions: Mutex<Vec<AlertTransition>>,
 }
@@ -39,9 +43,10 @@ fn severity(status: Status) -> &'static str {
 }
 
 impl BudgetBoard {
-    pub(crate) fn new(budgets: Vec<Budget>) -> Self {
+    pub(crate) fn new(budgets: Vec<Budget>, window_scale: u32) -> Self {
         Self {
             budgets,
+            window_scale: window_scale.max(1),
             ..Self::default()
         }
     }
@@ -92,13 +97,15 @@ impl BudgetBoard {
         std::mem::take(&mut *lock(&self.transitions))
     }
 
-    /// Evaluates every budget at unix minute `now`; a failure is logged and keeps the last
-    /// verdicts. Blocking.
+    /// Evaluates every budget at unix minute `now` (burn-rate windows divided by the board's
+    /// window scale), keeps the verdicts and the page and ticket conditions the sampling loop
+    /// hands to the alert engine (whose transitions are what the store records), and logs
+    /// each change of status; a failure is logged and keeps the last verdicts. Blocking.
     pub(crate) fn evaluate(&self, store: &Store, now: i64) {
         if self.budgets.is_empty() {
             return;
         }
-        let statuses = match evaluate(store, &self.budgets, now) {
+        let statuses = match evaluate_scaled(store, &self.budgets, now, self.window_scale) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "budgets: evaluation failed");
@@ -114,19 +121,10 @@ impl BudgetBoard {
                     .collect()
             })
             .unwrap_or_default();
-        let at_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let mut changes = Vec::new();
         for s in &statuses {
-            let was = before.get(&s.name).copied().unwrap_or(Status::Ok);
-            let transition = match (was, s.status) {
-                (a, b) if a == b => continue,
-                (Status::Ok, _) => Transition::Fired,
-                (_, Status::Ok) => Transition::Resolved,
-                (a, b) if b > a => Transition::Escalated,
-                _ => Transition::Deescalated,
-            };
+            if before.get(&s.name).copied().unwrap_or(Status::Ok) == s.status {
+                continue;
+            }
             let sli = s.sli.map_or_else(|| "-".to_owned(), |v| format!("{v:.5}"));
             if s.status == Status::Ok {
                 tracing::info!(budget = %s.name, "budget recovered: burn rates back under the thresholds");
@@ -139,19 +137,17 @@ impl BudgetBoard {
                     "budget burning too fast"
                 );
             }
-            changes.push(AlertTransition {
-                id: format!("budget:{}", s.name),
-                rule: s.name.clone(),
-                severity: severity(s.status).to_owned(),
-                transition,
-                at_ms,
-            });
         }
-        self.push_transitions(changes);
+        *lock(&self.conditions) = super::alerts::conditions(&statuses);
         *lock(&self.latest) = Some(Evaluation {
             at_minute: now,
             statuses,
         });
+    }
+
+    /// The page and ticket conditions of the latest evaluation (empty before the first).
+    pub(crate) fn conditions(&self) -> Vec<vitals::AlertCondition> {
+        lock(&self.conditions).clone()
     }
 
     /// `vitals_budget_burn_rate{budget,window}`, `vitals_budget_remaining_ratio{budget}`,
@@ -212,7 +208,7 @@ mod tests {
 
     #[test]
     fn alert_transitions_are_kept_for_the_store_with_one_id_from_fire_to_resolve() {
-        let board = BudgetBoard::new(Vec::new());
+        let board = BudgetBoard::new(Vec::new(), 1);
         let mut engine = AlertEngine::new(
             AlertThresholds::default()
                 .rss(Level::OFF)
@@ -254,7 +250,7 @@ mod tests {
 
     #[test]
     fn pending_transitions_are_bounded() {
-        let board = BudgetBoard::new(Vec::new());
+        let board = BudgetBoard::new(Vec::new(), 1);
         let one = |i: usize| AlertTransition {
             id: format!("a{i}"),
             rule: "memory".to_owned(),

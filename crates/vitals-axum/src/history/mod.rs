@@ -6,8 +6,10 @@
 //! touches it. A store that cannot be opened or written is logged once per change of reason
 //! and reported as a `warn` check by `/health`; serving goes on without history.
 
+mod alerts;
 mod budgets;
 mod flush;
+mod seed;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,7 +53,12 @@ pub(crate) struct HistoryState {
 
 impl HistoryState {
     /// Opens the store if given a path (a failure is logged and kept as the `/health` warning).
-    pub(crate) fn new(source: Source, flush_interval: Duration, budgets: Vec<Budget>) -> Self {
+    pub(crate) fn new(
+        source: Source,
+        flush_interval: Duration,
+        budgets: Vec<Budget>,
+        window_scale: u32,
+    ) -> Self {
         let (enabled, store, warning) = match source {
             Source::Off => (false, None, None),
             Source::Store(s) => (true, Some(Arc::new(*s)), None),
@@ -69,7 +76,7 @@ impl HistoryState {
             warning: Mutex::new(warning),
             flusher: Mutex::new(Flusher::default()),
             flush_interval: flush_interval.max(Duration::from_secs(1)),
-            budgets: BudgetBoard::new(budgets),
+            budgets: BudgetBoard::new(budgets, window_scale),
         }
     }
 
@@ -100,7 +107,9 @@ impl HistoryState {
     }
 
     /// Writes the minutes not yet written (with `include_current`, the minute in progress so
-    /// far), then evaluates the budgets. Blocking: call from `spawn_blocking`.
+    /// far), then evaluates the budgets over the minutes written (so with `include_current`
+    /// the burn-rate windows end with the minute in progress). Blocking: call from
+    /// `spawn_blocking`.
     pub(crate) fn flush(
         &self,
         monitor: &Monitor,
@@ -130,14 +139,24 @@ impl HistoryState {
         }
         drop(flusher);
         let now = i64::try_from(monitor.unix_minute_of(monitor.current_minute())).unwrap_or(0);
-        self.budgets.evaluate(store, now);
+        self.budgets
+            .evaluate(store, now + i64::from(include_current));
     }
 
     /// Puts the last day's minute points from the store into `history` (oldest first, minutes
     /// before the current one), so day-long trends and the dashboard's hour continue across a
-    /// restart. Blocking (a few milliseconds).
+    /// restart, and the last half hour's system minutes as snapshots, so the memory trend and
+    /// leak verdict do too ([`seed::seed_snapshots`]). Call before the first live sample.
+    /// Blocking (a few milliseconds).
     pub(crate) fn seed(&self, history: &SystemHistory) {
         let Some(store) = &self.store else { return };
+        let snapshots = seed::seed_snapshots(store, history, SystemTime::now());
+        if snapshots > 0 {
+            tracing::info!(
+                snapshots,
+                "history: read back the memory trend's last half hour"
+            );
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -218,6 +237,7 @@ mod tests {
             Source::Path(path.clone(), StoreConfig::default()),
             DEFAULT_FLUSH_INTERVAL,
             Vec::new(),
+            1,
         );
         assert!(state.warning().is_none());
         let monitor = Monitor::default();
@@ -293,6 +313,7 @@ mod tests {
             Source::Path(path, StoreConfig::default()),
             DEFAULT_FLUSH_INTERVAL,
             Vec::new(),
+            1,
         );
         assert!(state.enabled() && state.store().is_none());
         let warning = state.warning().unwrap();

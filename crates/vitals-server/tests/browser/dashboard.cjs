@@ -8,7 +8,8 @@
 //
 // Environment: PLAYWRIGHT_CORE (path of the playwright-core package), CHROMIUM (executable),
 // BASE_URL (http://127.0.0.1:PORT), OUT_DIR (where screenshots go), PROFILE_DIR (a fresh,
-// empty user-data-dir), SCENARIO (`live` or `login`), TOKEN (for `login`).
+// empty user-data-dir), SCENARIO (`live` or `login`), TOKEN (for `login`), EXPECT_BUDGET (`live`:
+// a budget the budgets panel must list).
 'use strict';
 
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
@@ -79,11 +80,23 @@ async function live(page, errors) {
   const counts = await page.$$eval('#routes tbody tr', (rows) => rows.map((r) => Number(r.cells[2].textContent.replace(/,/g, ''))));
   check(counts.every((v, i) => i === 0 || counts[i - 1] >= v), 'routes sorted by count: ' + counts.join(' '));
 
-  // Ranges: 1 h and 24 h draw the minute trend; back to 5 minutes.
-  for (const range of ['3600', '86400', '300']) {
+  // Ranges: 1 h, 24 h and 7 d draw the minute (7 d: hourly) trend; back to 5 minutes.
+  for (const range of ['3600', '86400', '604800', '300']) {
     await page.click('.range button[data-range="' + range + '"]');
     check(await page.getAttribute('.range button[data-range="' + range + '"]', 'aria-pressed') === 'true', 'range ' + range);
     await sleep(600);
+  }
+  // With a history store (EXPECT_BUDGET set by the test), those ranges read /metrics/history,
+  // and the budgets panel lists the budget with its status.
+  let budget = null;
+  if (process.env.EXPECT_BUDGET) {
+    await waitFor(page, () => (window.__vitals.historyPoints || 0) > 0, null, 15000, 'points from the history store');
+    const row = '#budgets tbody tr[data-budget="' + process.env.EXPECT_BUDGET + '"]';
+    await waitFor(page, (sel) => document.querySelector(sel) !== null && !document.getElementById('budgets-card').hidden,
+      row, 20000, 'the budget ' + process.env.EXPECT_BUDGET + ' in the budgets panel');
+    budget = await page.$eval(row, (r) => [...r.cells].map((c) => c.textContent));
+    check(['ok', 'ticket', 'page'].includes(budget[1]), 'a budget status: ' + JSON.stringify(budget));
+    check(budget.length === 12, 'status, SLI, objective, remaining and seven burn rates: ' + JSON.stringify(budget));
   }
   check(await page.$eval('#chart-rps', (c) => c.dataset.history) === 'false', 'back to the live range');
 
@@ -117,7 +130,7 @@ async function live(page, errors) {
   const chartWidths = await page.$$eval('.chart canvas', (cs) => cs.map((c) => c.getBoundingClientRect().width));
   check(chartWidths.every((w) => w > 200 && w <= 390), 'charts fit the phone: ' + chartWidths.join(' '));
 
-  return { baseline, moved, points, slowIds, panels, desktopOverflow, phoneOverflow, probe: await page.evaluate(() => window.__vitals) };
+  return { baseline, moved, points, slowIds, panels, budget, desktopOverflow, phoneOverflow, probe: await page.evaluate(() => window.__vitals) };
 }
 
 async function login(page) {

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::{BURN_WINDOWS, Budget, BudgetKind, WINDOW_PAIRS, window_label};
+use super::{BURN_WINDOWS, Budget, BudgetKind, WINDOW_PAIRS, WindowPair, window_label};
 use crate::error::StoreError;
 use crate::store::{Step, Store};
 
@@ -30,6 +30,9 @@ pub enum Status {
 pub struct BurnRate {
     /// `5m`, `30m`, `1h`, `2h`, `6h`, `1d` or `3d`.
     pub window: String,
+    /// Minutes actually evaluated: the window's, or fewer under a window scale
+    /// ([`evaluate_scaled`]).
+    pub minutes: i64,
     /// Events in the window.
     pub total: u64,
     /// Bad events in the window.
@@ -95,6 +98,48 @@ fn last_good_index(threshold: std::time::Duration) -> Option<u32> {
         .map(|i| i as u32)
 }
 
+impl BudgetStatus {
+    /// The burn rate over the window of `minutes` (as named: 5, 30, 60, ...), 0 for a window
+    /// that is not computed.
+    #[must_use]
+    pub fn rate(&self, minutes: i64) -> f64 {
+        BURN_WINDOWS
+            .iter()
+            .position(|&w| w == minutes)
+            .and_then(|i| self.burn_rates.get(i))
+            .map_or(0.0, |b| b.rate)
+    }
+
+    /// Of the window pairs raising `status`, the one burning hardest relative to its factor,
+    /// with its burn rate (the lower of its two windows': a pair burns as fast as its slower
+    /// window). `None` when no pair raises `status`.
+    #[must_use]
+    pub fn hottest_pair(&self, status: Status) -> Option<(WindowPair, f64)> {
+        WINDOW_PAIRS
+            .iter()
+            .filter(|p| p.status == status)
+            .map(|p| {
+                (
+                    *p,
+                    self.rate(p.long_minutes).min(self.rate(p.short_minutes)),
+                )
+            })
+            .max_by(|a, b| (a.1 / a.0.factor).total_cmp(&(b.1 / b.0.factor)))
+    }
+
+    /// True when a pair raising `status` burns too fast: both its windows above its factor.
+    #[must_use]
+    pub fn burning(&self, status: Status) -> bool {
+        self.hottest_pair(status)
+            .is_some_and(|(pair, rate)| rate > pair.factor)
+    }
+}
+
+/// The minutes a window of `minutes` spans under `scale` (at least one).
+fn scaled(minutes: i64, scale: u32) -> i64 {
+    (minutes + i64::from(scale.max(1)) - 1) / i64::from(scale.max(1))
+}
+
 /// Evaluates `budgets` at unix minute `now` (windows end just before it: pass the minute in
 /// progress, whose figures are not written yet).
 pub fn evaluate(
@@ -102,6 +147,20 @@ pub fn evaluate(
     budgets: &[Budget],
     now: i64,
 ) -> Result<Vec<BudgetStatus>, StoreError> {
+    evaluate_scaled(store, budgets, now, 1)
+}
+
+/// As [`evaluate`], each burn-rate window divided by `scale` (rounded up to whole minutes,
+/// at least one): with 60, the 1-hour window is a minute and the 3-day one 72 minutes. For
+/// tests and demonstrations of the alerts, which otherwise take an hour to page; the factors
+/// and the budget's own window are unchanged. `scale` 0 or 1 is the real thing.
+pub fn evaluate_scaled(
+    store: &Store,
+    budgets: &[Budget],
+    now: i64,
+    scale: u32,
+) -> Result<Vec<BudgetStatus>, StoreError> {
+    let windows = BURN_WINDOWS.map(|w| scaled(w, scale));
     let series = store.series_with_ids()?;
     let minute_steps = store.config().retention.steps(Step::Minute);
     budgets
@@ -124,7 +183,7 @@ pub fn evaluate(
 
             // Burn windows from the minute tier (those it keeps), in one pass.
             let mut burn = [Tally::default(); BURN_WINDOWS.len()];
-            let longest = BURN_WINDOWS
+            let longest = windows
                 .iter()
                 .copied()
                 .filter(|&w| w <= minute_steps)
@@ -133,7 +192,7 @@ pub fn evaluate(
             if longest > 0 {
                 store.for_each_row(&ids, Step::Minute, now - longest, now - 1, |t, row| {
                     let bad = bad_of(&row);
-                    for (tally, &w) in burn.iter_mut().zip(&BURN_WINDOWS) {
+                    for (tally, &w) in burn.iter_mut().zip(&windows) {
                         if t >= now - w && w <= minute_steps {
                             tally.add(row.count, bad);
                         }
@@ -155,7 +214,7 @@ pub fn evaluate(
                 )?;
                 Ok(tally)
             };
-            for (tally, &w) in burn.iter_mut().zip(&BURN_WINDOWS) {
+            for (tally, &w) in burn.iter_mut().zip(&windows) {
                 if w > minute_steps {
                     *tally = hour_tally(w)?;
                 }
@@ -167,9 +226,10 @@ pub fn evaluate(
             let rate = |t: Tally| t.ratio() / allowed;
             let burn_rates: Vec<BurnRate> = burn
                 .iter()
-                .zip(&BURN_WINDOWS)
-                .map(|(t, &w)| BurnRate {
+                .zip(BURN_WINDOWS.iter().zip(&windows))
+                .map(|(t, (&w, &minutes))| BurnRate {
                     window: window_label(w),
+                    minutes,
                     total: t.total,
                     bad: t.bad,
                     rate: rate(*t),

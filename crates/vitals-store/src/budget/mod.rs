@@ -8,13 +8,16 @@
 //! - [`evaluate`]: good and total events over the window from the [`Store`](crate::Store),
 //!   the SLI, the error budget left and burn rates over the Google SRE workbook's window pairs
 //!   ([`WINDOW_PAIRS`]); a pair alerts only when both of its windows burn too fast.
-//! - [`parse_budgets`]: budgets from TOML, errors naming the line.
+//! - [`parse_budgets`], [`parse_budgets_yaml`], [`load_budgets`]: budgets from TOML or YAML,
+//!   errors naming the line.
 //! - [`prometheus_rules`]: the same budgets as Prometheus recording and alerting rules in the
 //!   shape Sloth generates, over vitals' own metric names.
 
 mod config;
+mod entry;
 mod eval;
 mod rules;
+mod yaml;
 
 use std::time::Duration;
 
@@ -23,9 +26,11 @@ use vitals::PROMETHEUS_BUCKETS;
 
 use crate::model::SeriesKey;
 
-pub use config::{ConfigError, load_budgets, parse_budgets};
-pub use eval::{BudgetStatus, BurnRate, Status, evaluate};
+pub use config::{load_budgets, parse_budgets};
+pub use entry::ConfigError;
+pub use eval::{BudgetStatus, BurnRate, Status, evaluate, evaluate_scaled};
 pub use rules::prometheus_rules;
+pub use yaml::parse_budgets_yaml;
 
 /// A pair of windows of the multiwindow, multi-burn-rate alert: both must burn faster than
 /// `factor` times the budget.
