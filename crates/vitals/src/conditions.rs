@@ -1,43 +1,6 @@
 //! Alerts on conditions the caller judges itself (a performance budget burning too fast, for
 //! example), fired, escalated and resolved by the same [`AlertEngine`] as its own rules, so
 //! they are listed, recorded and notified the same way.
-//!
-//! An [`AlertCondition`] names its alert (`type`), says whether it holds and at which
-//! severity, with a message, a value and a threshold. [`AlertEngine::evaluate_conditions`]
-//! compares it with the alert of that name:
-//!
-//! - holds and no alert: **fired**; holds at a higher severity: **escalated**; holds at a
-//!   lower one: de-escalated (no transition); holds at the same: the value and message are
-//!   updated;
-//! - does not hold (`severity: None`) and an alert is active: **resolved**;
-//! - a name the engine's own rules use (`memory`, `latency`, ...) is ignored, and a name
-//!   absent from the list is left as it is (not measured this time, as a `None` signal).
-//!
-//! The caller decides the hysteresis (a burn-rate pair's short window is one). At most
-//! [`MAX_CONDITION_ALERTS`] condition alerts are active at once; a condition that would fire
-//! beyond them is not fired until one resolves, so the engine stays bounded whatever names it
-//! is given.
-//!
-//! ```
-//! use std::time::{Duration, SystemTime};
-//! use vitals::{AlertCondition, AlertEngine, AlertTransitionKind, Severity};
-//!
-//! let mut engine = AlertEngine::default();
-//! let t0 = SystemTime::now();
-//! let mut page = AlertCondition::new("budgetPage:checkout");
-//! page.severity = Some(Severity::Critical);
-//! page.message = "Budget checkout burns 20x its budget".into();
-//! page.value = 20.0;
-//! page.threshold = 14.4;
-//! let fired = engine.evaluate_conditions(t0, &[page.clone()]);
-//! assert_eq!(fired[0].kind, AlertTransitionKind::Fired);
-//! assert_eq!(engine.active()[0].type_, "budgetPage:checkout");
-//!
-//! page.severity = None;
-//! let resolved = engine.evaluate_conditions(t0 + Duration::from_secs(60), &[page]);
-//! assert_eq!(resolved[0].kind, AlertTransitionKind::Resolved);
-//! assert!(engine.active().is_empty());
-//! ```
 
 use std::time::SystemTime;
 
@@ -47,7 +10,44 @@ use crate::thresholds::{Rule, Severity};
 /// Most condition alerts active at once.
 pub const MAX_CONDITION_ALERTS: usize = 256;
 
-/// A condition judged by the caller; see the [module docs](self).
+/// A condition judged by the caller.
+///
+/// An [`AlertCondition`] names its alert (`type`), says whether it holds and at which
+/// severity, with a message, a value and a threshold. [`AlertEngine::evaluate_conditions`]
+/// compares it with the alert of that name:
+///
+/// - holds and no alert: **fired**; holds at a higher severity: **escalated**; holds at a
+///   lower one: de-escalated (no transition); holds at the same: the value and message are
+///   updated;
+/// - does not hold (`severity: None`) and an alert is active: **resolved**;
+/// - a name the engine's own rules use (`memory`, `latency`, ...) is ignored, and a name
+///   absent from the list is left as it is (not measured this time, as a `None` signal).
+///
+/// The caller decides the hysteresis (a burn-rate pair's short window is one). At most
+/// [`MAX_CONDITION_ALERTS`] condition alerts are active at once; a condition that would fire
+/// beyond them is not fired until one resolves, so the engine stays bounded whatever names it
+/// is given.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use vitals::{AlertCondition, AlertEngine, AlertTransitionKind, Severity};
+///
+/// let mut engine = AlertEngine::default();
+/// let t0 = SystemTime::now();
+/// let mut page = AlertCondition::new("budgetPage:checkout");
+/// page.severity = Some(Severity::Critical);
+/// page.message = "Budget checkout burns 20x its budget".into();
+/// page.value = 20.0;
+/// page.threshold = 14.4;
+/// let fired = engine.evaluate_conditions(t0, &[page.clone()]);
+/// assert_eq!(fired[0].kind, AlertTransitionKind::Fired);
+/// assert_eq!(engine.active()[0].type_, "budgetPage:checkout");
+///
+/// page.severity = None;
+/// let resolved = engine.evaluate_conditions(t0 + Duration::from_secs(60), &[page]);
+/// assert_eq!(resolved[0].kind, AlertTransitionKind::Resolved);
+/// assert!(engine.active().is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertCondition {
     /// The alert's name (its `type`), e.g. `budgetPage:checkout`.
@@ -78,7 +78,7 @@ impl AlertCondition {
 
 impl AlertEngine {
     /// Judges `conditions` at `at` and returns the transitions they caused; see the
-    /// [module docs](crate::AlertCondition).
+    /// [`AlertCondition`](crate::AlertCondition) docs.
     pub fn evaluate_conditions(
         &mut self,
         at: SystemTime,

@@ -1,16 +1,5 @@
 //! Budgets from a TOML file (or YAML, [`load_budgets`] by the file's extension), validated
 //! whole at start, each error naming its line.
-//!
-//! ```toml
-//! [[budget]]
-//! name = "checkout-latency"
-//! route = "/api/orgs/{orgId}/checkout"   # a template or a glob (*, **, ?); default: every route
-//! method = "POST"                        # default: every method
-//! kind = "latency"                       # or "availability" (good = not 5xx)
-//! threshold = "250ms"                    # latency only; an edge of the exposed histogram
-//! objective = 99.0                       # percent
-//! window = "30d"                         # default 30 days
-//! ```
 
 use std::ops::Range;
 use std::path::Path;
@@ -50,7 +39,7 @@ fn line_of(text: &str, span: &Range<usize>) -> usize {
         .map_or(1, |before| before.matches('\n').count() + 1)
 }
 
-/// Parses budgets from TOML text (see the [module docs](self)); `source_name` names the file
+/// Parses budgets from TOML text (format below); `source_name` names the file
 /// in errors.
 ///
 /// ```
@@ -68,6 +57,17 @@ fn line_of(text: &str, span: &Range<usize>) -> usize {
 /// let err = parse_budgets("budgets.toml", "[[budget]]\nname = \"x\"\nkind = \"speed\"\nobjective = 99\n")
 ///     .unwrap_err();
 /// assert_eq!(err.line, Some(3));
+/// ```
+///
+/// ```toml
+/// [[budget]]
+/// name = "checkout-latency"
+/// route = "/api/orgs/{orgId}/checkout"   # a template or a glob (*, **, ?); default: every route
+/// method = "POST"                        # default: every method
+/// kind = "latency"                       # or "availability" (good = not 5xx)
+/// threshold = "250ms"                    # latency only; an edge of the exposed histogram
+/// objective = 99.0                       # percent
+/// window = "30d"                         # default 30 days
 /// ```
 pub fn parse_budgets(source_name: &str, text: &str) -> Result<Vec<Budget>, ConfigError> {
     let file: File = toml::from_str(text).map_err(|e| ConfigError {

@@ -1,15 +1,5 @@
 //! Budgets from YAML (`marked-yaml`, which keeps each node's line), the same entries as the
 //! TOML form under a `budget` list:
-//!
-//! ```yaml
-//! budget:
-//!   - name: checkout-latency
-//!     route: /api/orgs/{orgId}/checkout
-//!     method: POST
-//!     kind: latency
-//!     threshold: 250ms
-//!     objective: 99.0
-//! ```
 
 use marked_yaml::Spanned;
 use serde::Deserialize;
@@ -63,7 +53,7 @@ fn lined<T: Clone>(s: &Spanned<T>) -> Lined<T> {
     }
 }
 
-/// Parses budgets from YAML text (see the [module docs](self)); `source_name` names the file
+/// Parses budgets from YAML text (format below); `source_name` names the file
 /// in errors, which carry the line.
 ///
 /// ```
@@ -75,6 +65,16 @@ fn lined<T: Clone>(s: &Spanned<T>) -> Lined<T> {
 /// let err = parse_budgets_yaml("budgets.yaml", "budget:\n  - name: x\n    kind: availability\n    objective: 99\n    window: 1h\n")
 ///     .unwrap_err();
 /// assert_eq!(err.line, Some(5));
+/// ```
+///
+/// ```yaml
+/// budget:
+///   - name: checkout-latency
+///     route: /api/orgs/{orgId}/checkout
+///     method: POST
+///     kind: latency
+///     threshold: 250ms
+///     objective: 99.0
 /// ```
 pub fn parse_budgets_yaml(source_name: &str, text: &str) -> Result<Vec<Budget>, ConfigError> {
     let err = |line: Option<usize>, message: String| ConfigError {
