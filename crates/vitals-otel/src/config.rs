@@ -3,14 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// `grpc` (default port 4317).
-    Grpc,
-    /// `http/protobuf` (default port 4318, path `/v1/traces`).
-    HttpProtobuf,
-}
+use crate::env::{ConfigError, Env, Protocol, check_url, debug_export, headers, invalid, protocol};
 
 /// Which traces are kept (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,26 +28,6 @@ pub enum ParentRoot {
     AlwaysOff,
     /// Keep this fraction, by trace id.
     Ratio(f64),
-}
-
-/// A setting that cannot be used: the variable is named, its value only when it is no secret.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
-    /// A variable holds a value outside its documented set or range.
-    #[error("{variable}: {reason}")]
-    Invalid {
-        /// The variable.
-        variable: &'static str,
-        /// What is wrong (never the value of a header variable).
-        reason: String,
-    },
-}
-
-pub(crate) fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        variable,
-        reason: reason.into(),
-    }
 }
 
 /// Trace export settings. `Debug` shows header names only: their values are credentials.
@@ -90,19 +63,20 @@ pub struct OtelConfig {
 
 impl fmt::Debug for OtelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("OtelConfig")
-            .field("endpoint", &redact_url(&self.endpoint))
-            .field("protocol", &self.protocol)
-            .field("header_names", &header_names)
-            .field("service_name", &self.service_name)
-            .field("resource_attributes", &self.resource_attributes)
-            .field("sampler", &self.sampler)
-            .field("max_queue_size", &self.max_queue_size)
-            .field("max_export_batch_size", &self.max_export_batch_size)
-            .field("schedule_delay", &self.schedule_delay)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+        debug_export(
+            &mut f.debug_struct("OtelConfig"),
+            ("endpoint", &self.endpoint),
+            self.protocol,
+            &self.headers,
+            &self.service_name,
+            &self.resource_attributes,
+        )
+        .field("sampler", &self.sampler)
+        .field("max_queue_size", &self.max_queue_size)
+        .field("max_export_batch_size", &self.max_export_batch_size)
+        .field("schedule_delay", &self.schedule_delay)
+        .field("timeout", &self.timeout)
+        .finish_non_exhaustive()
     }
 }
 
@@ -138,65 +112,36 @@ impl OtelConfig {
         default_service: &str,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, ConfigError> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        let env = Env::new(var);
+        if env.sdk_disabled() || !env.exporter_on("OTEL_TRACES_EXPORTER", true)? {
             return Ok(None);
         }
-        if let Some(exporter) = get("OTEL_TRACES_EXPORTER") {
-            match exporter.as_str() {
-                "none" => return Ok(None),
-                "otlp" => {}
-                _ => return Err(invalid("OTEL_TRACES_EXPORTER", "expected `otlp` or `none`")),
-            }
-        }
-        let (endpoint, endpoint_is_traces) = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            Some(e) => (e, true),
-            None => match get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-                Some(e) => (e, false),
-                None => return Ok(None),
-            },
+        let (endpoint_var, endpoint) = env.signal_or_base(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        );
+        let Some(endpoint) = endpoint else {
+            return Ok(None);
         };
-        let endpoint_var = if endpoint_is_traces {
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-        } else {
-            "OTEL_EXPORTER_OTLP_ENDPOINT"
-        };
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(invalid(endpoint_var, "expected an http:// or https:// URL"));
-        }
-        let protocol = match get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            .or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"))
-            .as_deref()
-        {
-            None | Some("http/protobuf") => Protocol::HttpProtobuf,
-            Some("grpc") => Protocol::Grpc,
-            Some(_) => {
-                return Err(invalid(
-                    "OTEL_EXPORTER_OTLP_PROTOCOL",
-                    "expected `grpc` or `http/protobuf`",
-                ));
-            }
-        };
+        let endpoint_is_traces = endpoint_var == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+        check_url(endpoint_var, &endpoint)?;
+        let (_, protocol_value) = env.signal_or_base(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        );
+        let protocol = protocol("OTEL_EXPORTER_OTLP_PROTOCOL", protocol_value.as_deref())?;
         let headers = headers(
             "OTEL_EXPORTER_OTLP_HEADERS",
-            get("OTEL_EXPORTER_OTLP_HEADERS").as_deref(),
+            env.get("OTEL_EXPORTER_OTLP_HEADERS").as_deref(),
         )?;
-        let (service_name, resource_attributes) = resource(&get, default_service)?;
-        let (name, arg) = (get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"));
+        let (service_name, resource_attributes) = env.resource(default_service)?;
+        let (name, arg) = (
+            env.get("OTEL_TRACES_SAMPLER"),
+            env.get("OTEL_TRACES_SAMPLER_ARG"),
+        );
         let sampler = sampler(name.as_deref(), arg.as_deref())?;
-        let number = |name: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| invalid(name, format!("expected an integer in 1..={max}"))),
-            }
+        let number = |name: &'static str, default: u64, max: u64| {
+            env.bounded(name, default, max, "an integer")
         };
         let max_queue_size = number("OTEL_BSP_MAX_QUEUE_SIZE", 2048, MAX_QUEUE_SIZE as u64)?;
         let max_export_batch_size = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, max_queue_size)?;
@@ -229,75 +174,6 @@ impl OtelConfig {
     }
 }
 
-/// The headers in `value` of `variable` (`key=value,...`), each a valid HTTP header.
-pub(crate) fn headers(
-    variable: &'static str,
-    value: Option<&str>,
-) -> Result<Vec<(String, String)>, ConfigError> {
-    let headers = match value {
-        Some(h) => parse_pairs(h).ok_or_else(|| invalid(variable, "expected key=value,..."))?,
-        None => Vec::new(),
-    };
-    for (name, value) in &headers {
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err()
-            || http::HeaderValue::from_str(value).is_err()
-        {
-            return Err(invalid(
-                variable,
-                format!("`{name}` is not a valid header name, or its value is not"),
-            ));
-        }
-    }
-    Ok(headers)
-}
-
-/// `service.name` (`OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else
-/// `default_service`) and the other resource attributes.
-pub(crate) fn resource(
-    get: &dyn Fn(&str) -> Option<String>,
-    default_service: &str,
-) -> Result<(String, Vec<(String, String)>), ConfigError> {
-    let mut attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
-        Some(r) => parse_pairs(&r)
-            .ok_or_else(|| invalid("OTEL_RESOURCE_ATTRIBUTES", "expected key=value,..."))?,
-        None => Vec::new(),
-    };
-    let from_resource = attributes
-        .iter()
-        .position(|(k, _)| k == "service.name")
-        .map(|i| attributes.remove(i).1);
-    let service_name = get("OTEL_SERVICE_NAME")
-        .or(from_resource)
-        .unwrap_or_else(|| default_service.to_owned());
-    Ok((service_name, attributes))
-}
-
-/// `url` without what may be a credential: user information and the query are replaced by
-/// `***` (for `Debug` and `/health/debug`).
-///
-/// ```
-/// assert_eq!(
-///     vitals_otel::redact_url("https://user:pw@collector:4318/v1/traces?key=k"),
-///     "https://***@collector:4318/v1/traces?***"
-/// );
-/// assert_eq!(vitals_otel::redact_url("http://127.0.0.1:4317"), "http://127.0.0.1:4317");
-/// ```
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, _)) => (r, "?***"),
-        None => (rest, ""),
-    };
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    let host = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_owned(),
-    };
-    let sep = if scheme.is_empty() { "" } else { "://" };
-    format!("{scheme}{sep}{host}{path}{query}")
-}
-
 fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<SamplerConfig, ConfigError> {
     let ratio = || -> Result<f64, ConfigError> {
         match arg {
@@ -324,39 +200,6 @@ fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<SamplerConfig, Confi
             ));
         }
     })
-}
-
-/// `key=value,key=value` with percent-encoded values (W3C Baggage octets, as the OTLP
-/// exporter specification says); `None` when a member has no `=` or an empty key.
-fn parse_pairs(s: &str) -> Option<Vec<(String, String)>> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .map(|member| {
-            let (k, v) = member.split_once('=')?;
-            let k = k.trim();
-            (!k.is_empty()).then(|| (k.to_owned(), percent_decode(v.trim())))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

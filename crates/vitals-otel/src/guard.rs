@@ -11,7 +11,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Tracer};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::{ConfigError, OtelConfig, ParentRoot, Protocol, SamplerConfig};
+use crate::config::{OtelConfig, ParentRoot, SamplerConfig};
+use crate::env::{ConfigError, Protocol};
 use crate::export::{Batching, Counters, ExportStats, MakeExporter, QueueProcessor};
 use crate::span::{HOOKS, VitalsIds};
 
@@ -175,7 +176,7 @@ fn settings_json(config: &OtelConfig) -> serde_json::Value {
     };
     let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     serde_json::json!({
-        "url": crate::config::redact_url(&config.traces_url()),
+        "url": crate::env::redact_url(&config.traces_url()),
         "protocol": match config.protocol {
             Protocol::Grpc => "grpc",
             Protocol::HttpProtobuf => "http/protobuf",

@@ -24,6 +24,7 @@
 
 mod config;
 mod convert;
+mod env;
 mod export;
 mod guard;
 mod metrics_config;
@@ -31,9 +32,8 @@ mod metrics_export;
 mod report;
 mod span;
 
-pub use config::{
-    ConfigError, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, Protocol, SamplerConfig, redact_url,
-};
+pub use config::{MAX_QUEUE_SIZE, OtelConfig, ParentRoot, SamplerConfig};
+pub use env::{ConfigError, Protocol, redact_url};
 pub use export::ExportStats;
 pub use guard::{InitError, OtelGuard, StatsHandle, init, init_from_env};
 pub use metrics_config::MetricsConfig;

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{ConfigError, Protocol, headers, invalid, redact_url, resource};
+use crate::env::{ConfigError, Env, Protocol, check_url, debug_export, headers, protocol};
 
 /// Settings of the periodic OTLP metrics export. `Debug` shows header names only.
 #[derive(Clone, PartialEq)]
@@ -31,16 +31,17 @@ pub struct MetricsConfig {
 
 impl fmt::Debug for MetricsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("MetricsConfig")
-            .field("url", &redact_url(&self.url))
-            .field("protocol", &self.protocol)
-            .field("header_names", &header_names)
-            .field("service_name", &self.service_name)
-            .field("resource_attributes", &self.resource_attributes)
-            .field("interval", &self.interval)
-            .field("timeout", &self.timeout)
-            .finish()
+        debug_export(
+            &mut f.debug_struct("MetricsConfig"),
+            ("url", &self.url),
+            self.protocol,
+            &self.headers,
+            &self.service_name,
+            &self.resource_attributes,
+        )
+        .field("interval", &self.interval)
+        .field("timeout", &self.timeout)
+        .finish()
     }
 }
 
@@ -74,42 +75,23 @@ impl MetricsConfig {
         default_service: &str,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, ConfigError> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        let env = Env::new(var);
+        if env.sdk_disabled() || !env.exporter_on("OTEL_METRICS_EXPORTER", false)? {
             return Ok(None);
         }
-        match get("OTEL_METRICS_EXPORTER").as_deref() {
-            None | Some("none") => return Ok(None),
-            Some("otlp") => {}
-            Some(_) => {
-                return Err(invalid(
-                    "OTEL_METRICS_EXPORTER",
-                    "expected `otlp` or `none`",
-                ));
-            }
-        }
-        let (protocol_var, protocol) = match get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") {
-            Some(p) => ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", Some(p)),
-            None => (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                get("OTEL_EXPORTER_OTLP_PROTOCOL"),
-            ),
-        };
-        let protocol = match protocol.as_deref() {
-            None | Some("http/protobuf") => Protocol::HttpProtobuf,
-            Some("grpc") => Protocol::Grpc,
-            Some(_) => return Err(invalid(protocol_var, "expected `grpc` or `http/protobuf`")),
-        };
-        let (url_var, url) = match (
-            get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
-            get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        let (protocol_var, protocol_value) = env.signal_or_base(
+            "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        );
+        let protocol = protocol(protocol_var, protocol_value.as_deref())?;
+        let (url_var, url) = match env.signal_or_base(
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
         ) {
-            (Some(url), _) => ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", url),
-            (None, base) => {
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Some(url)) => {
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", url)
+            }
+            (base_var, base) => {
                 let base = base.unwrap_or_else(|| match protocol {
                     Protocol::Grpc => "http://localhost:4317".to_owned(),
                     Protocol::HttpProtobuf => "http://localhost:4318".to_owned(),
@@ -120,30 +102,19 @@ impl MetricsConfig {
                         format!("{}/v1/metrics", base.trim_end_matches('/'))
                     }
                 };
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+                (base_var, url)
             }
         };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(invalid(url_var, "expected an http:// or https:// URL"));
-        }
-        let headers = match get("OTEL_EXPORTER_OTLP_METRICS_HEADERS") {
-            Some(h) => headers("OTEL_EXPORTER_OTLP_METRICS_HEADERS", Some(&h))?,
-            None => headers(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                get("OTEL_EXPORTER_OTLP_HEADERS").as_deref(),
-            )?,
-        };
-        let (service_name, resource_attributes) = resource(&get, default_service)?;
-        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(Duration::from_millis(default)),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=86_400_000).contains(n))
-                    .map(Duration::from_millis)
-                    .ok_or_else(|| invalid(name, "expected milliseconds in 1..=86400000")),
-            }
+        check_url(url_var, &url)?;
+        let (headers_var, headers_value) = env.signal_or_base(
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        );
+        let headers = headers(headers_var, headers_value.as_deref())?;
+        let (service_name, resource_attributes) = env.resource(default_service)?;
+        let millis = |name: &'static str, default: u64| {
+            env.bounded(name, default, 86_400_000, "milliseconds")
+                .map(Duration::from_millis)
         };
         Ok(Some(Self {
             url,

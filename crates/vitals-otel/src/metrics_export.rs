@@ -15,8 +15,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::
 use prost::Message as _;
 use vitals::MetricFamily;
 
-use crate::config::{Protocol, redact_url};
 use crate::convert::{Origin, request};
+use crate::env::{Protocol, redact_url};
 use crate::guard::InitError;
 use crate::metrics_config::MetricsConfig;
 
