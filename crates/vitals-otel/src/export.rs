@@ -14,6 +14,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
+use crate::runtime_thread;
+
 /// What the exporter has done so far: a plain snapshot for `/metrics` and `/health/debug`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExportStats {
@@ -98,43 +100,17 @@ impl QueueProcessor {
         // Bounded: at most `queue` spans wait (a boxed span each); the request path only
         // ever tries to send.
         let (tx, rx) = std::sync::mpsc::sync_channel(batching.queue);
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let worker_counters = Arc::clone(&counters);
-        let worker = std::thread::Builder::new()
-            .name("vitals-otel-export".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("export runtime: {e}")));
-                        return;
-                    }
-                };
-                let exporter = {
-                    let _enter = runtime.enter();
-                    make()
-                };
-                let mut exporter = match exporter {
-                    Ok(exporter) => {
-                        let _ = ready_tx.send(Ok(()));
-                        exporter
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("OTLP exporter: {e}")));
-                        return;
-                    }
-                };
+        let worker = runtime_thread::spawn(
+            "vitals-otel-export",
+            "export",
+            move || make().map_err(|e| format!("OTLP exporter: {e}")),
+            move |runtime, mut exporter| {
                 exporter.set_resource(&resource);
-                run(&runtime, &exporter, &rx, batching, &worker_counters);
+                run(runtime, &exporter, &rx, batching, &worker_counters);
                 let _ = exporter.shutdown();
-            })
-            .map_err(|e| format!("export thread: {e}"))?;
-        ready_rx
-            .recv()
-            .map_err(|_| "export thread ended".to_owned())??;
+            },
+        )?;
         Ok(Self {
             queue: tx,
             counters,

@@ -30,6 +30,7 @@ mod guard;
 mod metrics_config;
 mod metrics_export;
 mod report;
+mod runtime_thread;
 mod span;
 
 pub use config::{MAX_QUEUE_SIZE, OtelConfig, ParentRoot, SamplerConfig};

@@ -19,6 +19,7 @@ use crate::convert::{Origin, request};
 use crate::env::{Protocol, redact_url};
 use crate::guard::InitError;
 use crate::metrics_config::MetricsConfig;
+use crate::runtime_thread;
 
 /// What the metrics export has done so far (a plain snapshot).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -179,36 +180,14 @@ impl MetricsExport {
             start: SystemTime::now(),
         };
         let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(1);
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread_shared = Arc::clone(&shared);
         let thread_config = config.clone();
-        let worker = std::thread::Builder::new()
-            .name("vitals-otel-metrics".to_owned())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("metrics export runtime: {e}")));
-                        return;
-                    }
-                };
-                let client = {
-                    let _enter = runtime.enter();
-                    Client::new(&thread_config)
-                };
-                let mut client = match client {
-                    Ok(c) => {
-                        let _ = ready_tx.send(Ok(()));
-                        c
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
+        let client_config = config.clone();
+        let worker = runtime_thread::spawn(
+            "vitals-otel-metrics",
+            "metrics export",
+            move || Client::new(&client_config),
+            move |runtime, mut client| {
                 let mut export = || {
                     let Some(source) = thread_shared.source.get() else {
                         return;
@@ -235,12 +214,9 @@ impl MetricsExport {
                         }
                     }
                 }
-            })
-            .map_err(|e| InitError::Export(format!("metrics export thread: {e}")))?;
-        ready_rx
-            .recv()
-            .map_err(|_| InitError::Export("metrics export thread ended".to_owned()))?
-            .map_err(InitError::Export)?;
+            },
+        )
+        .map_err(InitError::Export)?;
         let header_names: Vec<&str> = config.headers.iter().map(|(k, _)| k.as_str()).collect();
         let settings = serde_json::json!({
             "url": redact_url(&config.url),
