@@ -4,34 +4,23 @@
 use std::ops::Range;
 use std::path::Path;
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::Budget;
-use super::entry::{ConfigError, Entry, Lined, RawKind, build};
+use super::entry::{ConfigError, File, Spans, build};
 use super::yaml::parse_budgets_yaml;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    budget: Vec<Spanned<RawBudget>>,
-}
+/// TOML positions: byte ranges, turned into lines of the text.
+struct Toml;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBudget {
-    name: Spanned<String>,
-    #[serde(default)]
-    route: Option<Spanned<String>>,
-    #[serde(default)]
-    method: Option<Spanned<String>>,
-    kind: RawKind,
-    #[serde(default)]
-    threshold: Option<Spanned<String>>,
-    objective: Spanned<f64>,
-    #[serde(default)]
-    window: Option<Spanned<String>>,
+impl Spans for Toml {
+    type Of<T> = Spanned<T>;
+    fn get<T>(s: &Spanned<T>) -> &T {
+        s.get_ref()
+    }
+    fn line<T>(s: &Spanned<T>, text: &str) -> Option<usize> {
+        Some(line_of(text, &s.span()))
+    }
 }
 
 fn line_of(text: &str, span: &Range<usize>) -> usize {
@@ -70,36 +59,12 @@ fn line_of(text: &str, span: &Range<usize>) -> usize {
 /// window = "30d"                         # default 30 days
 /// ```
 pub fn parse_budgets(source_name: &str, text: &str) -> Result<Vec<Budget>, ConfigError> {
-    let file: File = toml::from_str(text).map_err(|e| ConfigError {
+    let file: File<Toml> = toml::from_str(text).map_err(|e| ConfigError {
         source_name: source_name.to_owned(),
         line: e.span().map(|s| line_of(text, &s)),
         message: e.message().to_owned(),
     })?;
-    let lined = |s: &Spanned<String>| Lined {
-        value: s.get_ref().clone(),
-        line: Some(line_of(text, &s.span())),
-    };
-    let entries: Vec<Entry> = file
-        .budget
-        .iter()
-        .map(|raw| {
-            let b = raw.get_ref();
-            Entry {
-                line: Some(line_of(text, &raw.span())),
-                name: lined(&b.name),
-                route: b.route.as_ref().map(lined),
-                method: b.method.as_ref().map(lined),
-                kind: b.kind,
-                threshold: b.threshold.as_ref().map(lined),
-                objective: Lined {
-                    value: *b.objective.get_ref(),
-                    line: Some(line_of(text, &b.objective.span())),
-                },
-                window: b.window.as_ref().map(lined),
-            }
-        })
-        .collect();
-    build(source_name, &entries)
+    build(source_name, &file.entries(text))
 }
 
 /// Reads and parses a budgets file (for example the one `VITALS_BUDGETS` names): YAML when

@@ -35,6 +35,76 @@ pub(crate) struct Lined<T> {
     pub(crate) line: Option<usize>,
 }
 
+/// How a format's parser wraps a value with its position (`toml::Spanned`,
+/// `marked_yaml::Spanned`), so both read the same [`File`] shape.
+pub(crate) trait Spans {
+    /// `T` with its position.
+    type Of<T>;
+    /// The value.
+    fn get<T>(s: &Self::Of<T>) -> &T;
+    /// The 1-based line of the value in `text`, when known.
+    fn line<T>(s: &Self::Of<T>, text: &str) -> Option<usize>;
+}
+
+/// A budgets file as written: a `budget` list, each value with its position.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "S::Of<RawBudget<S>>: Deserialize<'de>")
+)]
+pub(crate) struct File<S: Spans> {
+    #[serde(default)]
+    budget: Vec<S::Of<RawBudget<S>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "S::Of<String>: Deserialize<'de>, S::Of<f64>: Deserialize<'de>")
+)]
+pub(crate) struct RawBudget<S: Spans> {
+    name: S::Of<String>,
+    #[serde(default)]
+    route: Option<S::Of<String>>,
+    #[serde(default)]
+    method: Option<S::Of<String>>,
+    kind: RawKind,
+    #[serde(default)]
+    threshold: Option<S::Of<String>>,
+    objective: S::Of<f64>,
+    #[serde(default)]
+    window: Option<S::Of<String>>,
+}
+
+impl<S: Spans> File<S> {
+    /// The entries, each value with its line in `text` (the text the file was parsed from).
+    pub(crate) fn entries(&self, text: &str) -> Vec<Entry> {
+        fn lined<S: Spans, T: Clone>(s: &S::Of<T>, text: &str) -> Lined<T> {
+            Lined {
+                value: S::get(s).clone(),
+                line: S::line(s, text),
+            }
+        }
+        let lined_str = |s: &S::Of<String>| lined::<S, String>(s, text);
+        self.budget
+            .iter()
+            .map(|raw| {
+                let b = S::get(raw);
+                Entry {
+                    line: S::line(raw, text),
+                    name: lined_str(&b.name),
+                    route: b.route.as_ref().map(lined_str),
+                    method: b.method.as_ref().map(lined_str),
+                    kind: b.kind,
+                    threshold: b.threshold.as_ref().map(lined_str),
+                    objective: lined::<S, f64>(&b.objective, text),
+                    window: b.window.as_ref().map(lined_str),
+                }
+            })
+            .collect()
+    }
+}
+
 /// One `budget` entry of a file.
 #[derive(Debug)]
 pub(crate) struct Entry {

@@ -2,36 +2,21 @@
 //! TOML form under a `budget` list:
 
 use marked_yaml::Spanned;
-use serde::Deserialize;
 
 use super::Budget;
-use super::entry::{ConfigError, Entry, Lined, RawKind, build};
+use super::entry::{ConfigError, File, Spans, build};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    budget: Vec<Spanned<RawBudget>>,
-}
+/// YAML positions: each node keeps its line.
+struct Yaml;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBudget {
-    name: Spanned<String>,
-    #[serde(default)]
-    route: Option<Spanned<String>>,
-    #[serde(default)]
-    method: Option<Spanned<String>>,
-    kind: RawKind,
-    #[serde(default)]
-    threshold: Option<Spanned<String>>,
-    objective: Spanned<f64>,
-    #[serde(default)]
-    window: Option<Spanned<String>>,
-}
-
-fn line_of<T>(s: &Spanned<T>) -> Option<usize> {
-    s.span().start().map(marked_yaml::Marker::line)
+impl Spans for Yaml {
+    type Of<T> = Spanned<T>;
+    fn get<T>(s: &Spanned<T>) -> &T {
+        s
+    }
+    fn line<T>(s: &Spanned<T>, _text: &str) -> Option<usize> {
+        s.span().start().map(marked_yaml::Marker::line)
+    }
 }
 
 /// The first line whose key (after any `- `) is `key`.
@@ -44,13 +29,6 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
                 .is_some_and(|rest| rest.trim_start().starts_with(':'))
         })
         .map(|i| i + 1)
-}
-
-fn lined<T: Clone>(s: &Spanned<T>) -> Lined<T> {
-    Lined {
-        value: (**s).clone(),
-        line: line_of(s),
-    }
 }
 
 /// Parses budgets from YAML text (format below); `source_name` names the file
@@ -85,7 +63,7 @@ pub fn parse_budgets_yaml(source_name: &str, text: &str) -> Result<Vec<Budget>, 
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let file: File = marked_yaml::from_yaml(0, text).map_err(|e| match &e {
+    let file: File<Yaml> = marked_yaml::from_yaml(0, text).map_err(|e| match &e {
         marked_yaml::FromYamlError::ParseYaml(load) => {
             use marked_yaml::LoadError as L;
             let marker = match load {
@@ -111,19 +89,5 @@ pub fn parse_budgets_yaml(source_name: &str, text: &str) -> Result<Vec<Budget>, 
             err(line, node.to_string())
         }
     })?;
-    let entries: Vec<Entry> = file
-        .budget
-        .iter()
-        .map(|b| Entry {
-            line: line_of(b),
-            name: lined(&b.name),
-            route: b.route.as_ref().map(lined),
-            method: b.method.as_ref().map(lined),
-            kind: b.kind,
-            threshold: b.threshold.as_ref().map(lined),
-            objective: lined(&b.objective),
-            window: b.window.as_ref().map(lined),
-        })
-        .collect();
-    build(source_name, &entries)
+    build(source_name, &file.entries(text))
 }
