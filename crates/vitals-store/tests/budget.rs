@@ -6,32 +6,15 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{T0, batch, point, route};
+use common::{GOOD_BUDGETS_TOML, T0, assert_refused, batch, point, route};
 use vitals_store::budget::{
     Budget, BudgetKind, Status, evaluate, evaluate_scaled, parse_budgets, prometheus_rules,
 };
 use vitals_store::{Store, StoreConfig};
 
-const GOOD: &str = r#"
-[[budget]]
-name = "checkout-latency"
-route = "/api/orgs/{orgId}/checkout"
-method = "POST"
-kind = "latency"
-threshold = "250ms"
-objective = 99.0
-
-[[budget]]
-name = "api"
-route = "/api/**"
-kind = "availability"
-objective = 99.9
-window = "28d"
-"#;
-
 #[test]
 fn a_good_file_parses() {
-    let budgets = parse_budgets("budgets.toml", GOOD).unwrap();
+    let budgets = parse_budgets("budgets.toml", GOOD_BUDGETS_TOML).unwrap();
     assert_eq!(budgets.len(), 2);
     assert_eq!(
         budgets[0].kind,
@@ -97,13 +80,7 @@ fn bad_files_name_the_line() {
     ] {
         let text = format!("{head}{body}");
         let err = parse_budgets("budgets.toml", &text).unwrap_err();
-        assert_eq!(err.line, Some(line), "{text}\n{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with(&format!("budgets.toml, line {line}: ")),
-            "{msg}"
-        );
-        assert!(msg.contains(words), "{msg}");
+        assert_refused(&err, "budgets.toml", line, words, &text);
     }
     let err = parse_budgets(
         "b.toml",
@@ -269,7 +246,7 @@ tests:
 fn promtool_accepts_the_rules_and_agrees_with_the_store() {
     let Some(promtool) = promtool() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut budgets = parse_budgets("budgets.toml", GOOD).unwrap();
+    let mut budgets = parse_budgets("budgets.toml", GOOD_BUDGETS_TOML).unwrap();
     budgets.push(availability().method(vitals::Method::Get));
     budgets[2].name = "api".into();
     budgets.remove(1);

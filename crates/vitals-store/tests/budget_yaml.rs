@@ -1,27 +1,13 @@
 //! Budgets from YAML: the same budgets as the TOML form, every refusal naming its line, the
 //! file's extension choosing the format, and no input that panics the parser.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{GOOD_BUDGETS_TOML, assert_refused};
 use proptest::prelude::*;
 use vitals_store::budget::{BudgetKind, load_budgets, parse_budgets, parse_budgets_yaml};
-
-const GOOD_TOML: &str = r#"
-[[budget]]
-name = "checkout-latency"
-route = "/api/orgs/{orgId}/checkout"
-method = "POST"
-kind = "latency"
-threshold = "250ms"
-objective = 99.0
-
-[[budget]]
-name = "api"
-route = "/api/**"
-kind = "availability"
-objective = 99.9
-window = "28d"
-"#;
 
 const GOOD_YAML: &str = "
 # Budgets of the shop.
@@ -42,7 +28,10 @@ budget:
 #[test]
 fn yaml_and_toml_give_the_same_budgets() {
     let yaml = parse_budgets_yaml("budgets.yaml", GOOD_YAML).unwrap();
-    assert_eq!(yaml, parse_budgets("budgets.toml", GOOD_TOML).unwrap());
+    assert_eq!(
+        yaml,
+        parse_budgets("budgets.toml", GOOD_BUDGETS_TOML).unwrap()
+    );
     assert_eq!(
         yaml[0].kind,
         BudgetKind::Latency {
@@ -120,13 +109,7 @@ fn bad_yaml_names_the_line() {
     ] {
         let text = format!("{head}{body}");
         let err = parse_budgets_yaml("budgets.yaml", &text).unwrap_err();
-        assert_eq!(err.line, Some(line), "{text}\n{err}");
-        let msg = err.to_string();
-        assert!(
-            msg.starts_with(&format!("budgets.yaml, line {line}: ")),
-            "{msg}"
-        );
-        assert!(msg.contains(words), "{msg}");
+        assert_refused(&err, "budgets.yaml", line, words, &text);
     }
 }
 
@@ -136,14 +119,14 @@ fn the_extension_chooses_the_format() {
     for (name, text) in [
         ("b.yaml", GOOD_YAML),
         ("b.YML", GOOD_YAML),
-        ("b.toml", GOOD_TOML),
+        ("b.toml", GOOD_BUDGETS_TOML),
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         assert_eq!(load_budgets(&path).unwrap().len(), 2, "{name}");
     }
     let path = dir.path().join("wrong.yaml");
-    std::fs::write(&path, GOOD_TOML).unwrap();
+    std::fs::write(&path, GOOD_BUDGETS_TOML).unwrap();
     let err = load_budgets(&path).unwrap_err();
     assert!(err.to_string().contains("wrong.yaml"), "{err}");
 }

@@ -4,6 +4,7 @@
 
 use vitals::AtomicHistogram;
 use vitals::Method;
+use vitals_store::budget::ConfigError;
 use vitals_store::{Buckets, MinuteBatch, Point, SeriesKey};
 
 /// A start minute in 2023 (unix minutes).
@@ -42,4 +43,33 @@ pub fn batch(minute: i64, points: Vec<Point>) -> MinuteBatch {
         points,
         ..MinuteBatch::default()
     }
+}
+
+/// Two good budgets in TOML: a latency one on a POST route, an availability one on a glob.
+pub const GOOD_BUDGETS_TOML: &str = r#"
+[[budget]]
+name = "checkout-latency"
+route = "/api/orgs/{orgId}/checkout"
+method = "POST"
+kind = "latency"
+threshold = "250ms"
+objective = 99.0
+
+[[budget]]
+name = "api"
+route = "/api/**"
+kind = "availability"
+objective = 99.9
+window = "28d"
+"#;
+
+/// `err` of the budgets file `source` names `line` in its field and its message, and says `words`.
+pub fn assert_refused(err: &ConfigError, source: &str, line: usize, words: &str, text: &str) {
+    assert_eq!(err.line, Some(line), "{text}\n{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("{source}, line {line}: ")),
+        "{msg}"
+    );
+    assert!(msg.contains(words), "{msg}");
 }
