@@ -205,13 +205,10 @@ fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<SamplerConfig, Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::testing::{assert_refusals_hide_secrets, lookup};
 
     fn config(vars: &[(&str, &str)]) -> Result<Option<OtelConfig>, ConfigError> {
-        OtelConfig::from_lookup("svc", |n| {
-            vars.iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| (*v).to_owned())
-        })
+        OtelConfig::from_lookup("svc", lookup(vars))
     }
     const EP: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
 
@@ -260,50 +257,40 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_and_hide_header_values() {
-        for (vars, variable) in [
-            (
-                vec![EP, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            ),
-            (
-                vec![EP, ("OTEL_TRACES_SAMPLER", "sometimes")],
-                "OTEL_TRACES_SAMPLER",
-            ),
-            (
-                vec![
-                    EP,
-                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
-                    ("OTEL_TRACES_SAMPLER_ARG", "2"),
-                ],
-                "OTEL_TRACES_SAMPLER_ARG",
-            ),
-            (
-                vec![EP, ("OTEL_BSP_MAX_QUEUE_SIZE", "0")],
-                "OTEL_BSP_MAX_QUEUE_SIZE",
-            ),
-            (
-                vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4317")],
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-            ),
-            (
-                vec![EP, ("OTEL_EXPORTER_OTLP_HEADERS", "secretvalue")],
-                "OTEL_EXPORTER_OTLP_HEADERS",
-            ),
-        ] {
-            let err = config(&vars).unwrap_err().to_string();
-            assert!(err.starts_with(variable), "{err}");
-            assert!(!err.contains("secretvalue"), "{err}");
-        }
-        let c = config(&[
+        let c = assert_refusals_hide_secrets(
+            config,
             EP,
-            (
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                "authorization=Bearer%20hunter2",
-            ),
-        ])
-        .unwrap()
-        .unwrap();
-        assert!(!format!("{c:?}").contains("hunter2"));
+            &[
+                (
+                    vec![EP, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+                    "OTEL_EXPORTER_OTLP_PROTOCOL",
+                ),
+                (
+                    vec![EP, ("OTEL_TRACES_SAMPLER", "sometimes")],
+                    "OTEL_TRACES_SAMPLER",
+                ),
+                (
+                    vec![
+                        EP,
+                        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+                    ],
+                    "OTEL_TRACES_SAMPLER_ARG",
+                ),
+                (
+                    vec![EP, ("OTEL_BSP_MAX_QUEUE_SIZE", "0")],
+                    "OTEL_BSP_MAX_QUEUE_SIZE",
+                ),
+                (
+                    vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4317")],
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                ),
+                (
+                    vec![EP, ("OTEL_EXPORTER_OTLP_HEADERS", "secretvalue")],
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                ),
+            ],
+        );
         assert_eq!(c.headers[0].1, "Bearer hunter2");
     }
 }

@@ -240,3 +240,46 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Helpers of the settings' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::ConfigError;
+
+    /// A lookup over `vars`.
+    pub(crate) fn lookup<'a>(
+        vars: &'a [(&'a str, &'a str)],
+    ) -> impl Fn(&str) -> Option<String> + 'a {
+        |n| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    /// Each case's error starts with its variable and never shows `secretvalue`; the settings
+    /// from `on` plus a bearer token in `OTEL_EXPORTER_OTLP_HEADERS` never show the token in
+    /// `Debug`. Returns those settings.
+    pub(crate) fn assert_refusals_hide_secrets<T: std::fmt::Debug>(
+        config: impl Fn(&[(&str, &str)]) -> Result<Option<T>, ConfigError>,
+        on: (&str, &str),
+        cases: &[(Vec<(&str, &str)>, &str)],
+    ) -> T {
+        for (vars, variable) in cases {
+            let err = config(vars).unwrap_err().to_string();
+            assert!(err.starts_with(variable), "{err}");
+            assert!(!err.contains("secretvalue"), "{err}");
+        }
+        let c = config(&[
+            on,
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer%20hunter2",
+            ),
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        c
+    }
+}
