@@ -40,8 +40,8 @@ pub struct OtelConfig {
     pub endpoint_is_traces: bool,
     /// Wire protocol.
     pub protocol: Protocol,
-    /// Headers sent with every export (`OTEL_EXPORTER_OTLP_HEADERS`, `key=value,...`,
-    /// percent-decoded).
+    /// Headers sent with every export (`OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else
+    /// `OTEL_EXPORTER_OTLP_HEADERS`; `key=value,...`, percent-decoded).
     pub headers: Vec<(String, String)>,
     /// `service.name` (`OTEL_SERVICE_NAME`, else `service.name` in the resource attributes,
     /// else the given default).
@@ -125,15 +125,16 @@ impl OtelConfig {
         };
         let endpoint_is_traces = endpoint_var == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
         check_url(endpoint_var, &endpoint)?;
-        let (_, protocol_value) = env.signal_or_base(
+        let (protocol_var, protocol_value) = env.signal_or_base(
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
             "OTEL_EXPORTER_OTLP_PROTOCOL",
         );
-        let protocol = protocol("OTEL_EXPORTER_OTLP_PROTOCOL", protocol_value.as_deref())?;
-        let headers = headers(
+        let protocol = protocol(protocol_var, protocol_value.as_deref())?;
+        let (headers_var, headers_value) = env.signal_or_base(
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "OTEL_EXPORTER_OTLP_HEADERS",
-            env.get("OTEL_EXPORTER_OTLP_HEADERS").as_deref(),
-        )?;
+        );
+        let headers = headers(headers_var, headers_value.as_deref())?;
         let (service_name, resource_attributes) = env.resource(default_service)?;
         let (name, arg) = (
             env.get("OTEL_TRACES_SAMPLER"),
@@ -289,8 +290,28 @@ mod tests {
                     vec![EP, ("OTEL_EXPORTER_OTLP_HEADERS", "secretvalue")],
                     "OTEL_EXPORTER_OTLP_HEADERS",
                 ),
+                (
+                    vec![EP, ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")],
+                    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                ),
+                (
+                    vec![EP, ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "secretvalue")],
+                    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                ),
             ],
         );
         assert_eq!(c.headers[0].1, "Bearer hunter2");
+    }
+
+    #[test]
+    fn traces_headers_come_before_the_base_ones() {
+        let c = config(&[
+            EP,
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-base=1"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-traces=2"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.headers, vec![("x-traces".to_owned(), "2".to_owned())]);
     }
 }
