@@ -32,21 +32,21 @@ impl Monitor {
         // `MEASURED` flag says which.
         let busy = sample.polls.map(|p| p.busy);
         let mut flags = match sample.resources {
+            Some(r) => {
+                let mut f = Entry::MEASURED;
+                if r.cpu > config.high_cpu_threshold {
+                    f |= Entry::HIGH_CPU;
+                }
+                if r.allocated_bytes
+                    .is_some_and(|b| b > config.high_memory_threshold)
+                {
+                    f |= Entry::HIGH_MEMORY;
+                }
+                f
+            }
             None if busy.is_some_and(|b| b > config.high_cpu_threshold) => Entry::HIGH_CPU,
-            _ => 0,
+            None => 0,
         };
-        flags |= sample.resources.map_or(0, |r| {
-            let mut f = Entry::MEASURED;
-            if r.cpu > config.high_cpu_threshold {
-                f |= Entry::HIGH_CPU;
-            }
-            if r.allocated_bytes
-                .is_some_and(|b| b > config.high_memory_threshold)
-            {
-                f |= Entry::HIGH_MEMORY;
-            }
-            f
-        });
         // The polls word of the ring entry (count, longest in µs).
         let mut polls_word = 0;
         if let Some(p) = sample.polls {
