@@ -122,6 +122,12 @@ pub struct Notification {
     pub service: String,
     /// Where to look (the dashboard).
     pub dashboard_url: Option<String>,
+    /// What to do: the rule's runbook page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+    /// Evidence captured when the alert fired (profiles, task dumps), as URLs to download.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifact_urls: Vec<String>,
 }
 
 impl Notification {
@@ -153,6 +159,8 @@ impl Notification {
             instance: String::new(),
             service: String::new(),
             dashboard_url: None,
+            runbook_url: None,
+            artifact_urls: Vec::new(),
         }
     }
 
