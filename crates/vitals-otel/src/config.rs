@@ -59,6 +59,10 @@ pub struct OtelConfig {
     pub schedule_delay: Duration,
     /// Time limit of one export (`OTEL_EXPORTER_OTLP_TIMEOUT`, ms, default 10000).
     pub timeout: Duration,
+    /// Which spans are exported (`VITALS_TRACE_LEVEL`, `tracing` filter directives as
+    /// `RUST_LOG` takes them, default `info`). The trace layer filters on its own, so
+    /// `RUST_LOG` quiets log lines without switching off trace export.
+    pub trace_filter: String,
 }
 
 impl fmt::Debug for OtelConfig {
@@ -76,6 +80,7 @@ impl fmt::Debug for OtelConfig {
         .field("max_export_batch_size", &self.max_export_batch_size)
         .field("schedule_delay", &self.schedule_delay)
         .field("timeout", &self.timeout)
+        .field("trace_filter", &self.trace_filter)
         .finish_non_exhaustive()
     }
 }
@@ -148,6 +153,7 @@ impl OtelConfig {
         let max_export_batch_size = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, max_queue_size)?;
         let schedule_delay = number("OTEL_BSP_SCHEDULE_DELAY", 5000, 3_600_000)?;
         let timeout = number("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 3_600_000)?;
+        let trace_filter = trace_filter(env.get("VITALS_TRACE_LEVEL"))?;
         Ok(Some(Self {
             endpoint,
             endpoint_is_traces,
@@ -160,6 +166,7 @@ impl OtelConfig {
             max_export_batch_size: usize::try_from(max_export_batch_size).unwrap_or(512),
             schedule_delay: Duration::from_millis(schedule_delay),
             timeout: Duration::from_millis(timeout),
+            trace_filter,
         }))
     }
 
@@ -173,6 +180,33 @@ impl OtelConfig {
             _ => self.endpoint.clone(),
         }
     }
+}
+
+/// The default of `VITALS_TRACE_LEVEL`: INFO spans of every target (vitals' request span is
+/// made at INFO when an exporter is installed, and so are most applications' spans).
+pub const DEFAULT_TRACE_FILTER: &str = "info";
+
+/// `VITALS_TRACE_LEVEL` checked as `tracing` filter directives (`info`, `warn,shop=debug`).
+fn trace_filter(value: Option<String>) -> Result<String, ConfigError> {
+    let value = value.unwrap_or_else(|| DEFAULT_TRACE_FILTER.to_owned());
+    // A bare word is a level (`tracing` would take `inof` as a target and export nothing).
+    if let Some(word) = value.split(',').map(str::trim).find(|d| {
+        !d.contains(['=', '[', ':']) && d.parse::<tracing_subscriber::filter::LevelFilter>().is_err()
+    }) {
+        return Err(invalid(
+            "VITALS_TRACE_LEVEL",
+            format!("`{word}` is not a level (off, error, warn, info, debug, trace); a target needs `target=level`"),
+        ));
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(&value)
+        .map_err(|e| {
+            invalid(
+                "VITALS_TRACE_LEVEL",
+                format!("expected a level or filter directives (`info`, `warn,shop=debug`): {e}"),
+            )
+        })?;
+    Ok(value)
 }
 
 fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<SamplerConfig, ConfigError> {
@@ -298,9 +332,27 @@ mod tests {
                     vec![EP, ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "secretvalue")],
                     "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
                 ),
+                (
+                    vec![EP, ("VITALS_TRACE_LEVEL", "loud")],
+                    "VITALS_TRACE_LEVEL",
+                ),
+                (
+                    vec![EP, ("VITALS_TRACE_LEVEL", "info,shop=loud")],
+                    "VITALS_TRACE_LEVEL",
+                ),
             ],
         );
         assert_eq!(c.headers[0].1, "Bearer hunter2");
+    }
+
+    #[test]
+    fn trace_level_defaults_to_info_and_takes_directives() {
+        let c = config(&[EP]).unwrap().unwrap();
+        assert_eq!(c.trace_filter, "info");
+        let c = config(&[EP, ("VITALS_TRACE_LEVEL", "warn,shop=debug")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.trace_filter, "warn,shop=debug");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Tracer};
+use tracing_subscriber::filter::{EnvFilter, Filtered};
+use tracing_subscriber::layer::Layer as _;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{OtelConfig, ParentRoot, SamplerConfig};
@@ -33,6 +35,8 @@ pub struct OtelGuard {
     provider: SdkTracerProvider,
     tracer: Tracer,
     stats: StatsHandle,
+    /// Which spans are exported (`OtelConfig::trace_filter`, checked).
+    trace_filter: String,
     /// The settings as `/health/debug` shows them (no header values, no URL credentials).
     pub(crate) settings: serde_json::Value,
 }
@@ -158,6 +162,7 @@ pub fn init(config: &OtelConfig) -> Result<OtelGuard, InitError> {
         provider,
         tracer,
         stats: StatsHandle(counters),
+        trace_filter: config.trace_filter.clone(),
         settings: settings_json(config),
     })
 }
@@ -188,14 +193,41 @@ fn settings_json(config: &OtelConfig) -> serde_json::Value {
         "maxExportBatchSize": config.max_export_batch_size,
         "scheduleDelayMs": ms(config.schedule_delay),
         "timeoutMs": ms(config.timeout),
+        "traceLevel": config.trace_filter,
     })
 }
 
 impl OtelGuard {
-    /// The `tracing` layer that turns spans into OpenTelemetry spans (add it to the
-    /// subscriber; spans it should see must pass its filter at INFO or finer).
+    /// The `tracing` layer that turns spans into OpenTelemetry spans, with its own filter
+    /// (`VITALS_TRACE_LEVEL`, default `info`). Give the log output its own filter too
+    /// (`fmt::layer().with_filter(EnvFilter::from_default_env())`) rather than a global one:
+    /// then `RUST_LOG=error` quiets the log lines and the spans are still exported. Spans
+    /// neither filter wants are not made at all (vitals' request span included).
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::{EnvFilter, prelude::*};
+    /// let otel = vitals_otel::init_from_env("shop").expect("OTEL_* variables");
+    /// tracing_subscriber::registry()
+    ///     .with(otel.as_ref().map(|g| g.layer()))
+    ///     .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::from_default_env()))
+    ///     .init();
+    /// ```
     #[must_use]
-    pub fn layer<S>(&self) -> tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>
+    pub fn layer<S>(&self) -> Filtered<tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>, EnvFilter, S>
+    where
+        S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    {
+        // Checked when the settings were read; `info` is the fallback that cannot fail.
+        let filter = EnvFilter::builder()
+            .parse(&self.trace_filter)
+            .unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_TRACE_FILTER));
+        self.unfiltered_layer().with_filter(filter)
+    }
+
+    /// The trace layer without a filter of its own, for a subscriber that filters globally
+    /// (then spans it should see must pass that filter at INFO or finer).
+    #[must_use]
+    pub fn unfiltered_layer<S>(&self) -> tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>
     where
         S: tracing::Subscriber + for<'span> LookupSpan<'span>,
     {

@@ -14,11 +14,13 @@
 //! pushes vitals' metric families over OTLP once an interval, for backends that take only OTLP.
 //!
 //! ```no_run
-//! use tracing_subscriber::prelude::*;
+//! use tracing_subscriber::{EnvFilter, prelude::*};
 //! let otel = vitals_otel::init_from_env("shop").expect("OTEL_* variables");
 //! tracing_subscriber::registry()
+//!     // Its own filter: VITALS_TRACE_LEVEL (default `info`).
 //!     .with(otel.as_ref().map(|g| g.layer()))
-//!     .with(tracing_subscriber::fmt::layer())
+//!     // RUST_LOG governs the log lines only.
+//!     .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::from_default_env()))
 //!     .init();
 //! ```
 
@@ -33,7 +35,7 @@ mod report;
 mod runtime_thread;
 mod span;
 
-pub use config::{MAX_QUEUE_SIZE, OtelConfig, ParentRoot, SamplerConfig};
+pub use config::{DEFAULT_TRACE_FILTER, MAX_QUEUE_SIZE, OtelConfig, ParentRoot, SamplerConfig};
 pub use env::{ConfigError, Protocol, redact_url};
 pub use export::ExportStats;
 pub use guard::{InitError, OtelGuard, StatsHandle, init, init_from_env};

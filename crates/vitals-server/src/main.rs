@@ -29,7 +29,8 @@
 //! `VITALS_BUDGETS` (see `history.rs`). Tenants: `VITALS_TOP_TENANTS`,
 //! `VITALS_TENANT_HISTOGRAMS`, `VITALS_TENANT_IDLE_SECS`, `VITALS_TRUST_ORGANIZATION_HEADER`
 //! (see `tenants.rs`). OpenTelemetry: the standard `OTEL_*` variables (traces; vitals' metric
-//! families too with `OTEL_METRICS_EXPORTER=otlp`), see `vitals-otel`.
+//! families too with `OTEL_METRICS_EXPORTER=otlp`), see `vitals-otel`; `VITALS_TRACE_LEVEL`
+//! (default `info`: which spans are exported, independent of `RUST_LOG`).
 //! `vitals-server budgets rules <budgets.toml> [<out>]`
 //! writes the budgets' Prometheus rules and exits.
 //!
@@ -55,7 +56,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// jemalloc with statistics: vitals reads live heap bytes from it and purges its arenas on
@@ -82,16 +83,21 @@ async fn main() -> anyhow::Result<()> {
     let otel = vitals_otel::init_from_env("vitals-server")?;
     // vitals' metric families over OTLP too, with `OTEL_METRICS_EXPORTER=otlp` (off otherwise).
     let otel_metrics = vitals_otel::MetricsExport::from_env("vitals-server")?;
+    // Each layer filters on its own: RUST_LOG governs the log lines only, and the trace
+    // layer exports at VITALS_TRACE_LEVEL (default `info`) however quiet the logs are.
     tracing_subscriber::registry()
         .with(otel.as_ref().map(vitals_otel::OtelGuard::layer))
         // Lines logged during a request carry its ids, route and tenant (the request span
         // itself is DEBUG unless a trace exporter needs it).
         .with(
-            tracing_subscriber::fmt::layer().event_format(vitals_axum::RequestFields::new(
-                tracing_subscriber::fmt::format(),
-            )),
+            tracing_subscriber::fmt::layer()
+                .event_format(vitals_axum::RequestFields::new(
+                    tracing_subscriber::fmt::format(),
+                ))
+                .with_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                ),
         )
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
 
     let host = env_or("HOST", "127.0.0.1");

@@ -150,8 +150,19 @@ impl Server {
             tx,
         );
 
+        // A fixed PORT: the server is up when it accepts (for tests whose RUST_LOG hides the
+        // `listening on` line).
+        let fixed: Option<std::net::SocketAddr> = env
+            .iter()
+            .find(|(k, v)| *k == "PORT" && *v != "0")
+            .and_then(|(_, v)| format!("127.0.0.1:{v}").parse().ok());
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let addr = loop {
+            if let Some(addr) = fixed {
+                if std::net::TcpStream::connect(addr).is_ok() {
+                    break addr;
+                }
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) => {
