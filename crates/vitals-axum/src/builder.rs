@@ -71,6 +71,7 @@ pub struct VitalsBuilder {
     #[cfg(feature = "custom-metrics")]
     custom: Option<vitals_metrics::Registry>,
     reporters: Vec<Arc<dyn crate::reporter::Reporter>>,
+    alert_hooks: Vec<Arc<dyn crate::alert_hook::AlertHook>>,
 }
 
 /// The notifier given to the builder and how notifications name this process.
@@ -113,6 +114,7 @@ impl Default for VitalsBuilder {
             #[cfg(feature = "custom-metrics")]
             custom: None,
             reporters: Vec::new(),
+            alert_hooks: Vec::new(),
         }
     }
 }
@@ -343,6 +345,15 @@ impl VitalsBuilder {
         self
     }
 
+    /// Adds a part told of every alert transition in the sampling loop, before notification;
+    /// the URLs it answers go into the notifications' `artifact_urls` (see [`AlertHook`]).
+    ///
+    /// [`AlertHook`]: crate::AlertHook
+    pub fn alert_hook(mut self, hook: impl crate::alert_hook::AlertHook) -> Self {
+        self.alert_hooks.push(Arc::new(hook));
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -403,6 +414,7 @@ impl VitalsBuilder {
                 #[cfg(feature = "custom-metrics")]
                 custom: self.custom,
                 reporters: self.reporters,
+                alert_hooks: self.alert_hooks,
                 check_cache: crate::check_cache::CheckCache::default(),
                 scrapes: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_SCRAPES)),
                 sampling_panics: std::sync::atomic::AtomicU64::new(0),

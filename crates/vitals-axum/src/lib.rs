@@ -84,6 +84,7 @@
 #[macro_use]
 mod util;
 
+mod alert_hook;
 mod auth;
 #[cfg(feature = "breaker")]
 mod breaker;
@@ -112,6 +113,7 @@ mod sampler;
 mod shared;
 mod tasks;
 
+pub use alert_hook::{AlertEvent, AlertHook};
 pub use auth::{BlankToken, OperatorAuth};
 #[cfg(feature = "breaker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]

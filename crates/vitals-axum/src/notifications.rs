@@ -21,14 +21,25 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    /// Maps and queues one evaluation's transitions (one batch); returns the envelopes queued.
-    pub(crate) fn deliver(&self, service: &str, transitions: &[AlertTransition]) -> usize {
+    /// Maps and queues one evaluation's transitions (one batch), each with the artifact URLs
+    /// at its index in `artifacts` (from the alert hooks); returns the envelopes queued.
+    pub(crate) fn deliver(
+        &self,
+        service: &str,
+        transitions: &[AlertTransition],
+        artifacts: &[Vec<String>],
+    ) -> usize {
         if transitions.is_empty() || self.notifier.is_empty() {
             return 0;
         }
         let batch: Vec<Notification> = transitions
             .iter()
-            .map(|t| notification(t, service, &self.instance, self.dashboard_url.as_deref()))
+            .enumerate()
+            .map(|(i, t)| {
+                let mut n = notification(t, service, &self.instance, self.dashboard_url.as_deref());
+                n.artifact_urls = artifacts.get(i).cloned().unwrap_or_default();
+                n
+            })
             .collect();
         self.notifier.notify(&batch)
     }

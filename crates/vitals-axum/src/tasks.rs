@@ -57,11 +57,16 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
             // Kept for the next history write (bounded; the write runs on a blocking thread).
             #[cfg(feature = "history")]
             state.history.budgets.record_alerts(&transitions);
+            // Evidence for the transitions (the hooks spawn their work and answer links).
+            let artifacts =
+                crate::alert_hook::run(&state.alert_hooks, &transitions, |a| state.alert_id(a));
             // Queues only (bounded, never blocks): delivery runs in the notifier's own tasks.
             #[cfg(feature = "notify")]
             if let Some(delivery) = &state.notify {
-                delivery.deliver(&state.service, &transitions);
+                delivery.deliver(&state.service, &transitions, &artifacts);
             }
+            #[cfg(not(feature = "notify"))]
+            drop(artifacts);
             #[cfg(not(any(feature = "notify", feature = "history")))]
             drop(transitions);
         },
