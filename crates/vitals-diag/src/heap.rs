@@ -105,7 +105,10 @@ mod imp {
     }
 
     pub(super) fn configure(active: bool, lg_sample: Option<u8>) -> Result<(), HeapError> {
-        let mut ctl = ctl()?.blocking_lock();
+        // `try_lock`: callable from async code at start-up, when no dump holds it.
+        let mut ctl = ctl()?
+            .try_lock()
+            .map_err(|_| HeapError::Failed("a heap dump is running".to_owned()))?;
         let failed = |e: tikv_jemalloc_ctl::Error| HeapError::Failed(e.to_string());
         if let Some(lg) = lg_sample {
             // `prof.reset` takes the new lg_sample and clears what was sampled.

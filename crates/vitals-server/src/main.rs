@@ -22,7 +22,8 @@
 //! (10000: a client that has not sent its request head by then is disconnected),
 //! `VITALS_MAX_CONNECTIONS` (4096 open at once; more wait in the backlog),
 //! `VITALS_SHUTDOWN_DEADLINE_MS` (10000: what in-flight requests get after SIGTERM), `RUST_LOG`
-//! (default `info`), and the alerting variables of [`alerting`] (heap alert levels,
+//! (default `info`; changed at run time through `/loggers`), the diagnostics variables of
+//! [`diagnostics`] (profilers, capture on alert, artifacts), and the alerting variables of [`alerting`] (heap alert levels,
 //! notification channels).
 //! History and budgets: `VITALS_HISTORY`, `VITALS_HISTORY_PATH`, `VITALS_HISTORY_MAX_MB`,
 //! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
@@ -44,6 +45,7 @@ mod app;
 mod business;
 mod db;
 mod demo;
+mod diagnostics;
 mod history;
 mod limits;
 mod openapi;
@@ -54,7 +56,6 @@ mod tenants;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -82,6 +83,8 @@ async fn main() -> anyhow::Result<()> {
     let otel = vitals_otel::init_from_env("vitals-server")?;
     // vitals' metric families over OTLP too, with `OTEL_METRICS_EXPORTER=otlp` (off otherwise).
     let otel_metrics = vitals_otel::MetricsExport::from_env("vitals-server")?;
+    // `RUST_LOG` (default `info`), changed at run time through `/loggers`.
+    let (log_filter, loggers) = diagnostics::log_filter();
     tracing_subscriber::registry()
         .with(otel.as_ref().map(vitals_otel::OtelGuard::layer))
         // Lines logged during a request carry its ids, route and tenant (the request span
@@ -91,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
                 tracing_subscriber::fmt::format(),
             )),
         )
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(log_filter)
         .init();
 
     let host = env_or("HOST", "127.0.0.1");
@@ -116,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
 
     let auth = operator_auth(&host)?;
     let demo = demo_from_env()?;
+    let diag = diagnostics::from_env(auth.clone(), loggers, db::file_path(&database))?;
     let sample_interval = ms("VITALS_SAMPLE_INTERVAL_MS", 5_000)?;
     let pressure = pressure_from_env(demo)?;
     let get = |name: &str| std::env::var(name).ok();
@@ -157,7 +161,9 @@ async fn main() -> anyhow::Result<()> {
         .reporter(vitals_otel::OtelReporter::new(
             otel.as_ref(),
             otel_metrics.as_ref(),
-        ));
+        ))
+        .reporter(diag.reporter())
+        .alert_hook(diag.alert_hook());
     let vitals = history
         .apply(alerting::with_notifier(builder, notifier, get))
         .build();
@@ -172,13 +178,15 @@ async fn main() -> anyhow::Result<()> {
         max_connections: settings::number("VITALS_MAX_CONNECTIONS", 4096, 1, 1_000_000, "a count")?,
         shutdown_deadline: ms("VITALS_SHUTDOWN_DEADLINE_MS", 10_000)?,
     };
-    let app = app::build(
+    // Diagnostics (operator-only) mounted in this one place: their routes, and the in-flight
+    // registry on every route.
+    let app = diag.mount(app::build(
         db,
         &vitals,
         demo.then_some(auth.clone()),
         request_timeout,
         auth,
-    );
+    ));
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;

@@ -124,7 +124,6 @@ mod tests {
         assert_eq!(v["data"]["values"]["heap_bytes"], 1.5);
         assert!(v["data"]["ends_at"].is_null());
         assert_eq!(v["data"]["artifact_urls"], serde_json::json!([]));
-        let mut n = n;
         n.artifact_urls = vec!["http://h/debug/artifacts/a".into()];
         let v = body(&n, &e);
         assert_eq!(v["data"]["artifact_urls"][0], "http://h/debug/artifacts/a");
