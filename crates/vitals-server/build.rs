@@ -8,7 +8,9 @@ use std::process::Command;
 
 fn run(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn set(name: &str, value: Option<String>) {
@@ -35,13 +37,15 @@ fn main() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
     set(
         "VERGEN_RUSTC_SEMVER",
-        run(&rustc, &["--version"])
-            .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned)),
+        run(&rustc, &["--version"]).and_then(|v| v.split_whitespace().nth(1).map(str::to_owned)),
     );
     set("VERGEN_CARGO_TARGET_TRIPLE", std::env::var("TARGET").ok());
     set("VITALS_BUILD_PROFILE", std::env::var("PROFILE").ok());
     let mut features: Vec<String> = std::env::vars()
-        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(|f| f.to_lowercase().replace('_', "-")))
+        .filter_map(|(k, _)| {
+            k.strip_prefix("CARGO_FEATURE_")
+                .map(|f| f.to_lowercase().replace('_', "-"))
+        })
         .collect();
     features.sort();
     set("VERGEN_CARGO_FEATURES", Some(features.join(",")));

@@ -46,7 +46,10 @@ const KNOWN_TARGETS: [&str; 8] = [
 ];
 
 /// The reloadable log filter from `RUST_LOG` (default `info`).
-pub(crate) fn log_filter<S>() -> (tracing_subscriber::reload::Layer<tracing_subscriber::EnvFilter, S>, Loggers)
+pub(crate) fn log_filter<S>() -> (
+    tracing_subscriber::reload::Layer<tracing_subscriber::EnvFilter, S>,
+    Loggers,
+)
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
@@ -75,13 +78,27 @@ pub(crate) fn from_env(
 ) -> anyhow::Result<Diagnostics> {
     let heap = flag("VITALS_HEAP_PROFILING", true)?;
     let lg = settings::raw("VITALS_HEAP_PROFILE_LG_SAMPLE")
-        .map(|v| settings::parse_in("VITALS_HEAP_PROFILE_LG_SAMPLE", &v, 12u8, 30u8, "a base-2 logarithm of bytes"))
+        .map(|v| {
+            settings::parse_in(
+                "VITALS_HEAP_PROFILE_LG_SAMPLE",
+                &v,
+                12u8,
+                30u8,
+                "a base-2 logarithm of bytes",
+            )
+        })
         .transpose()?;
     if let Err(e) = vitals_diag::configure_heap_profiling(heap, lg) {
         tracing::warn!("heap profiling unavailable: {e}");
     }
     let cpu = CpuProfiler::default()
-        .frequency(settings::number("VITALS_CPU_PROFILE_HZ", 99, 1, 1_000, "samples per second")?)
+        .frequency(settings::number(
+            "VITALS_CPU_PROFILE_HZ",
+            99,
+            1,
+            1_000,
+            "samples per second",
+        )?)
         .max_seconds(settings::number(
             "VITALS_CPU_PROFILE_MAX_SECONDS",
             60,
@@ -97,7 +114,8 @@ pub(crate) fn from_env(
         86_400,
         "seconds",
     )?);
-    let rules_text = settings::raw("VITALS_CAPTURE_RULES").unwrap_or_else(|| CaptureRule::DEFAULTS.to_owned());
+    let rules_text =
+        settings::raw("VITALS_CAPTURE_RULES").unwrap_or_else(|| CaptureRule::DEFAULTS.to_owned());
     let rules = CaptureRule::parse_list(&rules_text, limit, window)
         .map_err(|e| anyhow::anyhow!("VITALS_CAPTURE_RULES: {e}"))?;
     let dir = match settings::raw("VITALS_ARTIFACTS_DIR") {
