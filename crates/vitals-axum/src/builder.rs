@@ -36,7 +36,7 @@ pub type VitalsLayers = MonitorLayer;
 /// vitals for one service: the monitor, its layer and its router. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Vitals {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// Builds [`Vitals`]; every setting has a documented default.

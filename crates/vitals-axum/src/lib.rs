@@ -90,6 +90,7 @@ mod breaker;
 mod builder;
 mod check;
 mod check_cache;
+mod checks_api;
 mod context;
 #[cfg(feature = "custom-metrics")]
 mod custom_metrics;
