@@ -385,13 +385,14 @@ impl VitalsBuilder {
                 notify: self
                     .notify
                     .notifier
-                    .map(|notifier| crate::notifications::Delivery {
-                        notifier,
-                        instance: self
-                            .notify
-                            .instance
-                            .unwrap_or_else(crate::notifications::default_instance),
-                        dashboard_url: self.notify.dashboard_url,
+                    .map(|notifier| {
+                        crate::notifications::Delivery::new(
+                            notifier,
+                            self.notify
+                                .instance
+                                .unwrap_or_else(crate::notifications::default_instance),
+                            self.notify.dashboard_url,
+                        )
                     }),
                 #[cfg(feature = "history")]
                 history: crate::history::HistoryState::new(
@@ -410,6 +411,7 @@ impl VitalsBuilder {
         };
         #[cfg(feature = "history")]
         vitals.shared.history.seed(vitals.shared.sampler.history());
+        crate::alert_state::restore(&vitals.shared);
         if tokio::runtime::Handle::try_current().is_ok() {
             let first = vitals.shared.sampler.sample_now();
             vitals.shared.pressure.evaluate(&first);

@@ -6,6 +6,7 @@
 //! touches it. A store that cannot be opened or written is logged once per change of reason
 //! and reported as a `warn` check by `/health`; serving goes on without history.
 
+mod active;
 mod alerts;
 mod budgets;
 mod flush;
@@ -18,6 +19,7 @@ use vitals::{MinutePoint, Monitor, SystemHistory};
 use vitals_store::budget::Budget;
 use vitals_store::{SeriesKey, Step, Store, SystemPoint};
 
+pub(crate) use active::ActiveSaver;
 pub(crate) use budgets::BudgetBoard;
 use flush::Flusher;
 
@@ -49,6 +51,8 @@ pub(crate) struct HistoryState {
     flusher: Mutex<Flusher>,
     pub(crate) flush_interval: Duration,
     pub(crate) budgets: BudgetBoard,
+    /// The active alerts' writer (see [`active`]).
+    pub(crate) active: ActiveSaver,
 }
 
 impl HistoryState {
@@ -77,6 +81,7 @@ impl HistoryState {
             flusher: Mutex::new(Flusher::default()),
             flush_interval: flush_interval.max(Duration::from_secs(1)),
             budgets: BudgetBoard::new(budgets, window_scale),
+            active: ActiveSaver::default(),
         }
     }
 
