@@ -99,3 +99,31 @@ pub trait Outbox: Send + Sync + 'static {
         })
     }
 }
+
+/// A shared outbox (several notifiers in turn, or one the application also reads).
+impl<T: Outbox + ?Sized> Outbox for std::sync::Arc<T> {
+    fn enqueue(&self, channel: &str, envelope: &Envelope) -> Result<(), OutboxError> {
+        (**self).enqueue(channel, envelope)
+    }
+    fn complete(&self, channel: &str, id: &str) -> Result<(), OutboxError> {
+        (**self).complete(channel, id)
+    }
+    fn dead_letter(&self, channel: &str, id: &str, reason: &str) -> Result<(), OutboxError> {
+        (**self).dead_letter(channel, id, reason)
+    }
+    fn pending(&self, channel: &str) -> Result<Vec<Envelope>, OutboxError> {
+        (**self).pending(channel)
+    }
+    fn set_firing(&self, channel: &str, notification: &Notification) -> Result<(), OutboxError> {
+        (**self).set_firing(channel, notification)
+    }
+    fn clear_firing(&self, channel: &str, alert_id: &str) -> Result<(), OutboxError> {
+        (**self).clear_firing(channel, alert_id)
+    }
+    fn firing(&self, channel: &str) -> Result<Vec<Notification>, OutboxError> {
+        (**self).firing(channel)
+    }
+    fn load(&self, channel: &str) -> Result<Loaded, OutboxError> {
+        (**self).load(channel)
+    }
+}
