@@ -300,6 +300,7 @@ mod tests {
         hit(&monitor, "bad", 400, TenantSource::Observed);
         hit(&monitor, "down", 503, TenantSource::Observed);
         hit(&monitor, "vouched", 404, TenantSource::Vouched);
+        hit(&monitor, "known", 404, TenantSource::Observed);
         // Once it has a series, a tenant counts every request.
         hit(&monitor, "known", 200, TenantSource::Observed);
         let mut ids: Vec<_> = monitor
