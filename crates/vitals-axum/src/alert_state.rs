@@ -200,7 +200,11 @@ pub(crate) fn restore(shared: &Shared) {
     if count > 0 {
         tracing::info!(
             alerts = count,
-            from = if from_store { "history store" } else { "notification outbox" },
+            from = if from_store {
+                "history store"
+            } else {
+                "notification outbox"
+            },
             "active alerts restored"
         );
     }

@@ -382,18 +382,15 @@ impl VitalsBuilder {
                 resources_every: self.resources_every,
                 trust_organization_header: self.trust_organization_header,
                 #[cfg(feature = "notify")]
-                notify: self
-                    .notify
-                    .notifier
-                    .map(|notifier| {
-                        crate::notifications::Delivery::new(
-                            notifier,
-                            self.notify
-                                .instance
-                                .unwrap_or_else(crate::notifications::default_instance),
-                            self.notify.dashboard_url,
-                        )
-                    }),
+                notify: self.notify.notifier.map(|notifier| {
+                    crate::notifications::Delivery::new(
+                        notifier,
+                        self.notify
+                            .instance
+                            .unwrap_or_else(crate::notifications::default_instance),
+                        self.notify.dashboard_url,
+                    )
+                }),
                 #[cfg(feature = "history")]
                 history: crate::history::HistoryState::new(
                     self.history.0,

@@ -40,7 +40,10 @@ impl Delivery {
 
     /// The names this alert instance's notifications carry.
     pub(crate) fn identity(&self, service: &str, alert: &Alert) -> Identity {
-        let ids = self.identities.lock().unwrap_or_else(PoisonError::into_inner);
+        let ids = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         match ids.get(&alert.type_) {
             Some((since, who)) if *since == alert.firing_since => who.clone(),
             _ => Identity {
@@ -54,7 +57,10 @@ impl Delivery {
     /// which alerts are active (see `Notifier::reconcile`).
     pub(crate) fn restored(&self, service: &str, restored: &[(Alert, Identity)]) {
         {
-            let mut ids = self.identities.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ids = self
+                .identities
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for (a, who) in restored {
                 ids.insert(a.type_.clone(), (a.firing_since, who.clone()));
             }
@@ -67,7 +73,12 @@ impl Delivery {
                     alert: a.clone(),
                 };
                 let who = self.identity(service, a);
-                notification(&t, &who.service, &who.instance, self.dashboard_url.as_deref())
+                notification(
+                    &t,
+                    &who.service,
+                    &who.instance,
+                    self.dashboard_url.as_deref(),
+                )
             })
             .collect();
         self.notifier.reconcile(&active);
@@ -82,10 +93,18 @@ impl Delivery {
             .iter()
             .map(|t| {
                 let who = self.identity(service, &t.alert);
-                notification(t, &who.service, &who.instance, self.dashboard_url.as_deref())
+                notification(
+                    t,
+                    &who.service,
+                    &who.instance,
+                    self.dashboard_url.as_deref(),
+                )
             })
             .collect();
-        let mut ids = self.identities.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ids = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for t in transitions {
             if t.kind == AlertTransitionKind::Resolved {
                 ids.remove(&t.alert.type_);

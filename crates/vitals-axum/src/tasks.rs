@@ -38,16 +38,19 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
     if let Some(state) = shared.upgrade() {
         if let Some(store) = state.history.store() {
             let weak = shared.clone();
-            state.history.active.start(Arc::clone(store), move |transitions| {
-                #[cfg(feature = "notify")]
-                if let Some(state) = weak.upgrade() {
-                    if let Some(delivery) = &state.notify {
-                        delivery.deliver(&state.service, &transitions);
+            state
+                .history
+                .active
+                .start(Arc::clone(store), move |transitions| {
+                    #[cfg(feature = "notify")]
+                    if let Some(state) = weak.upgrade() {
+                        if let Some(delivery) = &state.notify {
+                            delivery.deliver(&state.service, &transitions);
+                        }
                     }
-                }
-                #[cfg(not(feature = "notify"))]
-                drop((transitions, &weak));
-            });
+                    #[cfg(not(feature = "notify"))]
+                    drop((transitions, &weak));
+                });
         }
     }
     tokio::spawn(guarded_loop(
@@ -87,7 +90,11 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
                 transitions
             } else {
                 let rows = crate::alert_state::rows(state, &active);
-                state.history.active.save(rows, transitions).unwrap_or_default()
+                state
+                    .history
+                    .active
+                    .save(rows, transitions)
+                    .unwrap_or_default()
             };
             #[cfg(not(feature = "history"))]
             drop(active);

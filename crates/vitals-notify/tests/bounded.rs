@@ -89,9 +89,7 @@ async fn an_envelope_past_max_age_is_dead_lettered_without_a_request() {
         );
         old.created = std::time::SystemTime::now() - Duration::from_secs(2 * 86_400);
         let port = rx.addr.port();
-        outbox
-            .enqueue(&format!("{channel}:{port}"), &old)
-            .unwrap();
+        outbox.enqueue(&format!("{channel}:{port}"), &old).unwrap();
     }
     let notifier = Config::new()
         .webhook(url, SECRET)
@@ -105,7 +103,13 @@ async fn an_envelope_past_max_age_is_dead_lettered_without_a_request() {
     assert_eq!(rx.hits().len(), 1, "the old envelope was never sent");
     let c = &notifier.snapshot().channels[0];
     assert_eq!(c.gave_up, 1);
-    assert!(c.dead_letters[0].reason.starts_with("gave up: older than 1day"), "{:?}", c.dead_letters);
+    assert!(
+        c.dead_letters[0]
+            .reason
+            .starts_with("gave up: older than 1day"),
+        "{:?}",
+        c.dead_letters
+    );
 }
 
 #[tokio::test]
@@ -121,7 +125,10 @@ async fn a_full_queue_drops_the_oldest_firing_envelope_never_a_resolve() {
         .start()
         .unwrap();
     for i in 0..3 {
-        assert_eq!(notifier.notify(&[alert(&format!("f{i}"), Transition::Fired)]), 1);
+        assert_eq!(
+            notifier.notify(&[alert(&format!("f{i}"), Transition::Fired)]),
+            1
+        );
     }
     // Full: another firing one is refused...
     assert_eq!(notifier.notify(&[alert("f3", Transition::Fired)]), 0);
@@ -133,7 +140,10 @@ async fn a_full_queue_drops_the_oldest_firing_envelope_never_a_resolve() {
     })
     .await;
     let c = &notifier.snapshot().channels[0];
-    assert_eq!(c.dropped, 3, "f3 refused, f1 and f2 dropped for the resolves");
+    assert_eq!(
+        c.dropped, 3,
+        "f3 refused, f1 and f2 dropped for the resolves"
+    );
     let rx = Receiver::start_on(port).await;
     wait_for("the queue sent", LIMIT, || rx.accepted().len() == 3).await;
     let got = ids(&rx);
@@ -165,7 +175,11 @@ async fn firing_alerts_survive_a_restart_and_reconcile_resolves_the_stale_one() 
     notifier.shutdown().await;
 
     let notifier = start();
-    let mut firing: Vec<&str> = notifier.firing().iter().map(|n| n.alert_id.as_str()).collect();
+    let mut firing: Vec<&str> = notifier
+        .firing()
+        .iter()
+        .map(|n| n.alert_id.as_str())
+        .collect();
     firing.sort_unstable();
     assert_eq!(firing, ["a", "b"]);
     // The application restored only `a`: `b` is resolved, `a` is not sent again.
@@ -176,6 +190,10 @@ async fn firing_alerts_survive_a_restart_and_reconcile_resolves_the_stale_one() 
     assert_eq!(rx.accepted().len(), 3, "nothing else sent");
     notifier.shutdown().await;
     let notifier = start();
-    let firing: Vec<&str> = notifier.firing().iter().map(|n| n.alert_id.as_str()).collect();
+    let firing: Vec<&str> = notifier
+        .firing()
+        .iter()
+        .map(|n| n.alert_id.as_str())
+        .collect();
     assert_eq!(firing, ["a"]);
 }

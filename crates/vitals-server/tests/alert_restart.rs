@@ -39,9 +39,7 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let rx = Self::default();
-        let app = axum::Router::new()
-            .fallback(receive)
-            .with_state(rx.clone());
+        let app = axum::Router::new().fallback(receive).with_state(rx.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (rx, addr)
     }
@@ -141,9 +139,10 @@ fn am(rx: &Receiver, status: &str) -> Vec<Value> {
         .into_iter()
         .filter(|p| {
             p["status"] == status
-                && p["alerts"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|a| a["labels"]["alertname"] == "VitalsHeapHigh"))
+                && p["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|a| a["labels"]["alertname"] == "VitalsHeapHigh")
+                })
         })
         .collect()
 }
@@ -183,22 +182,36 @@ async fn a_firing_alert_across_restarts_resolves_once(history: &str) {
     let server = start(env("1", "100000"));
     let fired = wait_for("the fired webhook", || hook(&rx, "alert.fired").pop()).await;
     let alert_id = fired["data"]["alert_id"].as_str().unwrap().to_owned();
-    assert!(alert_id.starts_with("vitals-server/restart-1/memory/"), "{alert_id}");
-    let am_fired = wait_for("Alertmanager's firing notification", || am(&rx, "firing").pop()).await;
+    assert!(
+        alert_id.starts_with("vitals-server/restart-1/memory/"),
+        "{alert_id}"
+    );
+    let am_fired = wait_for("Alertmanager's firing notification", || {
+        am(&rx, "firing").pop()
+    })
+    .await;
     let starts_at = am_fired["alerts"][0]["startsAt"].clone();
     // SIGKILL: no graceful shutdown, nothing flushed at exit.
     drop(server);
 
     // 2. Same files, still firing: restored, not paged again.
     let server = start(env("1", "100000"));
-    let restored = if history == "1" { "history store" } else { "notification outbox" };
+    let restored = if history == "1" {
+        "history store"
+    } else {
+        "notification outbox"
+    };
     wait_for("the restore log line", || {
         let out = server.output();
         (out.contains("active alerts restored") && out.contains(restored)).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await; // 15 evaluations
-    assert_eq!(hook(&rx, "alert.fired").len(), 1, "no second fire after the restart");
+    assert_eq!(
+        hook(&rx, "alert.fired").len(),
+        1,
+        "no second fire after the restart"
+    );
     assert!(hook(&rx, "alert.resolved").is_empty());
     drop(server);
 
@@ -206,9 +219,14 @@ async fn a_firing_alert_across_restarts_resolves_once(history: &str) {
     let server = start(env("100000", "200000"));
     let resolved = wait_for("the resolved webhook", || hook(&rx, "alert.resolved").pop()).await;
     assert_eq!(resolved["data"]["alert_id"], alert_id.as_str());
-    let am_resolved =
-        wait_for("Alertmanager's resolved notification", || am(&rx, "resolved").pop()).await;
-    assert_eq!(am_resolved["alerts"][0]["startsAt"], starts_at, "the same alert instance");
+    let am_resolved = wait_for("Alertmanager's resolved notification", || {
+        am(&rx, "resolved").pop()
+    })
+    .await;
+    assert_eq!(
+        am_resolved["alerts"][0]["startsAt"], starts_at,
+        "the same alert instance"
+    );
     assert_eq!(am_resolved["alerts"][0]["labels"]["instance"], "restart-1");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(hook(&rx, "alert.fired").len(), 1);

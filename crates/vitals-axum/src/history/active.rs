@@ -74,8 +74,10 @@ impl ActiveSaver {
         };
         match tx.try_send(JobBox(Box::new(Job { rows, transitions }))) {
             Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(JobBox(job))
-            | mpsc::error::TrySendError::Closed(JobBox(job))) => {
+            Err(
+                mpsc::error::TrySendError::Full(JobBox(job))
+                | mpsc::error::TrySendError::Closed(JobBox(job)),
+            ) => {
                 tracing::warn!("active alerts writer behind; delivering without recording");
                 Some(job.transitions)
             }

@@ -129,10 +129,15 @@ impl State {
     /// The client IP key; `None` when there is no `ConnectInfo`.
     pub(super) fn ip_key(&self, req: &Request<impl Sized>) -> Option<RateLimitKey> {
         let ip = self.client_ip(req.extensions(), req.headers())?;
-        Some(RateLimitKey::Ip(match ip {
+        Some(self.ip_key_of(ip))
+    }
+
+    /// The key of a client address: IPv4 as is, IPv6 masked to the prefix.
+    pub(super) fn ip_key_of(&self, ip: IpAddr) -> RateLimitKey {
+        RateLimitKey::Ip(match ip {
             IpAddr::V4(_) => ip,
             IpAddr::V6(_) => mask(ip, self.settings.ipv6_prefix),
-        }))
+        })
     }
 
     pub(super) fn organization<B>(req: &Request<B>) -> Option<Arc<str>> {
@@ -168,6 +173,15 @@ impl State {
                 let (parts, body) = req.into_parts();
                 let ip = self.client_ip(&parts.extensions, &parts.headers);
                 let key = f(&parts, ip).map(|k| RateLimitKey::Custom(Arc::from(k)));
+                return (Request::from_parts(parts, body), key);
+            }
+            KeySource::CustomOrIp(f) => {
+                let (parts, body) = req.into_parts();
+                let ip = self.client_ip(&parts.extensions, &parts.headers);
+                let key = match f(&parts, ip) {
+                    Some(k) => Some(RateLimitKey::Custom(Arc::from(k))),
+                    None => ip.map(|ip| self.ip_key_of(ip)),
+                };
                 return (Request::from_parts(parts, body), key);
             }
         };

@@ -428,7 +428,8 @@ impl Run {
         };
         tracing::warn!(channel = %self.w.state.name, %reason, "notification dead-lettered");
         let (id, r) = (e.id.clone(), reason.clone());
-        self.outbox(move |o, name| o.dead_letter(name, &id, &r)).await;
+        self.outbox(move |o, name| o.dead_letter(name, &id, &r))
+            .await;
         self.w.state.gave_up(e.notifications.len());
         self.w.state.dead_lettered(DeadLetter {
             id: e.id,
