@@ -80,11 +80,16 @@ pub(crate) fn redis_store(layer: RateLimitLayer) -> anyhow::Result<RateLimitLaye
     else {
         return Ok(layer);
     };
+    // 1 ms to 60 s: each request waits at most this for Redis.
+    let timeout: u64 = crate::settings::number(
+        "VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS",
+        50,
+        1,
+        60_000,
+        "a number of milliseconds",
+    )?;
     // The error names the variable, not the value (a URL can hold a password).
     let store = RedisStore::open(url.trim()).context("VITALS_RATE_LIMIT_REDIS_URL")?;
-    let timeout: u64 = env_or("VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS", "50")
-        .parse()
-        .context("VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS must be milliseconds")?;
     let fail_closed = match env_or("VITALS_RATE_LIMIT_FAIL_CLOSED", "0").as_str() {
         "0" | "false" => false,
         "1" | "true" => true,
