@@ -13,14 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[allow(unused_imports)]
 use vitals::{Alert, Severity};
 
+use crate::alert_record::Identity;
 use crate::shared::Shared;
-
-/// The names its notifications gave an alert instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Identity {
-    pub(crate) instance: String,
-    pub(crate) service: String,
-}
 
 /// The alert types of the core's own rules (see `vitals::AlertEngine`).
 const RULE_KINDS: [&str; 6] = [

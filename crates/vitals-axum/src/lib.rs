@@ -84,6 +84,7 @@
 #[macro_use]
 mod util;
 
+mod alert_record;
 mod alert_state;
 mod auth;
 #[cfg(feature = "breaker")]

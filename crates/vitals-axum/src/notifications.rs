@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use vitals::{Alert, AlertTransition, AlertTransitionKind, MetricFamily};
 use vitals_notify::{Notification, Notifier, NotifySnapshot, Severity, Transition};
 
-use crate::alert_state::Identity;
+use crate::alert_record::Identity;
 
 /// Where transitions go, and how they name this process.
 #[derive(Debug)]

@@ -103,7 +103,7 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
             if let Some(delivery) = &state.notify {
                 delivery.deliver(&state.service, &transitions);
             }
-            #[cfg(not(any(feature = "notify", feature = "history")))]
+            #[cfg(not(feature = "notify"))]
             drop(transitions);
         },
     ));

@@ -84,7 +84,11 @@ impl HistoryState {
                 Ok(s) => (true, Some(Arc::new(s)), None),
                 Err(e) => {
                     tracing::error!(error = %e, "history is off: the store cannot be opened");
-                    (true, None, Some((open_reason(&e).to_owned(), e.to_string())))
+                    (
+                        true,
+                        None,
+                        Some((open_reason(&e).to_owned(), e.to_string())),
+                    )
                 }
             },
         };
@@ -112,12 +116,16 @@ impl HistoryState {
     /// Why history is not being kept right now, if it is not, for any client (the public
     /// `/health`): the kind of failure, without the file's path or SQLite's text.
     pub(crate) fn warning(&self) -> Option<String> {
-        lock(&self.warning).as_ref().map(|(public, _)| public.clone())
+        lock(&self.warning)
+            .as_ref()
+            .map(|(public, _)| public.clone())
     }
 
     /// As [`warning`](Self::warning), with the file and SQLite's report: operator views only.
     pub(crate) fn warning_detail(&self) -> Option<String> {
-        lock(&self.warning).as_ref().map(|(_, detail)| detail.clone())
+        lock(&self.warning)
+            .as_ref()
+            .map(|(_, detail)| detail.clone())
     }
 
     fn set_warning(&self, warning: Option<String>) {

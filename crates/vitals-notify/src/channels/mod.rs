@@ -96,26 +96,6 @@ impl std::fmt::Debug for HttpRequest {
     }
 }
 
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-
-    #[test]
-    fn request_debug_shows_no_token_and_no_body() {
-        let r = HttpRequest {
-            url: Url::parse("https://hooks.slack.com:8443/services/T0/B0/s3cr3t?k=t0ken").unwrap(),
-            headers: vec![("webhook-signature", "v1,s1gnature".to_owned())],
-            body: br#"{"routing_key":"pdk3y"}"#.to_vec(),
-        };
-        let text = format!("{r:?}");
-        assert!(text.contains("https://hooks.slack.com:8443/***"), "{text}");
-        assert!(text.contains("webhook-signature"), "{text}");
-        for secret in ["s3cr3t", "t0ken", "s1gnature", "pdk3y", "services"] {
-            assert!(!text.contains(secret), "{text}");
-        }
-    }
-}
-
 impl Target {
     pub(crate) fn kind(&self) -> ChannelKind {
         match self {
@@ -203,6 +183,26 @@ impl Target {
                     body,
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn request_debug_shows_no_token_and_no_body() {
+        let r = HttpRequest {
+            url: Url::parse("https://hooks.slack.com:8443/services/T0/B0/s3cr3t?k=t0ken").unwrap(),
+            headers: vec![("webhook-signature", "v1,s1gnature".to_owned())],
+            body: br#"{"routing_key":"pdk3y"}"#.to_vec(),
+        };
+        let text = format!("{r:?}");
+        assert!(text.contains("https://hooks.slack.com:8443/***"), "{text}");
+        assert!(text.contains("webhook-signature"), "{text}");
+        for secret in ["s3cr3t", "t0ken", "s1gnature", "pdk3y", "services"] {
+            assert!(!text.contains(secret), "{text}");
         }
     }
 }

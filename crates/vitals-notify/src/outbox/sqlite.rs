@@ -158,7 +158,9 @@ impl Outbox for SqliteOutbox {
     }
 
     fn load(&self, channel: &str) -> Result<Loaded, OutboxError> {
-        let (rows, firing): (Vec<(String, String)>, Vec<(String, String)>) = self.with(|c| {
+        // (id or alert id, JSON) of the pending envelopes and of the firing alerts.
+        type Rows = Vec<(String, String)>;
+        let (rows, firing): (Rows, Rows) = self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, envelope FROM vitals_notify_outbox WHERE channel = ?1 AND state = 'pending' ORDER BY seq",
             )?;

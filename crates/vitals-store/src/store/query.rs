@@ -220,7 +220,10 @@ impl Store {
         let id = id.ok_or_else(|| QueryError::UnknownSeries(series.to_string()))?;
         let mut out = Vec::new();
         read_rows(&conn, id, step, first, last, |t, row| {
-            out.push(HistoryPoint::from_row(t.saturating_mul(step.seconds()), &row));
+            out.push(HistoryPoint::from_row(
+                t.saturating_mul(step.seconds()),
+                &row,
+            ));
         })?;
         Ok(out)
     }
