@@ -14,8 +14,10 @@ use governor::{Quota, RateLimiter};
 
 use super::key::{RateLimitKey, mask};
 
-/// IPv6 prefix a new client network is keyed by once the table is under pressure (see
-/// [`CappedStore`]): a provider's customer usually holds a /48.
+/// IPv6 prefix a new client network is keyed by once a quota's key table is under pressure
+/// (7/8 of [`max_keys`](crate::RateLimitLayer::max_keys) or more): a provider's customer
+/// usually holds a /48, so a flood from many /64s of one customer adds one key per /48 while
+/// a client from another prefix still gets a bucket of its own.
 pub const PRESSURE_IPV6_PREFIX: u8 = 48;
 
 /// foldhash (random seed per limiter) rather than the default SipHash: the key is hashed on
