@@ -141,6 +141,7 @@ impl Delivery {
                     "sent": c.sent,
                     "dropped": c.dropped,
                     "deadLettered": c.dead_lettered,
+                    "gaveUp": c.gave_up,
                     "deadLetters": dead,
                 })
             })

@@ -109,7 +109,9 @@ impl Run {
     /// dead letters.
     fn resume(&mut self, loaded: Loaded) {
         for n in loaded.firing {
-            self.track_one(&n);
+            if self.track_one(&n) {
+                self.resend_soon(&n.alert_id);
+            }
         }
         self.w.state.add_loaded(loaded.envelopes.len());
         for e in loaded.envelopes.iter().rev() {
@@ -138,6 +140,19 @@ impl Run {
                 self.resume(loaded);
             }
             None => self.reload_at = Some(Instant::now() + RELOAD_EVERY),
+        }
+    }
+
+    /// After a restart, Alertmanager hears again at once about an alert still firing (it may
+    /// have resolved it by its `resolve_timeout` while this process was down); elsewhere the
+    /// repeat waits its interval (a Slack or PagerDuty repeat now would be a second message).
+    fn resend_soon(&mut self, alert_id: &str) {
+        if self.w.target.kind() != crate::channels::ChannelKind::Alertmanager {
+            return;
+        }
+        let interval = self.w.options.repeat_interval;
+        if let Some(f) = self.firing.get_mut(alert_id) {
+            f.last_queued = Instant::now().checked_sub(interval).unwrap_or(f.last_queued);
         }
     }
 
@@ -230,6 +245,7 @@ impl Run {
         let mut changed = Vec::new();
         for n in &active {
             if !self.firing.contains_key(&n.alert_id) && self.track_one(n) {
+                self.resend_soon(&n.alert_id);
                 changed.push(n.clone());
             }
         }
