@@ -152,7 +152,9 @@ impl Run {
         }
         let interval = self.w.options.repeat_interval;
         if let Some(f) = self.firing.get_mut(alert_id) {
-            f.last_queued = Instant::now().checked_sub(interval).unwrap_or(f.last_queued);
+            f.last_queued = Instant::now()
+                .checked_sub(interval)
+                .unwrap_or(f.last_queued);
         }
     }
 
