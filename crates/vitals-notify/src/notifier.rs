@@ -110,9 +110,11 @@ impl Notifier {
     }
 
     /// Tells every channel which alerts the application holds as active after a restart
-    /// (restored from its own store): each is tracked as firing (so repeats go on, and nothing
-    /// is sent now), and an alert a channel still tracks as firing that is not among them is
-    /// resolved (its resolve is queued, with the same `alert_id`). Call it once, at start.
+    /// (restored from its own store): each one the channel tracks as firing stays so (repeats
+    /// go on, nothing is sent now); one it does not know is sent as fired when the outbox is
+    /// durable (its fire was lost before it reached the outbox), else only tracked; and an
+    /// alert a channel still tracks as firing that is not among them is resolved (its resolve
+    /// is queued, with the same `alert_id`). Call it once, at start.
     pub fn reconcile(&self, active: &[Notification]) {
         for c in &self.channels {
             // The channel holds twice its capacity in commands; at start it is empty.

@@ -182,18 +182,56 @@ async fn firing_alerts_survive_a_restart_and_reconcile_resolves_the_stale_one() 
         .collect();
     firing.sort_unstable();
     assert_eq!(firing, ["a", "b"]);
-    // The application restored only `a`: `b` is resolved, `a` is not sent again.
-    notifier.reconcile(&[alert("a", Transition::Fired)]);
+    // The application restored `a` and `c`: `b` is resolved, `a` is not sent again, and `c`
+    // (unknown to an outbox that does not outlive a process) is only tracked.
+    notifier.reconcile(&[alert("a", Transition::Fired), alert("c", Transition::Fired)]);
     wait_for("the resolve of b", LIMIT, || rx.accepted().len() == 3).await;
     assert_eq!(ids(&rx)[2], ("b".to_owned(), "resolved".to_owned()));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx.accepted().len(), 3, "nothing else sent");
     notifier.shutdown().await;
     let notifier = start();
-    let firing: Vec<&str> = notifier
+    let mut firing: Vec<&str> = notifier
         .firing()
         .iter()
         .map(|n| n.alert_id.as_str())
         .collect();
-    assert_eq!(firing, ["a"]);
+    firing.sort_unstable();
+    assert_eq!(firing, ["a", "c"]);
+}
+
+#[tokio::test]
+async fn with_a_durable_outbox_a_restored_alert_it_never_took_in_is_sent_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    let rx = Receiver::start().await;
+    let start = || {
+        Config::new()
+            .webhook(rx.url("/hook"), SECRET)
+            .options(ChannelKind::Webhook, fast(ChannelKind::Webhook))
+            .outbox(SqliteOutbox::open(&db).unwrap())
+            .start()
+            .unwrap()
+    };
+    let notifier = start();
+    notifier.notify(&[alert("known", Transition::Fired)]);
+    wait_for("the fire", LIMIT, || rx.accepted().len() == 1).await;
+    notifier.shutdown().await;
+    // The application holds `known` and `lost` (its fire died with the process before the
+    // outbox had it): `lost` is sent, `known` is not sent again.
+    let notifier = start();
+    let active = [
+        alert("known", Transition::Fired),
+        alert("lost", Transition::Fired),
+    ];
+    notifier.reconcile(&active);
+    wait_for("the lost fire", LIMIT, || rx.accepted().len() == 2).await;
+    assert_eq!(ids(&rx)[1], ("lost".to_owned(), "fired".to_owned()));
+    notifier.shutdown().await;
+    // Now the outbox knows both: a third start sends nothing.
+    let notifier = start();
+    notifier.reconcile(&active);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.hits().len(), 2);
+    drop(notifier);
 }

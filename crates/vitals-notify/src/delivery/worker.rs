@@ -245,13 +245,28 @@ impl Run {
     /// See [`Command::Reconcile`].
     async fn reconcile(&mut self, active: Vec<Notification>) {
         let mut changed = Vec::new();
+        let mut lost = Vec::new();
         for n in &active {
-            if !self.firing.contains_key(&n.alert_id) && self.track_one(n) {
+            if self.firing.contains_key(&n.alert_id) {
+                continue;
+            }
+            if self.w.outbox.durable() && self.reload_at.is_none() {
+                // A durable outbox that does not know it: its fire never reached the outbox
+                // (the process died between the evaluation and the write). Send it now.
+                lost.push(n.clone());
+            } else if self.track_one(n) {
                 self.resend_soon(&n.alert_id);
                 changed.push(n.clone());
             }
         }
         self.persist_firing(changed).await;
+        for n in lost {
+            tracing::info!(channel = %self.w.state.name, alert = %n.alert_id, "sending a fire lost before a restart");
+            if self.w.state.reserve(1) {
+                self.admit(Envelope::new(EnvelopeKind::Transition, vec![n]))
+                    .await;
+            }
+        }
         let mut stale: Vec<Notification> = self
             .firing
             .iter()

@@ -88,6 +88,12 @@ pub trait Outbox: Send + Sync + 'static {
         let _ = channel;
         Ok(Vec::new())
     }
+    /// Whether what is stored survives the process (so a firing alert the outbox does not
+    /// know after a restart was never taken in, and is sent by `Notifier::reconcile`).
+    /// Default `false`.
+    fn durable(&self) -> bool {
+        false
+    }
     /// Everything `channel` resumes from at start. The default reads [`pending`](Self::pending)
     /// and [`firing`](Self::firing); a store that can hold rows it cannot read should
     /// dead-letter those and list them in [`Loaded::unreadable`] instead of failing the load.
@@ -125,5 +131,8 @@ impl<T: Outbox + ?Sized> Outbox for std::sync::Arc<T> {
     }
     fn load(&self, channel: &str) -> Result<Loaded, OutboxError> {
         (**self).load(channel)
+    }
+    fn durable(&self) -> bool {
+        (**self).durable()
     }
 }

@@ -157,6 +157,10 @@ impl Outbox for SqliteOutbox {
         Ok(self.load(channel)?.firing)
     }
 
+    fn durable(&self) -> bool {
+        true
+    }
+
     fn load(&self, channel: &str) -> Result<Loaded, OutboxError> {
         // (id or alert id, JSON) of the pending envelopes and of the firing alerts.
         type Rows = Vec<(String, String)>;
