@@ -25,6 +25,8 @@ pub(super) struct Settings {
     pub(super) key: KeySource,
     pub(super) trusted_proxies: Vec<IpRange>,
     pub(super) ipv6_prefix: u8,
+    /// Whether `x-organization-id` may name the tenant (a gateway in front sets it).
+    pub(super) trust_organization_header: bool,
     pub(super) routes: Vec<(String, u32, Duration)>,
     pub(super) skipped: HashSet<String, KeyHasher>,
     pub(super) allow_keys: HashSet<RateLimitKey, KeyHasher>,
@@ -140,7 +142,7 @@ impl State {
         })
     }
 
-    pub(super) fn organization<B>(req: &Request<B>) -> Option<Arc<str>> {
+    pub(super) fn organization<B>(&self, req: &Request<B>) -> Option<Arc<str>> {
         if let Some(org) = req.extensions().get::<Organization>() {
             return Some(Arc::clone(&org.0));
         }
@@ -154,6 +156,9 @@ impl State {
                 return Some(Arc::from(id));
             }
         }
+        if !self.settings.trust_organization_header {
+            return None;
+        }
         req.headers()
             .get(ORGANIZATION_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -165,7 +170,7 @@ impl State {
     pub(super) fn key<B>(&self, req: Request<B>) -> (Request<B>, Option<RateLimitKey>) {
         let key = match &self.settings.key {
             KeySource::ClientIp => self.ip_key(&req),
-            KeySource::Organization => match Self::organization(&req) {
+            KeySource::Organization => match self.organization(&req) {
                 Some(id) => Some(RateLimitKey::Organization(id)),
                 None => self.ip_key(&req),
             },
