@@ -84,6 +84,8 @@
 #[macro_use]
 mod util;
 
+mod alert_record;
+mod alert_state;
 mod auth;
 #[cfg(feature = "breaker")]
 mod breaker;
@@ -148,7 +150,8 @@ pub use problem::{PROBLEM_JSON, Problem};
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, DEFAULT_SKIPPED_ROUTES, InvalidIpRange, IpRange, KeyFn, KeySource,
-    RateLimitKey, RateLimitLayer, RateLimitService, ResponseFuture as RateLimitFuture,
+    PRESSURE_IPV6_PREFIX, RateLimitKey, RateLimitLayer, RateLimitService,
+    ResponseFuture as RateLimitFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
