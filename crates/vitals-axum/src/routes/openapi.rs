@@ -26,6 +26,9 @@ pub const OPERATOR_SECURITY_SCHEME: &str = "operatorToken";
     paths(
         health::ping,
         health::health,
+        health::live,
+        health::ready,
+        health::startup,
         health::pressure,
         insight::health_check_format,
         health::debug,
