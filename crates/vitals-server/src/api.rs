@@ -5,8 +5,8 @@
 //! | `GET /api/orgs/{orgId}/properties` | the organization's properties |
 //! | `POST /api/orgs/{orgId}/properties` | creates a property (`201` + `Location`) |
 //! | `GET /api/orgs/{orgId}/properties/{propertyId}` | one property |
-//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000) |
-//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem |
+//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000); a demo route |
+//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem; a demo route |
 //!
 //! Every error is an RFC 9457 [`Problem`] (`application/problem+json`): extractor rejections
 //! are handled here so that none escapes as axum's plain-text body, and database errors are
@@ -42,10 +42,23 @@ struct ApiState {
 
 /// The API routes, ready to be merged or nested into the server's router.
 pub(crate) fn router(db: Db) -> Router {
-    build_router(db, MAX_SLOW_MS)
+    api_routes().with_state(ApiState {
+        db,
+        max_slow_ms: MAX_SLOW_MS,
+    })
 }
 
-fn build_router(db: Db, max_slow_ms: u64) -> Router {
+/// `/api/slow` and `/api/fail`: fault injection (anyone who can call them moves the error rate
+/// and latency, and with them alerts), so the server mounts them only as demo routes, behind
+/// the operator check (issue 25).
+pub(crate) fn demo_router(db: Db) -> Router {
+    demo_routes().with_state(ApiState {
+        db,
+        max_slow_ms: MAX_SLOW_MS,
+    })
+}
+
+fn api_routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/api/orgs/{orgId}/properties",
@@ -55,8 +68,18 @@ fn build_router(db: Db, max_slow_ms: u64) -> Router {
             "/api/orgs/{orgId}/properties/{propertyId}",
             get(get_property),
         )
+}
+
+fn demo_routes() -> Router<ApiState> {
+    Router::new()
         .route("/api/slow", get(slow))
         .route("/api/fail", get(fail))
+}
+
+#[cfg(test)]
+fn build_router(db: Db, max_slow_ms: u64) -> Router {
+    api_routes()
+        .merge(demo_routes())
         .with_state(ApiState { db, max_slow_ms })
 }
 
