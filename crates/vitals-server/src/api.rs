@@ -725,14 +725,18 @@ mod tests {
     async fn slow_sleeps_requested_or_default_ms() {
         let temp = TempDb::new();
         let started = std::time::Instant::now();
-        let answer = get_uri(router(temp.db.clone()), "/api/slow").await;
+        let answer = get_uri(build_router(temp.db.clone(), MAX_SLOW_MS), "/api/slow").await;
         assert!(started.elapsed() >= Duration::from_millis(DEFAULT_SLOW_MS));
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.content_type, "application/json");
         assert_eq!(answer.body, json!({ "sleptMs": 100 }));
 
         let started = std::time::Instant::now();
-        let answer = get_uri(router(temp.db.clone()), "/api/slow?ms=30").await;
+        let answer = get_uri(
+            build_router(temp.db.clone(), MAX_SLOW_MS),
+            "/api/slow?ms=30",
+        )
+        .await;
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.body, json!({ "sleptMs": 30 }));
@@ -757,7 +761,11 @@ mod tests {
     async fn slow_with_invalid_ms_is_400() {
         let temp = TempDb::new();
         for query in ["ms=abc", "ms=-5", "ms=1.5", "ms=", "ms=%FF"] {
-            let answer = get_uri(router(temp.db.clone()), &format!("/api/slow?{query}")).await;
+            let answer = get_uri(
+                build_router(temp.db.clone(), MAX_SLOW_MS),
+                &format!("/api/slow?{query}"),
+            )
+            .await;
             assert_problem(&answer, StatusCode::BAD_REQUEST);
             assert!(
                 answer.body["detail"].as_str().unwrap().contains("ms"),
@@ -771,7 +779,7 @@ mod tests {
         let temp = TempDb::new();
         for status in [400_u16, 404, 418, 503, 599] {
             let answer = get_uri(
-                router(temp.db.clone()),
+                build_router(temp.db.clone(), MAX_SLOW_MS),
                 &format!("/api/fail?status={status}"),
             )
             .await;
@@ -783,7 +791,7 @@ mod tests {
     #[tokio::test]
     async fn fail_defaults_to_500() {
         let temp = TempDb::new();
-        let answer = get_uri(router(temp.db.clone()), "/api/fail").await;
+        let answer = get_uri(build_router(temp.db.clone(), MAX_SLOW_MS), "/api/fail").await;
         assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(answer.body["detail"], "deliberate failure");
     }
@@ -798,7 +806,11 @@ mod tests {
             "status=-500",
             "status=70000",
         ] {
-            let answer = get_uri(router(temp.db.clone()), &format!("/api/fail?{query}")).await;
+            let answer = get_uri(
+                build_router(temp.db.clone(), MAX_SLOW_MS),
+                &format!("/api/fail?{query}"),
+            )
+            .await;
             assert_problem(&answer, StatusCode::BAD_REQUEST);
             assert!(
                 answer.body["detail"]
@@ -820,7 +832,11 @@ mod tests {
         connection.execute_batch("DROP TABLE properties").unwrap();
         drop(connection);
 
-        let answer = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        let answer = get_uri(
+            build_router(temp.db.clone(), MAX_SLOW_MS),
+            "/api/orgs/acme/properties",
+        )
+        .await;
         assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
         let detail = answer.body["detail"].as_str().unwrap();
         assert!(detail.contains("internal error"), "{detail}");

@@ -168,6 +168,10 @@ impl Drop for PeerSlot {
     }
 }
 
+/// How long a connection closed for idleness or age may take to finish closing once nothing is
+/// in flight.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Requests in flight on one connection and when the last one ended (ms since it opened).
 #[derive(Debug, Default)]
 struct Activity {
@@ -252,6 +256,9 @@ pub(crate) async fn serve(
             if closing {
                 connection.as_mut().graceful_shutdown();
             }
+            // After a graceful close, a peer that neither finishes nor hangs up (an h2c client
+            // that never acknowledges GOAWAY) is dropped once nothing is in flight.
+            let mut drop_at: Option<Instant> = None;
             loop {
                 // The next moment something may end the connection: its age, or its idle time.
                 let idle_at = born
@@ -268,16 +275,24 @@ pub(crate) async fn serve(
                         }
                         break;
                     }
+                    () = tokio::time::sleep_until(drop_at.unwrap_or(check_at)), if drop_at.is_some() => {
+                        if activity.in_flight.load(Ordering::Acquire) == 0 {
+                            break;
+                        }
+                        drop_at = Some(Instant::now() + CLOSE_GRACE);
+                    }
                     () = tokio::time::sleep_until(check_at), if !closing => {
                         let now = Instant::now();
                         if now >= born + limits.max_connection_age {
                             ConnectionStats::bump(&stats.closed_max_age);
                             connection.as_mut().graceful_shutdown();
                             closing = true;
+                            drop_at = Some(now + CLOSE_GRACE);
                         } else if activity.in_flight.load(Ordering::Acquire) == 0 && now >= idle_at {
                             ConnectionStats::bump(&stats.closed_idle);
                             connection.as_mut().graceful_shutdown();
                             closing = true;
+                            drop_at = Some(now + CLOSE_GRACE);
                         } else if activity.in_flight.load(Ordering::Acquire) > 0 {
                             // Busy: look again an idle timeout from now.
                             activity.last_ms.store(born.elapsed().as_millis() as u64, Ordering::Release);

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use support::Server;
 
-const TOKEN: &str = "s3cret";
+const TOKEN: &str = "s3cret-operator-token-0123456789ab";
 
 /// Runs the binary with `env` and expects it to fail at start-up; returns its output.
 fn start_up_error(env: &[(&str, &str)]) -> String {
@@ -72,7 +72,10 @@ async fn demo_routes_when_on_need_the_operator_token() {
     assert_eq!(server.get("/health").await.status, 200, "no fault yet");
 
     let cpu = server
-        .get_with("/api/demo/cpu?ms=1", &[("authorization", "bearer s3cret")])
+        .get_with(
+            "/api/demo/cpu?ms=1",
+            &[("authorization", "bearer s3cret-operator-token-0123456789ab")],
+        )
         .await;
     cpu.assert_ok_json();
     let off = server

@@ -25,7 +25,7 @@ use std::process::Command;
 use support::Server;
 
 const SKIP_ENV: &str = "VITALS_SKIP_SCHEMATHESIS";
-const TOKEN: &str = "schemathesis-operator-token";
+const TOKEN: &str = "schemathesis-operator-token-0123456789";
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
