@@ -97,7 +97,7 @@ fn finish(app: Router, vitals: &Vitals) -> Router {
 /// are 404: no "local means operator" here, since a proxy on the same host connects from
 /// loopback).
 pub(crate) fn public(
-    db: Db,
+    db: &Db,
     vitals: &Vitals,
     demo: bool,
     request_timeout: Duration,
@@ -124,7 +124,7 @@ pub(crate) fn public(
         .merge(vitals.public_router());
     if auth.has_token() {
         app = app.merge(operator_routes(
-            &db,
+            db,
             vitals,
             demo,
             auth,

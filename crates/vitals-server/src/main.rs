@@ -203,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
         settings::MAX_MS,
         "a number of milliseconds",
     )?);
-    let public_app = app::public(db.clone(), &vitals, demo, request_timeout, &auth);
+    let public_app = app::public(&db, &vitals, demo, request_timeout, &auth);
     let operator_app = app::operator(&db, &vitals, demo, &auth);
     let operator_listener = tokio::net::TcpListener::bind(operator_addr.as_str())
         .await

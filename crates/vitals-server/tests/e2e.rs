@@ -5,6 +5,7 @@
 //! Every test has its own server, so the tests run in parallel and the counts they assert are
 //! exact. The monitoring endpoints are monitored too, so figures are always filtered by route.
 
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};
