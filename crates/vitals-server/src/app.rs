@@ -61,25 +61,46 @@ fn guarded(router: Router, auth: OperatorAuth) -> Router {
     ))
 }
 
-/// The operator plane: the operator endpoints, `/openapi.json` (`document`) and, when `demo`,
-/// the demo routes (with `/api/slow` and `/api/fail`), all behind `auth`.
+/// The operator plane: the operator endpoints, `/openapi.json` (`document`) and, when `demo`
+/// (their request timeout), the demo routes (with `/api/slow` and `/api/fail`), all behind `auth`.
 fn operator_routes(
     db: &Db,
     vitals: &Vitals,
-    demo: bool,
+    demo: Option<Duration>,
     auth: &OperatorAuth,
     document: crate::openapi::Which,
 ) -> Router {
     let mut app = vitals
         .operator_router()
         .merge(crate::openapi::router(auth.clone(), document));
-    if demo {
+    if let Some(request_timeout) = demo {
+        // `/api/slow` answers within the request timeout, as the API does.
         app = app.merge(guarded(
-            demo::router(db.clone()).merge(api::demo_router(db.clone())),
+            demo::router(db.clone()).merge(timed(api::demo_router(db.clone()), request_timeout)),
             auth.clone(),
         ));
     }
     app
+}
+
+/// `router` with each request answered within `request_timeout` (else 503 problem+json).
+fn timed(router: Router, request_timeout: Duration) -> Router {
+    router.route_layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| async move {
+            // A `Uri` clone shares its bytes: nothing copied on the request path.
+            let uri = req.uri().clone();
+            match tokio::time::timeout(request_timeout, next.run(req)).await {
+                Ok(res) => res,
+                Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .with_detail(format!(
+                        "the request took longer than {} ms",
+                        request_timeout.as_millis()
+                    ))
+                    .with_instance(uri.path())
+                    .into_response(),
+            }
+        },
+    ))
 }
 
 /// The fallbacks, the panic catcher and vitals' layers around `app`.
@@ -104,29 +125,12 @@ pub(crate) fn public(
     auth: &OperatorAuth,
 ) -> Router {
     // The API (not the event streams, which last by design) answers within `request_timeout`.
-    let mut app = api::router(db.clone())
-        .route_layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| async move {
-                // A `Uri` clone shares its bytes: nothing copied on the request path.
-                let uri = req.uri().clone();
-                match tokio::time::timeout(request_timeout, next.run(req)).await {
-                    Ok(res) => res,
-                    Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                        .with_detail(format!(
-                            "the request took longer than {} ms",
-                            request_timeout.as_millis()
-                        ))
-                        .with_instance(uri.path())
-                        .into_response(),
-                }
-            },
-        ))
-        .merge(vitals.public_router());
+    let mut app = timed(api::router(db.clone()), request_timeout).merge(vitals.public_router());
     if auth.has_token() {
         app = app.merge(operator_routes(
             db,
             vitals,
-            demo,
+            demo.then_some(request_timeout),
             auth,
             crate::openapi::Which::Public,
         ));
@@ -136,11 +140,17 @@ pub(crate) fn public(
 
 /// The operator listener's app (`VITALS_OPERATOR_ADDR`): every vitals endpoint at the seed's
 /// paths, `/openapi.json` and the demo routes; no API.
-pub(crate) fn operator(db: &Db, vitals: &Vitals, demo: bool, auth: &OperatorAuth) -> Router {
+pub(crate) fn operator(
+    db: &Db,
+    vitals: &Vitals,
+    demo: bool,
+    request_timeout: Duration,
+    auth: &OperatorAuth,
+) -> Router {
     let app = vitals.public_router().merge(operator_routes(
         db,
         vitals,
-        demo,
+        demo.then_some(request_timeout),
         auth,
         crate::openapi::Which::Operator,
     ));

@@ -204,7 +204,7 @@ async fn main() -> anyhow::Result<()> {
         "a number of milliseconds",
     )?);
     let public_app = app::public(&db, &vitals, demo, request_timeout, &auth);
-    let operator_app = app::operator(&db, &vitals, demo, &auth);
+    let operator_app = app::operator(&db, &vitals, demo, request_timeout, &auth);
     let operator_listener = tokio::net::TcpListener::bind(operator_addr.as_str())
         .await
         .with_context(|| format!("VITALS_OPERATOR_ADDR: binding {operator_addr}"))?;
