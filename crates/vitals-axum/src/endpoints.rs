@@ -11,7 +11,7 @@ use crate::routes;
 
 impl Vitals {
     /// Marks start-up complete: `GET /health/startup` and `GET /health/ready` stop answering
-    /// 503 for it (see [`VitalsBuilder::await_startup`]; without it, a no-op).
+    /// 503 for it (see [`VitalsBuilder::await_startup`](crate::VitalsBuilder::await_startup); without it, a no-op).
     pub fn startup_complete(&self) {
         self.shared.lifecycle.complete_startup();
     }
