@@ -436,17 +436,15 @@ impl VitalsBuilder {
                 resources_every: self.resources_every,
                 trust_organization_header: self.trust_organization_header,
                 #[cfg(feature = "notify")]
-                notify: self
-                    .notify
-                    .notifier
-                    .map(|notifier| crate::notifications::Delivery {
+                notify: self.notify.notifier.map(|notifier| {
+                    crate::notifications::Delivery::new(
                         notifier,
-                        instance: self
-                            .notify
+                        self.notify
                             .instance
                             .unwrap_or_else(crate::notifications::default_instance),
-                        dashboard_url: self.notify.dashboard_url,
-                    }),
+                        self.notify.dashboard_url,
+                    )
+                }),
                 #[cfg(feature = "history")]
                 history: crate::history::HistoryState::new(
                     self.history.0,
@@ -465,6 +463,7 @@ impl VitalsBuilder {
         };
         #[cfg(feature = "history")]
         vitals.shared.history.seed(vitals.shared.sampler.history());
+        crate::alert_state::restore(&vitals.shared);
         if tokio::runtime::Handle::try_current().is_ok() {
             let first = vitals.shared.sampler.sample_now();
             vitals.shared.pressure.evaluate(&first);

@@ -84,12 +84,15 @@
 #[macro_use]
 mod util;
 
+mod alert_record;
+mod alert_state;
 mod auth;
 #[cfg(feature = "breaker")]
 mod breaker;
 mod builder;
 mod check;
 mod check_cache;
+mod checks_api;
 mod context;
 #[cfg(feature = "custom-metrics")]
 mod custom_metrics;
@@ -149,7 +152,8 @@ pub use problem::{PROBLEM_JSON, Problem};
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, DEFAULT_SKIPPED_ROUTES, InvalidIpRange, IpRange, KeyFn, KeySource,
-    RateLimitKey, RateLimitLayer, RateLimitService, ResponseFuture as RateLimitFuture,
+    PRESSURE_IPV6_PREFIX, RateLimitKey, RateLimitLayer, RateLimitService,
+    ResponseFuture as RateLimitFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
