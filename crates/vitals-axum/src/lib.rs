@@ -97,9 +97,11 @@ mod checks_api;
 mod context;
 #[cfg(feature = "custom-metrics")]
 mod custom_metrics;
+mod endpoints;
 mod header_arena;
 #[cfg(feature = "history")]
 mod history;
+mod lifecycle;
 mod monitor;
 #[cfg(feature = "notify")]
 mod notifications;
@@ -117,7 +119,7 @@ mod shared;
 mod tasks;
 
 pub use alert_hook::{AlertEvent, AlertHook};
-pub use auth::{BlankToken, OperatorAuth};
+pub use auth::{BlankToken, MIN_TOKEN_LEN, OperatorAuth};
 #[cfg(feature = "breaker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
 pub use breaker::{
@@ -127,7 +129,7 @@ pub use breaker::{
     TRANSITION_HISTORY,
 };
 pub use builder::{Vitals, VitalsBuilder, VitalsLayers};
-pub use check::{CheckError, CheckFn, HealthCheck};
+pub use check::{CheckError, CheckFn, HealthCheck, Probe};
 pub use context::{
     ORGANIZATION_HEADER, ORGANIZATION_PARAMS, Organization, REQUEST_ID_HEADER, RequestContext,
     RequestId, TraceContext, is_valid_request_id,

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) scrapes: Arc<tokio::sync::Semaphore>,
     /// Sampling-loop iterations that panicked (logged; the next interval runs).
     pub(crate) sampling_panics: std::sync::atomic::AtomicU64,
+    /// Started or not, accepting traffic or refusing it: what the probes answer besides checks.
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl Shared {

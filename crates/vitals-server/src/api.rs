@@ -5,8 +5,8 @@
 //! | `GET /api/orgs/{orgId}/properties?limit=N&after=ID` | a page of the organization's properties |
 //! | `POST /api/orgs/{orgId}/properties` | creates a property (`201` + `Location`) |
 //! | `GET /api/orgs/{orgId}/properties/{propertyId}` | one property |
-//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000) |
-//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem |
+//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000); a demo route |
+//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem; a demo route |
 //!
 //! Every error is an RFC 9457 [`Problem`] (`application/problem+json`): extractor rejections
 //! are handled here so that none escapes as axum's plain-text body, and database errors are
@@ -54,10 +54,23 @@ struct ApiState {
 
 /// The API routes, ready to be merged or nested into the server's router.
 pub(crate) fn router(db: Db) -> Router {
-    build_router(db, MAX_SLOW_MS)
+    api_routes().with_state(ApiState {
+        db,
+        max_slow_ms: MAX_SLOW_MS,
+    })
 }
 
-fn build_router(db: Db, max_slow_ms: u64) -> Router {
+/// `/api/slow` and `/api/fail`: fault injection (anyone who can call them moves the error rate
+/// and latency, and with them alerts), so the server mounts them only as demo routes, behind
+/// the operator check (issue 25).
+pub(crate) fn demo_router(db: Db) -> Router {
+    demo_routes().with_state(ApiState {
+        db,
+        max_slow_ms: MAX_SLOW_MS,
+    })
+}
+
+fn api_routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/api/orgs/{orgId}/properties",
@@ -67,10 +80,20 @@ fn build_router(db: Db, max_slow_ms: u64) -> Router {
             "/api/orgs/{orgId}/properties/{propertyId}",
             get(get_property),
         )
-        .route("/api/slow", get(slow))
-        .route("/api/fail", get(fail))
         // Read at most this much of a body (a larger one is a 413 problem from the extractor).
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+fn demo_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/slow", get(slow))
+        .route("/api/fail", get(fail))
+}
+
+#[cfg(test)]
+fn build_router(db: Db, max_slow_ms: u64) -> Router {
+    api_routes()
+        .merge(demo_routes())
         .with_state(ApiState { db, max_slow_ms })
 }
 
@@ -867,14 +890,18 @@ mod tests {
     async fn slow_sleeps_requested_or_default_ms() {
         let temp = TempDb::new();
         let started = std::time::Instant::now();
-        let answer = get_uri(router(temp.db.clone()), "/api/slow").await;
+        let answer = get_uri(build_router(temp.db.clone(), MAX_SLOW_MS), "/api/slow").await;
         assert!(started.elapsed() >= Duration::from_millis(DEFAULT_SLOW_MS));
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.content_type, "application/json");
         assert_eq!(answer.body, json!({ "sleptMs": 100 }));
 
         let started = std::time::Instant::now();
-        let answer = get_uri(router(temp.db.clone()), "/api/slow?ms=30").await;
+        let answer = get_uri(
+            build_router(temp.db.clone(), MAX_SLOW_MS),
+            "/api/slow?ms=30",
+        )
+        .await;
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.body, json!({ "sleptMs": 30 }));
@@ -899,7 +926,11 @@ mod tests {
     async fn slow_with_invalid_ms_is_400() {
         let temp = TempDb::new();
         for query in ["ms=abc", "ms=-5", "ms=1.5", "ms=", "ms=%FF"] {
-            let answer = get_uri(router(temp.db.clone()), &format!("/api/slow?{query}")).await;
+            let answer = get_uri(
+                build_router(temp.db.clone(), MAX_SLOW_MS),
+                &format!("/api/slow?{query}"),
+            )
+            .await;
             assert_problem(&answer, StatusCode::BAD_REQUEST);
             assert!(
                 answer.body["detail"].as_str().unwrap().contains("ms"),
@@ -913,7 +944,7 @@ mod tests {
         let temp = TempDb::new();
         for status in [400_u16, 404, 418, 503, 599] {
             let answer = get_uri(
-                router(temp.db.clone()),
+                build_router(temp.db.clone(), MAX_SLOW_MS),
                 &format!("/api/fail?status={status}"),
             )
             .await;
@@ -925,7 +956,7 @@ mod tests {
     #[tokio::test]
     async fn fail_defaults_to_500() {
         let temp = TempDb::new();
-        let answer = get_uri(router(temp.db.clone()), "/api/fail").await;
+        let answer = get_uri(build_router(temp.db.clone(), MAX_SLOW_MS), "/api/fail").await;
         assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(answer.body["detail"], "deliberate failure");
     }
@@ -940,7 +971,11 @@ mod tests {
             "status=-500",
             "status=70000",
         ] {
-            let answer = get_uri(router(temp.db.clone()), &format!("/api/fail?{query}")).await;
+            let answer = get_uri(
+                build_router(temp.db.clone(), MAX_SLOW_MS),
+                &format!("/api/fail?{query}"),
+            )
+            .await;
             assert_problem(&answer, StatusCode::BAD_REQUEST);
             assert!(
                 answer.body["detail"]
@@ -962,7 +997,11 @@ mod tests {
         connection.execute_batch("DROP TABLE properties").unwrap();
         drop(connection);
 
-        let answer = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        let answer = get_uri(
+            build_router(temp.db.clone(), MAX_SLOW_MS),
+            "/api/orgs/acme/properties",
+        )
+        .await;
         assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
         let detail = answer.body["detail"].as_str().unwrap();
         assert!(detail.contains("internal error"), "{detail}");
