@@ -191,11 +191,15 @@ fn trace_filter(value: Option<String>) -> Result<String, ConfigError> {
     let value = value.unwrap_or_else(|| DEFAULT_TRACE_FILTER.to_owned());
     // A bare word is a level (`tracing` would take `inof` as a target and export nothing).
     if let Some(word) = value.split(',').map(str::trim).find(|d| {
-        !d.contains(['=', '[', ':']) && d.parse::<tracing_subscriber::filter::LevelFilter>().is_err()
+        !d.contains(['=', '[', ':'])
+            && d.parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
     }) {
         return Err(invalid(
             "VITALS_TRACE_LEVEL",
-            format!("`{word}` is not a level (off, error, warn, info, debug, trace); a target needs `target=level`"),
+            format!(
+                "`{word}` is not a level (off, error, warn, info, debug, trace); a target needs `target=level`"
+            ),
         ));
     }
     tracing_subscriber::EnvFilter::builder()

@@ -213,7 +213,9 @@ impl OtelGuard {
     ///     .init();
     /// ```
     #[must_use]
-    pub fn layer<S>(&self) -> Filtered<tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>, EnvFilter, S>
+    pub fn layer<S>(
+        &self,
+    ) -> Filtered<tracing_opentelemetry::OpenTelemetryLayer<S, Tracer>, EnvFilter, S>
     where
         S: tracing::Subscriber + for<'span> LookupSpan<'span>,
     {

@@ -108,18 +108,23 @@ async fn requests_and_sqlite_queries_are_exported_and_logged_with_their_ids() {
 async fn rust_log_error_still_exports_the_server_span_and_its_children() {
     let mut collector = FakeCollectorServer::start().await.unwrap();
     let endpoint = collector.endpoint();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    // RUST_LOG=error hides the `listening on` lines: fixed ports instead.
+    let port = free().to_string();
+    let operator = format!("127.0.0.1:{}", free());
     let server = Server::start_with(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ("RUST_LOG", "error"),
         ("PORT", port.as_str()),
+        ("VITALS_OPERATOR_ADDR", operator.as_str()),
     ]);
     let traceparent = format!("00-{TRACE}-{PARENT}-01");
     let answer = server

@@ -187,7 +187,10 @@ impl Server {
             .find(|(k, v)| *k == "PORT" && *v != "0")
             .and_then(|(_, v)| format!("127.0.0.1:{v}").parse().ok());
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let mut operator = None;
+        let mut operator: Option<std::net::SocketAddr> = env
+            .iter()
+            .find(|(k, v)| *k == "VITALS_OPERATOR_ADDR" && !v.ends_with(":0"))
+            .and_then(|(_, v)| v.parse().ok());
         let addr = loop {
             if let Some(addr) = fixed {
                 if std::net::TcpStream::connect(addr).is_ok() {
