@@ -14,7 +14,7 @@ use vitals::{Method, Monitor};
 
 use super::future::{Inner, ResponseFuture, TRACEPARENT, X_REQUEST_ID};
 use super::hooks::RequestSpanStart;
-use super::record::{Profile, Recorder};
+use super::record::{Profile, Recorder, Tick};
 use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, RequestId, TraceContext};
 use crate::pressure::Pressure;
 
@@ -135,6 +135,7 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
+        let start_tick = Tick::now();
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = method_of(req.method());
         let scanned = scan_request(&req, route.as_ref(), self.trust_organization_header);
@@ -196,7 +197,7 @@ where
             tracing::Span::none()
         };
         self.monitor.request_started();
-        let mut recorder = Recorder::new(&self.monitor, start);
+        let mut recorder = Recorder::new(&self.monitor, start, start_tick);
         if let Some(p) = recorder.pending_mut() {
             p.context.request_id = request_id;
             p.context.trace = trace;
