@@ -459,8 +459,7 @@ pub(crate) fn is_rfc3339(s: &str) -> bool {
 /// True for an id vitals generates: 16 lowercase hex digits.
 pub(crate) fn is_generated_id(s: &str) -> bool {
     s.len() == 16
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
