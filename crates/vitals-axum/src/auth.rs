@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
 
 use axum::extract::ConnectInfo;
-use http::{HeaderValue, StatusCode, header, request::Parts};
+use http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -12,9 +12,17 @@ use crate::problem::{Problem, missing_connect_info};
 
 /// Who may call operator endpoints.
 ///
-/// Load-balancer endpoints (`/health/ping`, `/health`, `/metrics/health`, `/health/pressure`)
-/// are public. Everything else (debug, performance data, per-organization data, reclaim,
-/// Prometheus) is for operators:
+/// Load-balancer endpoints ([`Vitals::public_router`](crate::Vitals::public_router)) are
+/// public. Everything else ([`Vitals::operator_router`](crate::Vitals::operator_router): debug,
+/// performance data, per-organization data, reclaim, Prometheus) is for operators.
+///
+/// Whatever the mode, a request a browser sent on behalf of another site is refused with 403
+/// (cross-site request forgery: a page the operator visits cannot change operator state or hit
+/// the demo switches): one whose `Origin` is not the listener's own (the `Host` it was sent
+/// to, or one given to [`OperatorAuth::allow_origin`]; `Origin: null` too), and one marked
+/// `Sec-Fetch-Site: cross-site` or `same-site` unless it is a `GET`/`HEAD` page navigation (a
+/// link to the dashboard from a notification still opens). Clients that are not browsers send
+/// neither header and are not affected.
 ///
 /// - with a token configured ([`OperatorAuth::token`], the operator token), a request must carry `Authorization: Bearer <token>`; the token is
 ///   compared in constant time, as SHA-256 digests so that neither its bytes nor its length
@@ -23,11 +31,15 @@ use crate::problem::{Problem, missing_connect_info};
 ///   The scheme is matched case-insensitively (RFC 9110 §11.1). A blank token is a
 ///   configuration error ([`OperatorAuth::try_token`]), never a silent loopback-only mode.
 /// - with none, only loopback clients are admitted (by the socket's peer address, from axum's
-///   `ConnectInfo<SocketAddr>`; proxy headers are not trusted; `::ffff:127.0.0.1` is loopback).
-///   Otherwise: 403 problem+json. Because anything forwarding from the same host (a reverse
-///   proxy, a mesh sidecar, a port forward) connects from loopback too, a request that carries
-///   `Forwarded`, `X-Forwarded-For` or `X-Real-IP` is refused (it came through a proxy: set a
-///   token), and so is one whose `Host` is a name other than `localhost` (or `*.localhost`)
+///   `ConnectInfo<SocketAddr>`: `127.0.0.1` or `::1` exactly, `::ffff:127.0.0.1` too, not the
+///   rest of 127/8, which a mesh sidecar such as Istio's `127.0.0.6` uses; proxy headers are
+///   not trusted). Otherwise: 403 problem+json. This mode is for a listener of the operator's
+///   own (a loopback port no proxy forwards to): anything forwarding from the same host (a
+///   reverse proxy, a port forward) connects from loopback too, and a transparent one cannot
+///   be told apart. A request that carries a forwarding header (`Forwarded`,
+///   `X-Forwarded-*`, `X-Real-IP`, `Via`, `True-Client-IP`, `CF-Connecting-IP` and the like)
+///   is refused (it came through a proxy: set a token), and so is one whose `Host` is a name
+///   other than `localhost` (or `*.localhost`)
 ///   and the names given to [`OperatorAuth::allow_host`]: a browser page that rebinds its own
 ///   DNS name to 127.0.0.1 sends that name, so it cannot read operator JSON. IP-literal hosts
 ///   pass (a rebinding needs a name).
@@ -53,7 +65,14 @@ pub struct OperatorAuth {
     /// Host names (lower case, no port) admitted besides the loopback names in loopback-only
     /// mode.
     hosts: Arc<[String]>,
+    /// Origins (`scheme://host[:port]`, lower case) admitted besides the request's own.
+    origins: Arc<[String]>,
 }
+
+/// The shortest operator token the reference server accepts (32 characters: 128 bits or more
+/// from a random hex or base64 generator). [`OperatorAuth::try_token`] itself refuses only a
+/// blank token, so that an application can choose its own rule.
+pub const MIN_TOKEN_LEN: usize = 32;
 
 /// A token setting that is empty or only whitespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +84,7 @@ impl std::fmt::Debug for OperatorAuth {
         f.debug_struct("OperatorAuth")
             .field("token", &self.token.as_ref().map(|_| "(redacted)"))
             .field("hosts", &self.hosts)
+            .field("origins", &self.origins)
             .finish()
     }
 }
@@ -109,7 +129,22 @@ impl OperatorAuth {
         Ok(Self {
             token: Some(Sha256::digest(token.as_bytes()).into()),
             hosts: Arc::default(),
+            origins: Arc::default(),
         })
+    }
+
+    /// Admits `origin` (`https://ops.example.com`, compared case-insensitively, a trailing `/`
+    /// ignored) in the `Origin` of requests besides the listener's own: for a dashboard a
+    /// proxy serves under another name than the `Host` it forwards.
+    #[must_use]
+    pub fn allow_origin(mut self, origin: &str) -> Self {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        if !origin.is_empty() {
+            let mut origins = self.origins.to_vec();
+            origins.push(origin);
+            self.origins = origins.into();
+        }
+        self
     }
 
     /// Admits `host` (a name, without port, compared case-insensitively) in the `Host` header
@@ -139,6 +174,7 @@ impl OperatorAuth {
     /// A 401 or 403 [`Problem`] when the request may not pass; a 500 when no token is
     /// configured and the request carries no `ConnectInfo<SocketAddr>` (see above).
     pub fn check(&self, parts: &Parts) -> Result<(), Box<Problem>> {
+        self.check_site(parts)?;
         match &self.token {
             Some(token) => {
                 let given = parts
@@ -186,6 +222,62 @@ impl OperatorAuth {
 }
 
 impl OperatorAuth {
+    /// Refuses what a browser sent for another site (see the type's docs).
+    fn check_site(&self, parts: &Parts) -> Result<(), Box<Problem>> {
+        if let Some(origin) = parts.headers.get(header::ORIGIN) {
+            if !self.origin_allowed(origin.as_bytes(), parts) {
+                return Err(Box::new(forbidden(
+                    "the request's `Origin` is not this listener's own: operator endpoints \
+                     refuse requests a page of another site makes",
+                )));
+            }
+            return Ok(());
+        }
+        let site = parts
+            .headers
+            .get("sec-fetch-site")
+            .map(HeaderValue::as_bytes);
+        if matches!(site, Some(b"cross-site" | b"same-site")) {
+            let safe = parts.method == Method::GET || parts.method == Method::HEAD;
+            let navigation = parts
+                .headers
+                .get("sec-fetch-mode")
+                .is_some_and(|m| m.as_bytes() == b"navigate");
+            if !(safe && navigation) {
+                return Err(Box::new(forbidden(
+                    "`Sec-Fetch-Site` says another site made this request: operator endpoints \
+                     answer it only for a page navigation",
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `Origin` is the request's own (`scheme://` + its `Host`) or an allowed one.
+    fn origin_allowed(&self, origin: &[u8], parts: &Parts) -> bool {
+        let Ok(origin) = std::str::from_utf8(origin) else {
+            return false;
+        };
+        let origin = origin.trim().trim_end_matches('/');
+        if self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+            return true;
+        }
+        let Some((scheme, authority)) = origin.split_once("://") else {
+            return false; // `null`, or not an origin
+        };
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "http" => "80",
+            "https" => "443",
+            _ => return false,
+        };
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str));
+        host.is_some_and(|host| same_authority(authority, host.trim(), default_port))
+    }
+
     /// Loopback-only mode, peer on loopback: refuse what came through a proxy or under a
     /// foreign host name.
     fn check_local(&self, parts: &Parts) -> Result<(), Box<Problem>> {
@@ -212,12 +304,49 @@ impl OperatorAuth {
     }
 }
 
-/// Headers a forwarding proxy adds.
-const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+/// Headers a forwarding proxy, CDN or mesh adds.
+const FORWARDING_HEADERS: [&str; 16] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-client-cert",
+    "x-original-forwarded-for",
+    "x-real-ip",
+    "via",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-envoy-external-address",
+    "x-envoy-original-path",
+];
 
-/// Loopback, with IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) seen as the IPv4 they carry.
+/// `127.0.0.1` or `::1`, with IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) seen as the IPv4
+/// they carry; not the rest of 127/8 (a sidecar's `127.0.0.6` forwards strangers).
 fn is_loopback(ip: IpAddr) -> bool {
-    ip.to_canonical().is_loopback()
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
+/// `a` and `b` (`host[:port]`) name the same host and port, the port defaulting to
+/// `default_port`; hosts compared case-insensitively.
+fn same_authority(a: &str, b: &str, default_port: &str) -> bool {
+    fn split<'a>(authority: &'a str, default_port: &'a str) -> (&'a str, &'a str) {
+        let name = host_name(authority);
+        let rest = authority.trim().trim_start_matches('[');
+        let after = rest.get(name.len()..).unwrap_or("");
+        let after = after.trim_start_matches(']');
+        let port = after.strip_prefix(':').filter(|p| !p.is_empty());
+        (name, port.unwrap_or(default_port))
+    }
+    let (an, ap) = split(a, default_port);
+    let (bn, bp) = split(b, default_port);
+    !an.is_empty() && an.eq_ignore_ascii_case(bn) && ap == bp
 }
 
 /// The credentials of `Authorization: Bearer <token>`, the scheme in any case.
@@ -381,10 +510,14 @@ mod tests {
             auth.check(&parts(None, Some("[::ffff:127.0.0.1]:5")))
                 .is_ok()
         );
-        assert!(
-            auth.check(&parts(None, Some("[::ffff:127.9.8.7]:5")))
-                .is_ok()
-        );
+        // The rest of 127/8 is not an operator (a sidecar's 127.0.0.6 forwards strangers).
+        for other in ["[::ffff:127.9.8.7]:5", "127.0.0.6:5", "127.0.0.2:5"] {
+            assert_eq!(
+                auth.check(&parts(None, Some(other))).unwrap_err().status(),
+                403,
+                "{other}"
+            );
+        }
         assert_eq!(
             auth.check(&parts(None, Some("[::ffff:10.0.0.1]:5")))
                 .unwrap_err()
@@ -396,7 +529,7 @@ mod tests {
     #[test]
     fn loopback_mode_refuses_forwarded_requests() {
         let auth = OperatorAuth::loopback_only();
-        for name in ["Forwarded", "X-Forwarded-For", "X-Real-IP"] {
+        for name in FORWARDING_HEADERS {
             let p = with_headers(parts(None, Some("127.0.0.1:5")), &[(name, "for=1.2.3.4")]);
             let refused = auth.check(&p).unwrap_err();
             assert_eq!(refused.status(), 403, "{name}");
@@ -453,6 +586,105 @@ mod tests {
         assert!(auth.check(&p).is_ok());
     }
 
+    fn post(headers: &[(&str, &str)]) -> Parts {
+        let (mut parts, ()) = Request::post("/metrics/notifications/test")
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo::<SocketAddr>("127.0.0.1:5".parse().unwrap()));
+        with_headers(parts, headers)
+    }
+
+    #[test]
+    fn foreign_origins_are_refused_in_every_mode() {
+        for auth in [
+            OperatorAuth::loopback_only(),
+            OperatorAuth::token("s3cret").allow_origin("https://ops.example.com/"),
+        ] {
+            let bearer = ("authorization", "Bearer s3cret");
+            for (origin, host) in [
+                ("http://evil.example", "127.0.0.1:4601"),
+                ("null", "127.0.0.1:4601"),
+                ("http://127.0.0.1:4600", "127.0.0.1:4601"),
+                ("https://127.0.0.1:4601", "127.0.0.1:4601:443"),
+                ("http://localhost:4601.evil", "localhost:4601"),
+            ] {
+                let refused = auth
+                    .check(&post(&[("origin", origin), ("host", host), bearer]))
+                    .unwrap_err();
+                assert_eq!(refused.status(), 403, "{origin} → {host}");
+                assert!(refused.detail().unwrap().contains("Origin"), "{refused:?}");
+            }
+            for (origin, host) in [
+                ("http://127.0.0.1:4601", "127.0.0.1:4601"),
+                ("HTTP://LOCALHOST:4601", "localhost:4601"),
+                ("http://[::1]:4601", "[::1]:4601"),
+                ("http://localhost", "localhost:80"),
+                ("https://localhost", "localhost"),
+            ] {
+                assert!(
+                    auth.check(&post(&[("origin", origin), ("host", host), bearer]))
+                        .is_ok(),
+                    "{origin} → {host}"
+                );
+            }
+        }
+        let listed = OperatorAuth::token("s3cret").allow_origin("https://ops.example.com/");
+        assert!(
+            listed
+                .check(&post(&[
+                    ("origin", "https://OPS.example.com"),
+                    ("host", "10.0.0.5:4601"),
+                    ("authorization", "Bearer s3cret"),
+                ]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn cross_site_fetches_pass_only_as_navigations() {
+        let auth = OperatorAuth::loopback_only();
+        let get = |headers: &[(&str, &str)]| {
+            auth.check(&with_headers(parts(None, Some("127.0.0.1:5")), headers))
+        };
+        // `<img src>` or a no-cors fetch from another site: refused.
+        for site in ["cross-site", "same-site"] {
+            let refused =
+                get(&[("sec-fetch-site", site), ("sec-fetch-mode", "no-cors")]).unwrap_err();
+            assert_eq!(refused.status(), 403);
+            assert!(refused.detail().unwrap().contains("Sec-Fetch-Site"));
+            assert_eq!(
+                auth.check(&post(&[
+                    ("sec-fetch-site", site),
+                    ("sec-fetch-mode", "navigate")
+                ]))
+                .unwrap_err()
+                .status(),
+                403
+            );
+        }
+        // A link to the dashboard from a chat message; the page's own fetches; curl.
+        assert!(
+            get(&[
+                ("sec-fetch-site", "cross-site"),
+                ("sec-fetch-mode", "navigate")
+            ])
+            .is_ok()
+        );
+        assert!(
+            get(&[
+                ("sec-fetch-site", "same-origin"),
+                ("sec-fetch-mode", "cors")
+            ])
+            .is_ok()
+        );
+        assert!(get(&[("sec-fetch-site", "none")]).is_ok());
+        assert!(get(&[]).is_ok());
+        assert!(auth.check(&post(&[])).is_ok());
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig {
             failure_persistence: None,
@@ -469,6 +701,7 @@ mod tests {
                 proptest::prop_assert!(token.len() < text.len());
             }
             let _ = host_name(&text);
+            let _ = same_authority(&text, "127.0.0.1:4601", "80");
         }
     }
 }

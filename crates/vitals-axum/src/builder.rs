@@ -12,7 +12,7 @@ use vitals::{Monitor, MonitorConfig};
 use crate::auth::OperatorAuth;
 #[cfg(feature = "breaker")]
 use crate::breaker::BreakerRegistry;
-use crate::check::{CheckError, CheckFn, HealthCheck};
+use crate::check::{CheckError, CheckFn, HealthCheck, Probe};
 use crate::monitor::{DEFAULT_RESOURCES_EVERY, MonitorLayer};
 use crate::pressure::{Pressure, PressureBuilder, PressureLayer};
 #[cfg(feature = "rate-limit")]
@@ -36,7 +36,7 @@ pub type VitalsLayers = MonitorLayer;
 /// vitals for one service: the monitor, its layer and its router. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Vitals {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// Builds [`Vitals`]; every setting has a documented default.
@@ -71,6 +71,8 @@ pub struct VitalsBuilder {
     #[cfg(feature = "custom-metrics")]
     custom: Option<vitals_metrics::Registry>,
     reporters: Vec<Arc<dyn crate::reporter::Reporter>>,
+    alert_hooks: Vec<Arc<dyn crate::alert_hook::AlertHook>>,
+    await_startup: bool,
 }
 
 /// The notifier given to the builder and how notifications name this process.
@@ -113,6 +115,8 @@ impl Default for VitalsBuilder {
             #[cfg(feature = "custom-metrics")]
             custom: None,
             reporters: Vec::new(),
+            alert_hooks: Vec::new(),
+            await_startup: false,
         }
     }
 }
@@ -130,8 +134,26 @@ impl VitalsBuilder {
         self
     }
 
-    /// Adds a dependency check to `GET /health` (none by default). A failing check returns a
-    /// [`CheckError`]: `Err("reason".into())`, or `?` on any error type.
+    /// Adds a dependency check (none by default), run by `GET /health` and, by default, by the
+    /// readiness probe `GET /health/ready` ([`Probe::Ready`]); [`groups`](Self::groups) right
+    /// after it puts it in other probes. A failing check returns a [`CheckError`]:
+    /// `Err("reason".into())`, or `?` on any error type.
+    ///
+    /// ```
+    /// use vitals_axum::{Probe, Vitals};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let vitals = Vitals::builder()
+    ///     .health_check("database", || async { Ok(()) }) // readiness (the default group)
+    ///     .health_check("cache-warm", || async { Ok(()) })
+    ///     .groups([Probe::Startup, Probe::Ready])
+    ///     .health_check("event-loop", || async { Ok(()) })
+    ///     .groups([Probe::Live])
+    ///     .build();
+    /// # let _ = vitals;
+    /// # }
+    /// ```
     pub fn health_check<F, Fut>(mut self, name: &str, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -141,7 +163,40 @@ impl VitalsBuilder {
         self.checks.push(HealthCheck {
             name: name.to_owned(),
             check,
+            groups: vec![Probe::Ready],
         });
+        self
+    }
+
+    /// Puts the check added just before (by [`health_check`](Self::health_check)) in these
+    /// probes' groups instead of the default [`Probe::Ready`]; an empty list leaves it in
+    /// `GET /health` only. Called right after the check it applies to, so that each check's
+    /// groups read beside it (the consuming-builder form of Spring's and ASP.NET's health
+    /// groups).
+    ///
+    /// # Panics
+    ///
+    /// When no check has been added yet: a wiring mistake, caught on the first run.
+    #[track_caller]
+    pub fn groups(mut self, groups: impl IntoIterator<Item = Probe>) -> Self {
+        let check = self
+            .checks
+            .last_mut()
+            .expect("VitalsBuilder::groups: call it right after the health_check it applies to");
+        check.groups.clear();
+        for group in groups {
+            if !check.groups.contains(&group) {
+                check.groups.push(group);
+            }
+        }
+        self
+    }
+
+    /// Holds `GET /health/startup` and `GET /health/ready` at 503 until
+    /// [`Vitals::startup_complete`] is called (default: started once built): for an
+    /// application that warms up (caches, migrations, a first sync) after the server listens.
+    pub fn await_startup(mut self) -> Self {
+        self.await_startup = true;
         self
     }
 
@@ -343,6 +398,15 @@ impl VitalsBuilder {
         self
     }
 
+    /// Adds a part told of every alert transition in the sampling loop, before notification;
+    /// the URLs it answers go into the notifications' `artifact_urls` (see [`AlertHook`]).
+    ///
+    /// [`AlertHook`]: crate::AlertHook
+    pub fn alert_hook(mut self, hook: impl crate::alert_hook::AlertHook) -> Self {
+        self.alert_hooks.push(Arc::new(hook));
+        self
+    }
+
     /// Builds. Inside a tokio runtime, also starts the sampler and the once-a-second
     /// maintenance task (both stop when the last [`Vitals`] clone is dropped).
     #[must_use]
@@ -361,6 +425,7 @@ impl VitalsBuilder {
                 memory.rss_critical_bytes,
             ));
         let alerts = Mutex::new(vitals::AlertEngine::new(thresholds.clone()));
+        let check_cache = crate::check_cache::CheckCache::new(self.checks.len());
         let vitals = Vitals {
             shared: Arc::new(Shared {
                 monitor,
@@ -382,17 +447,15 @@ impl VitalsBuilder {
                 resources_every: self.resources_every,
                 trust_organization_header: self.trust_organization_header,
                 #[cfg(feature = "notify")]
-                notify: self
-                    .notify
-                    .notifier
-                    .map(|notifier| crate::notifications::Delivery {
+                notify: self.notify.notifier.map(|notifier| {
+                    crate::notifications::Delivery::new(
                         notifier,
-                        instance: self
-                            .notify
+                        self.notify
                             .instance
                             .unwrap_or_else(crate::notifications::default_instance),
-                        dashboard_url: self.notify.dashboard_url,
-                    }),
+                        self.notify.dashboard_url,
+                    )
+                }),
                 #[cfg(feature = "history")]
                 history: crate::history::HistoryState::new(
                     self.history.0,
@@ -403,13 +466,16 @@ impl VitalsBuilder {
                 #[cfg(feature = "custom-metrics")]
                 custom: self.custom,
                 reporters: self.reporters,
-                check_cache: crate::check_cache::CheckCache::default(),
+                alert_hooks: self.alert_hooks,
+                check_cache,
                 scrapes: Arc::new(tokio::sync::Semaphore::new(crate::routes::MAX_SCRAPES)),
                 sampling_panics: std::sync::atomic::AtomicU64::new(0),
+                lifecycle: crate::lifecycle::Lifecycle::new(self.await_startup),
             }),
         };
         #[cfg(feature = "history")]
         vitals.shared.history.seed(vitals.shared.sampler.history());
+        crate::alert_state::restore(&vitals.shared);
         if tokio::runtime::Handle::try_current().is_ok() {
             let first = vitals.shared.sampler.sample_now();
             vitals.shared.pressure.evaluate(&first);
@@ -536,47 +602,5 @@ impl Vitals {
         #[cfg(feature = "rate-limit")]
         let inner = Stack::new(tower::util::option_layer(self.rate_limit_layer()), inner);
         inner
-    }
-
-    /// The health and performance endpoints, ready to merge into the app's router (before
-    /// [`Vitals::layers`] is applied, so that they are monitored too).
-    ///
-    /// Public (for load balancers): `GET /health/ping`, `GET /health`, `GET /metrics/health`,
-    /// `GET /health/pressure`. Operator-only (see [`OperatorAuth`]): `GET /health/debug`,
-    /// `/health/performance/stats`, `/health/performance/summary`,
-    /// `/health/performance/slow?limit=10`, `/health/performance/v2/stats`,
-    /// `/health/performance/v2/by-organization?organizationId=…`,
-    /// `/health/performance/v2/slow-paths?limit=5`, `/health/performance/v2/system`,
-    /// `/health/performance/v2/health`, `/metrics` (Prometheus text or OpenMetrics),
-    /// `/metrics/json`, `/metrics/memory`, `POST /metrics/memory/gc` (a `GET` answers 405 with
-    /// `Allow: POST`), with the `notify` feature `GET /metrics/notifications` and
-    /// `POST /metrics/notifications/test` (202 with the number queued; 409 problem+json when no
-    /// channel is configured) and `/metrics/dashboard` (JSON; with the `dashboard` feature, the live
-    /// page to a browser, its assets and its event stream).
-    ///
-    /// Every JSON field is camelCase; durations are fractional milliseconds (`…Ms`); every
-    /// error is RFC 9457 problem+json.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use axum::{Router, body::Body};
-    /// use http::Request;
-    /// use tower::ServiceExt;
-    ///
-    /// let vitals = vitals_axum::Vitals::builder().build();
-    /// let app: Router = vitals.router();
-    /// let res = app
-    ///     .oneshot(Request::get("/health/ping").body(Body::empty()).unwrap())
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(res.status(), 200);
-    /// # }
-    /// ```
-    pub fn router<S>(&self) -> axum::Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
-        routes::router(Arc::clone(&self.shared))
     }
 }

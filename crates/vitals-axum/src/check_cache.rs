@@ -1,43 +1,56 @@
-//! The dependency checks' results, kept for a second: `/health`, `/metrics/health` and the
-//! health score run the checks at most once per [`CHECK_CACHE_TTL`], so a flood of health
-//! probes (public endpoints) cannot become a flood of database queries. Probes that arrive
-//! while a run is in flight wait for it (one async lock, held only by health endpoints, never
-//! by the request path) and share its answer.
+//! The dependency checks' results, each kept for a second: `/health`, the probes,
+//! `/metrics/health` and the health score run a check at most once per [`CHECK_CACHE_TTL`], so
+//! a flood of health probes (public endpoints) cannot become a flood of database queries.
+//! Probes that arrive while a check runs wait for it (one async lock per check, held only by
+//! health endpoints, never by the request path) and share its answer. Each check has a slot of
+//! its own, so a probe that runs only its group's checks (`/health/live`) never waits for a
+//! slow check of another group.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use vitals::DependencySignal;
 
-/// How long one run of the checks answers for.
+/// How long one run of a check answers for.
 pub(crate) const CHECK_CACHE_TTL: Duration = Duration::from_secs(1);
 
-/// Each check's signal and, when it failed, why.
-pub(crate) type CheckResults = Arc<[(DependencySignal, Option<String>)]>;
+/// A check's signal and, when it failed, why.
+pub(crate) type CheckResult = (DependencySignal, Option<String>);
 
-/// The last run and when it finished.
+/// One slot per registered check, in registration order.
 #[derive(Debug, Default)]
 pub(crate) struct CheckCache {
-    last: Mutex<Option<(Instant, CheckResults)>>,
+    slots: Vec<Mutex<Option<(Instant, CheckResult)>>>,
 }
 
 impl CheckCache {
-    /// The cached results when younger than [`CHECK_CACHE_TTL`], else those of `run`, cached.
-    pub(crate) async fn get_or_run<F>(&self, run: F) -> CheckResults
+    /// Slots for `checks` checks.
+    pub(crate) fn new(checks: usize) -> Self {
+        Self {
+            slots: (0..checks).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    /// Check `index`'s cached result when younger than [`CHECK_CACHE_TTL`], else that of
+    /// `run`, cached.
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not a slot (a check registered after the cache was made: a bug).
+    pub(crate) async fn get_or_run<F>(&self, index: usize, run: F) -> CheckResult
     where
-        F: std::future::Future<Output = Vec<(DependencySignal, Option<String>)>>,
+        F: std::future::Future<Output = CheckResult>,
     {
-        let mut last = self.last.lock().await;
-        if let Some((at, results)) = &*last {
+        let mut last = self.slots[index].lock().await;
+        if let Some((at, result)) = &*last {
             if at.elapsed() < CHECK_CACHE_TTL {
-                return Arc::clone(results);
+                return result.clone();
             }
         }
-        let results: CheckResults = run.await.into();
-        *last = Some((Instant::now(), Arc::clone(&results)));
-        results
+        let result = run.await;
+        *last = Some((Instant::now(), result.clone()));
+        result
     }
 }
 
@@ -46,20 +59,37 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    fn signal() -> CheckResult {
+        (
+            DependencySignal {
+                name: "db".into(),
+                ok: true,
+                response_time: Duration::ZERO,
+            },
+            None,
+        )
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn runs_at_most_once_per_ttl() {
-        let cache = CheckCache::default();
-        let runs = AtomicUsize::new(0);
-        let run = || async {
-            runs.fetch_add(1, Ordering::Relaxed);
-            vec![]
+    async fn runs_at_most_once_per_ttl_and_slot() {
+        let cache = CheckCache::new(2);
+        let runs = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let run = |i: usize| {
+            let runs = &runs;
+            async move {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+                signal()
+            }
         };
         for _ in 0..100 {
-            cache.get_or_run(run()).await;
+            cache.get_or_run(0, run(0)).await;
         }
-        assert_eq!(runs.load(Ordering::Relaxed), 1);
+        assert_eq!(runs[0].load(Ordering::Relaxed), 1);
+        assert_eq!(runs[1].load(Ordering::Relaxed), 0);
+        cache.get_or_run(1, run(1)).await;
+        assert_eq!(runs[1].load(Ordering::Relaxed), 1);
         tokio::time::advance(CHECK_CACHE_TTL).await;
-        cache.get_or_run(run()).await;
-        assert_eq!(runs.load(Ordering::Relaxed), 2);
+        cache.get_or_run(0, run(0)).await;
+        assert_eq!(runs[0].load(Ordering::Relaxed), 2);
     }
 }

@@ -84,18 +84,24 @@
 #[macro_use]
 mod util;
 
+mod alert_hook;
+mod alert_record;
+mod alert_state;
 mod auth;
 #[cfg(feature = "breaker")]
 mod breaker;
 mod builder;
 mod check;
 mod check_cache;
+mod checks_api;
 mod context;
 #[cfg(feature = "custom-metrics")]
 mod custom_metrics;
+mod endpoints;
 mod header_arena;
 #[cfg(feature = "history")]
 mod history;
+mod lifecycle;
 mod monitor;
 #[cfg(feature = "notify")]
 mod notifications;
@@ -112,7 +118,8 @@ mod sampler;
 mod shared;
 mod tasks;
 
-pub use auth::{BlankToken, OperatorAuth};
+pub use alert_hook::{AlertEvent, AlertHook};
+pub use auth::{BlankToken, MIN_TOKEN_LEN, OperatorAuth};
 #[cfg(feature = "breaker")]
 #[cfg_attr(docsrs, doc(cfg(feature = "breaker")))]
 pub use breaker::{
@@ -122,7 +129,7 @@ pub use breaker::{
     TRANSITION_HISTORY,
 };
 pub use builder::{Vitals, VitalsBuilder, VitalsLayers};
-pub use check::{CheckError, CheckFn, HealthCheck};
+pub use check::{CheckError, CheckFn, HealthCheck, Probe};
 pub use context::{
     ORGANIZATION_HEADER, ORGANIZATION_PARAMS, Organization, REQUEST_ID_HEADER, RequestContext,
     RequestId, TraceContext, is_valid_request_id,
@@ -147,7 +154,8 @@ pub use problem::{PROBLEM_JSON, Problem};
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
 pub use rate_limit::{
     DEFAULT_MAX_KEYS, DEFAULT_SKIPPED_ROUTES, InvalidIpRange, IpRange, KeyFn, KeySource,
-    RateLimitKey, RateLimitLayer, RateLimitService, ResponseFuture as RateLimitFuture,
+    PRESSURE_IPV6_PREFIX, RateLimitKey, RateLimitLayer, RateLimitService,
+    ResponseFuture as RateLimitFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -7,10 +7,14 @@
 //!
 //! [`Vitals`]: crate::Vitals
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use vitals::{Alert, AlertTransition, AlertTransitionKind, MetricFamily};
 use vitals_notify::{Notification, Notifier, NotifySnapshot, Severity, Transition};
+
+use crate::alert_record::Identity;
 
 /// Where transitions go, and how they name this process.
 #[derive(Debug)]
@@ -18,18 +22,104 @@ pub(crate) struct Delivery {
     pub(crate) notifier: Notifier,
     pub(crate) instance: String,
     pub(crate) dashboard_url: Option<String>,
+    /// Alerts restored at start whose notifications named another instance or service (a
+    /// renamed host): `type` to (`firing_since`, names), so their resolve names them the same.
+    /// Bounded by the alerts restored; an entry leaves when its alert resolves.
+    identities: Mutex<HashMap<String, (SystemTime, Identity)>>,
 }
 
 impl Delivery {
-    /// Maps and queues one evaluation's transitions (one batch); returns the envelopes queued.
-    pub(crate) fn deliver(&self, service: &str, transitions: &[AlertTransition]) -> usize {
+    pub(crate) fn new(notifier: Notifier, instance: String, dashboard_url: Option<String>) -> Self {
+        Self {
+            notifier,
+            instance,
+            dashboard_url,
+            identities: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The names this alert instance's notifications carry.
+    pub(crate) fn identity(&self, service: &str, alert: &Alert) -> Identity {
+        let ids = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match ids.get(&alert.type_) {
+            Some((since, who)) if *since == alert.firing_since => who.clone(),
+            _ => Identity {
+                instance: self.instance.clone(),
+                service: service.to_owned(),
+            },
+        }
+    }
+
+    /// Takes in the alerts restored at start: remembers their names, and tells the channels
+    /// which alerts are active (see `Notifier::reconcile`).
+    pub(crate) fn restored(&self, service: &str, restored: &[(Alert, Identity)]) {
+        {
+            let mut ids = self
+                .identities
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (a, who) in restored {
+                ids.insert(a.type_.clone(), (a.firing_since, who.clone()));
+            }
+        }
+        let active: Vec<Notification> = restored
+            .iter()
+            .map(|(a, _)| {
+                let t = AlertTransition {
+                    kind: AlertTransitionKind::Fired,
+                    alert: a.clone(),
+                };
+                let who = self.identity(service, a);
+                notification(
+                    &t,
+                    &who.service,
+                    &who.instance,
+                    self.dashboard_url.as_deref(),
+                )
+            })
+            .collect();
+        self.notifier.reconcile(&active);
+    }
+
+    /// Maps and queues one evaluation's transitions (one batch), each with the artifact URLs
+    /// at its index in `artifacts` (from the alert hooks); returns the envelopes queued.
+    pub(crate) fn deliver(
+        &self,
+        service: &str,
+        transitions: &[AlertTransition],
+        artifacts: &[Vec<String>],
+    ) -> usize {
         if transitions.is_empty() || self.notifier.is_empty() {
             return 0;
         }
         let batch: Vec<Notification> = transitions
             .iter()
-            .map(|t| notification(t, service, &self.instance, self.dashboard_url.as_deref()))
+            .enumerate()
+            .map(|(i, t)| {
+                let who = self.identity(service, &t.alert);
+                let mut n = notification(
+                    t,
+                    &who.service,
+                    &who.instance,
+                    self.dashboard_url.as_deref(),
+                );
+                n.artifact_urls = artifacts.get(i).cloned().unwrap_or_default();
+                n
+            })
             .collect();
+        let mut ids = self
+            .identities
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for t in transitions {
+            if t.kind == AlertTransitionKind::Resolved {
+                ids.remove(&t.alert.type_);
+            }
+        }
+        drop(ids);
         self.notifier.notify(&batch)
     }
 }
@@ -60,6 +150,7 @@ impl Delivery {
                     "sent": c.sent,
                     "dropped": c.dropped,
                     "deadLettered": c.dead_lettered,
+                    "gaveUp": c.gave_up,
                     "deadLetters": dead,
                 })
             })
@@ -185,13 +276,14 @@ pub(crate) fn notification(
 }
 
 /// `vitals_notifications{channel,outcome}` (counter: `sent`, `dropped`, `dead_lettered`,
-/// `failed_attempt`, `retried`) and `vitals_notifications_queue_depth{channel}` (gauge). The
+/// `gave_up` (of `dead_lettered`, past the attempt or age bound), `failed_attempt`, `retried`) and `vitals_notifications_queue_depth{channel}` (gauge). The
 /// channel label is the snapshot's safe name (scheme and host, never a token).
 pub(crate) fn metric_families(snapshot: &NotifySnapshot) -> [MetricFamily; 2] {
     let mut total = MetricFamily::counter(
         "vitals_notifications",
         "Alert notifications by channel and outcome (sent, dropped: queue full, dead_lettered: \
-         refused for good; failed_attempt and retried count requests).",
+         refused for good, gave_up: of those, past the attempt or age bound; failed_attempt and \
+         retried count requests).",
     );
     let mut depth = MetricFamily::gauge(
         "vitals_notifications_queue_depth",
@@ -202,6 +294,7 @@ pub(crate) fn metric_families(snapshot: &NotifySnapshot) -> [MetricFamily; 2] {
             ("sent", c.sent),
             ("dropped", c.dropped),
             ("dead_lettered", c.dead_lettered),
+            ("gave_up", c.gave_up),
             ("failed_attempt", c.failed_attempts),
             ("retried", c.retried),
         ] {
@@ -325,6 +418,7 @@ mod tests {
                 retried: 2,
                 dropped: 7,
                 dead_lettered: 1,
+                gave_up: 1,
                 dead_letters: vec![],
                 queue_depth: 4,
                 capacity: 10,
@@ -339,6 +433,7 @@ mod tests {
             r#"vitals_notifications_total{channel="webhook:http://127.0.0.1:9",outcome="sent"} 3"#,
             r#"vitals_notifications_total{channel="webhook:http://127.0.0.1:9",outcome="dropped"} 7"#,
             r#"vitals_notifications_total{channel="webhook:http://127.0.0.1:9",outcome="dead_lettered"} 1"#,
+            r#"vitals_notifications_total{channel="webhook:http://127.0.0.1:9",outcome="gave_up"} 1"#,
             r#"vitals_notifications_queue_depth{channel="webhook:http://127.0.0.1:9"} 4"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");

@@ -16,39 +16,44 @@ use crate::util::rfc3339;
 /// Every registered dependency check, each bounded by the check timeout, run at most once a
 /// second (see [`crate::check_cache`]).
 pub(crate) async fn run_checks(state: &Shared) -> Vec<(DependencySignal, Option<String>)> {
-    state
-        .check_cache
-        .get_or_run(run_checks_now(state))
-        .await
-        .to_vec()
+    run_checks_in(state, None).await
 }
 
-/// Runs every registered dependency check now.
-async fn run_checks_now(state: &Shared) -> Vec<(DependencySignal, Option<String>)> {
-    let checks = state.checks.iter().map(|check| {
-        let timeout = state.check_timeout;
-        async move {
-            let started = Instant::now();
-            let outcome = tokio::time::timeout(timeout, (check.check)()).await;
-            let response_time = started.elapsed();
-            let (ok, output) = match outcome {
-                Ok(Ok(())) => (true, None),
-                Ok(Err(reason)) => (false, Some(reason.to_string())),
-                Err(_) => (
-                    false,
-                    Some(format!("no answer within {} ms", timeout.as_millis())),
-                ),
-            };
-            (
-                DependencySignal {
-                    name: check.name.clone(),
-                    ok,
-                    response_time,
-                },
-                output,
-            )
-        }
-    });
+/// Runs the checks of `probe`'s group (every check with `None`), each at most once a second
+/// (see [`crate::check_cache`]) and bounded by the check timeout.
+pub(crate) async fn run_checks_in(
+    state: &Shared,
+    probe: Option<crate::check::Probe>,
+) -> Vec<(DependencySignal, Option<String>)> {
+    let checks = state
+        .checks
+        .iter()
+        .enumerate()
+        .filter(|(_, check)| probe.is_none_or(|p| check.in_group(p)))
+        .map(|(index, check)| {
+            state.check_cache.get_or_run(index, async move {
+                let timeout = state.check_timeout;
+                let started = Instant::now();
+                let outcome = tokio::time::timeout(timeout, (check.check)()).await;
+                let response_time = started.elapsed();
+                let (ok, output) = match outcome {
+                    Ok(Ok(())) => (true, None),
+                    Ok(Err(reason)) => (false, Some(reason.to_string())),
+                    Err(_) => (
+                        false,
+                        Some(format!("no answer within {} ms", timeout.as_millis())),
+                    ),
+                };
+                (
+                    DependencySignal {
+                        name: check.name.clone(),
+                        ok,
+                        response_time,
+                    },
+                    output,
+                )
+            })
+        });
     futures_util::future::join_all(checks).await
 }
 

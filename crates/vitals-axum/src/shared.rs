@@ -49,15 +49,42 @@ pub(crate) struct Shared {
     pub(crate) custom: Option<vitals_metrics::Registry>,
     /// Parts outside vitals-axum reporting in `/metrics` and `/health/debug`.
     pub(crate) reporters: Vec<Arc<dyn crate::reporter::Reporter>>,
+    /// Parts outside vitals-axum told of alert transitions (evidence capture).
+    pub(crate) alert_hooks: Vec<Arc<dyn crate::alert_hook::AlertHook>>,
     /// The dependency checks' last results (at most one run a second).
     pub(crate) check_cache: crate::check_cache::CheckCache,
     /// Places for `/metrics` renders at once (`MAX_SCRAPES`).
     pub(crate) scrapes: Arc<tokio::sync::Semaphore>,
     /// Sampling-loop iterations that panicked (logged; the next interval runs).
     pub(crate) sampling_panics: std::sync::atomic::AtomicU64,
+    /// Started or not, accepting traffic or refusing it: what the probes answer besides checks.
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
 }
 
 impl Shared {
+    /// The id of an alert instance, as its notifications carry it (the notifier's instance
+    /// name; the host name without a notifier).
+    pub(crate) fn alert_id(&self, alert: &vitals::Alert) -> String {
+        #[cfg(feature = "notify")]
+        {
+            let instance = self
+                .notify
+                .as_ref()
+                .map_or_else(crate::notifications::default_instance, |d| {
+                    d.instance.clone()
+                });
+            crate::notifications::alert_id(alert, &self.service, &instance)
+        }
+        #[cfg(not(feature = "notify"))]
+        {
+            let ms = alert
+                .firing_since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            format!("{}/local/{}/{ms}", self.service, alert.type_)
+        }
+    }
+
     /// The circuit breakers' snapshots as JSON (`[]` without the `breaker` feature).
     pub(crate) fn breakers_json(&self) -> serde_json::Value {
         #[cfg(feature = "breaker")]

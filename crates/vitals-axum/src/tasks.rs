@@ -3,6 +3,8 @@
 //! alerts). Both stop when the last clone of their [`Shared`] is dropped.
 
 use std::panic::AssertUnwindSafe;
+#[cfg(feature = "history")]
+use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -32,6 +34,28 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
     let Some(interval) = shared.upgrade().map(|s| s.sampler.history().interval()) else {
         return;
     };
+    #[cfg(feature = "history")]
+    if let Some(state) = shared.upgrade() {
+        if let Some(store) = state.history.store() {
+            let weak = shared.clone();
+            state
+                .history
+                .active
+                .start(Arc::clone(store), move |transitions| {
+                    // Evidence at delivery, once the active set is written (as below).
+                    let Some(state) = weak.upgrade() else { return };
+                    let artifacts = crate::alert_hook::run(&state.alert_hooks, &transitions, |a| {
+                        state.alert_id(a)
+                    });
+                    #[cfg(feature = "notify")]
+                    if let Some(delivery) = &state.notify {
+                        delivery.deliver(&state.service, &transitions, &artifacts);
+                    }
+                    #[cfg(not(feature = "notify"))]
+                    drop((transitions, artifacts));
+                });
+        }
+    }
     tokio::spawn(guarded_loop(
         shared,
         interval,
@@ -40,7 +64,7 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
             let snapshot = state.sampler.sample_now();
             state.pressure.evaluate(&snapshot);
             let signals = signals(state);
-            let transitions = {
+            let (transitions, active) = {
                 let mut engine = state
                     .alerts
                     .lock()
@@ -52,17 +76,43 @@ pub(crate) fn spawn_sampling(shared: Weak<Shared>) {
                 transitions.extend(
                     engine.evaluate_conditions(signals.at, &state.history.budgets.conditions()),
                 );
-                transitions
+                let active = if transitions.is_empty() {
+                    Vec::new()
+                } else {
+                    engine.active()
+                };
+                (transitions, active)
             };
             // Kept for the next history write (bounded; the write runs on a blocking thread).
             #[cfg(feature = "history")]
             state.history.budgets.record_alerts(&transitions);
+            // The active set is written before the transitions are delivered (see
+            // `history::active`); without a store they are delivered now.
+            #[cfg(feature = "history")]
+            let transitions = if transitions.is_empty() {
+                transitions
+            } else {
+                let rows = crate::alert_state::rows(state, &active);
+                state
+                    .history
+                    .active
+                    .save(rows, transitions)
+                    .unwrap_or_default()
+            };
+            #[cfg(not(feature = "history"))]
+            drop(active);
+            // Evidence for the transitions delivered now (the hooks spawn their work and
+            // answer links).
+            let artifacts =
+                crate::alert_hook::run(&state.alert_hooks, &transitions, |a| state.alert_id(a));
             // Queues only (bounded, never blocks): delivery runs in the notifier's own tasks.
             #[cfg(feature = "notify")]
             if let Some(delivery) = &state.notify {
-                delivery.deliver(&state.service, &transitions);
+                delivery.deliver(&state.service, &transitions, &artifacts);
             }
-            #[cfg(not(any(feature = "notify", feature = "history")))]
+            #[cfg(not(feature = "notify"))]
+            drop(artifacts);
+            #[cfg(not(feature = "notify"))]
             drop(transitions);
         },
     ));

@@ -176,7 +176,9 @@ async fn separate_ips_have_separate_budgets() {
 
 #[tokio::test]
 async fn separate_organizations_have_separate_budgets() {
-    let layer = RateLimitLayer::per_window(2, MINUTE).key(KeySource::Organization);
+    let layer = RateLimitLayer::per_window(2, MINUTE)
+        .key(KeySource::Organization)
+        .trust_organization_header(true);
     let app = app(&layer);
     let peer = "192.0.2.1:1";
     for _ in 0..2 {
@@ -217,6 +219,30 @@ async fn separate_organizations_have_separate_budgets() {
     let mut vouched = with_header(req("/api/x", peer), "x-organization-id", "initech");
     vouched.extensions_mut().insert(Organization::new("acme"));
     assert_eq!(status(&app, vouched).await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_untrusted_organization_header_cannot_spend_a_tenants_quota() {
+    let layer = RateLimitLayer::per_window(1, MINUTE).key(KeySource::Organization);
+    let app = app(&layer);
+    // acme's own budget, spent by acme through its path.
+    let acme = "192.0.2.1:1";
+    assert_eq!(
+        status(&app, req("/api/orgs/acme/properties", acme)).await,
+        StatusCode::OK
+    );
+    // A stranger naming acme in the header is keyed by its own address: acme is untouched
+    // by it, and it cannot rotate header values for fresh budgets either.
+    let stranger = "203.0.113.5:1";
+    let named = || with_header(req("/api/x", stranger), "x-organization-id", "globex");
+    assert_eq!(status(&app, named()).await, StatusCode::OK);
+    let other = with_header(req("/api/x", stranger), "x-organization-id", "initech");
+    assert_eq!(status(&app, other).await, StatusCode::TOO_MANY_REQUESTS);
+    // globex's own budget is still whole.
+    assert_eq!(
+        status(&app, req("/api/orgs/globex/properties", acme)).await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -454,7 +480,9 @@ async fn missing_connect_info_is_a_500_naming_the_fix() {
     assert_eq!(calls.load(Ordering::Relaxed), 0, "the handler never ran");
 
     // Keyed by tenant, the address is not needed.
-    let by_org = RateLimitLayer::per_window(1, MINUTE).key(KeySource::Organization);
+    let by_org = RateLimitLayer::per_window(1, MINUTE)
+        .key(KeySource::Organization)
+        .trust_organization_header(true);
     let app = self::app(&by_org);
     let tenant = || {
         Request::get("/api/x")

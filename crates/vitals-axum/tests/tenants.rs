@@ -1,5 +1,6 @@
 //! Trusted tenants through the layer: which request may create a tenant series (the route's
-//! path parameter unless the answer is a client error, what the application vouches for, a
+//! path parameter unless the answer is a client error, or with the application's list of
+//! tenants only a listed one whatever the status, what the application vouches for, a
 //! header only when trusted, a tenant the application knows even on a 404), and the tenant
 //! path allocating nothing once the tenant is known.
 
@@ -26,6 +27,11 @@ fn tenant_app(monitor: &Monitor, trust_header: bool) -> Router {
                     StatusCode::NOT_FOUND
                 }
             }),
+        )
+        // Fails for every tenant (a database outage, say).
+        .route(
+            "/orgs/{orgId}/fail",
+            get(|| async { StatusCode::SERVICE_UNAVAILABLE }),
         )
         // An endpoint that names its tenant itself, whatever it answers.
         .route(
@@ -66,7 +72,9 @@ fn tenants(monitor: &Monitor) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn only_trusted_sources_create_tenant_series() {
-    let monitor = Monitor::new(MonitorConfig::default().is_known_tenant(|id| id == "known"));
+    let monitor = Monitor::new(
+        MonitorConfig::default().is_known_tenant(|id| id == "known" || id.starts_with("real")),
+    );
     let app = tenant_app(&monitor, false);
     assert_eq!(
         get_path(&app, "/orgs/real-1/items", None).await,
@@ -76,6 +84,14 @@ async fn only_trusted_sources_create_tenant_series() {
     for i in 0..50 {
         let uri = format!("/orgs/made-up-{i}/items");
         assert_eq!(get_path(&app, &uri, None).await, StatusCode::NOT_FOUND);
+    }
+    // With the application's list, a 5xx mints nothing for a made-up id either.
+    for i in 0..50 {
+        let uri = format!("/orgs/flood-{i}/fail");
+        assert_eq!(
+            get_path(&app, &uri, None).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
     // A known tenant counts from its first request, 404 included.
     get_path(&app, "/orgs/known/items", None).await;
@@ -88,7 +104,7 @@ async fn only_trusted_sources_create_tenant_series() {
     assert_eq!(
         tenants(&monitor),
         [
-            ("(overflow)".to_owned(), 50),
+            ("(overflow)".to_owned(), 100),
             ("known".to_owned(), 1),
             ("real-1".to_owned(), 2),
             ("vouched".to_owned(), 1),

@@ -275,6 +275,12 @@ impl Config {
         if o.capacity == 0 {
             return Err(invalid(&name, "capacity must be at least 1"));
         }
+        if o.max_attempts == 0 || o.max_age.is_zero() {
+            return Err(invalid(
+                &name,
+                "max_attempts and max_age must be above zero",
+            ));
+        }
         if o.timeout.is_zero() || o.repeat_interval.is_zero() {
             return Err(invalid(
                 &name,
@@ -308,6 +314,7 @@ impl Config {
             .unwrap_or_else(|| Arc::new(MemoryOutbox::default()));
         let (stop, stop_rx) = watch::channel(false);
         let (mut channels, mut tasks, mut names) = (Vec::new(), Vec::new(), HashSet::new());
+        let mut firing = std::collections::BTreeMap::new();
         for target in targets {
             let options = self.options_for(target.kind())?;
             let mut name = target.display_name();
@@ -323,7 +330,21 @@ impl Config {
                 options.capacity,
                 options.dead_letters_kept,
             ));
-            let (tx, rx) = mpsc::channel(options.capacity);
+            // Twice the capacity: resolves may take slots past it (see `reserve_resolve`).
+            let (tx, rx) = mpsc::channel(options.capacity.saturating_mul(2));
+            // Read here, at start, so the firing alerts are known before the first evaluation
+            // (`Notifier::firing`); a failed read is logged and retried by the task.
+            let loaded = match outbox.load(&state.name) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(channel = %state.name, error = %e, "notification outbox unreadable at start; retrying");
+                    state.error(e.to_string());
+                    None
+                }
+            };
+            if let Some(l) = &loaded {
+                merge_firing(&mut firing, l);
+            }
             channels.push(ChannelHandle {
                 state: state.clone(),
                 tx,
@@ -337,6 +358,7 @@ impl Config {
                 state,
                 rx,
                 stop: stop_rx.clone(),
+                loaded,
             };
             tasks.push(runtime.spawn(worker.run()));
         }
@@ -344,7 +366,36 @@ impl Config {
             channels,
             stop,
             tasks,
+            firing: firing.into_values().collect(),
         })
+    }
+}
+
+/// Adds to `firing` (by alert id) what a channel holds as firing once its outbox is replayed:
+/// its firing set, then its pending transitions in order (a pending resolve removes one).
+fn merge_firing(
+    firing: &mut std::collections::BTreeMap<String, crate::notification::Notification>,
+    loaded: &crate::outbox::Loaded,
+) {
+    let mut mine: std::collections::BTreeMap<String, crate::notification::Notification> = loaded
+        .firing
+        .iter()
+        .map(|n| (n.alert_id.clone(), n.clone()))
+        .collect();
+    for e in &loaded.envelopes {
+        if e.kind != crate::envelope::EnvelopeKind::Transition {
+            continue;
+        }
+        for n in &e.notifications {
+            if n.transition.is_firing() {
+                mine.insert(n.alert_id.clone(), n.clone());
+            } else {
+                mine.remove(&n.alert_id);
+            }
+        }
+    }
+    for (id, n) in mine {
+        firing.entry(id).or_insert(n);
     }
 }
 

@@ -40,5 +40,5 @@ pub use notification::{Notification, Severity, Transition};
 pub use notifier::Notifier;
 #[cfg(feature = "sqlite")]
 pub use outbox::SqliteOutbox;
-pub use outbox::{MemoryOutbox, Outbox, OutboxError};
+pub use outbox::{Loaded, MemoryOutbox, Outbox, OutboxError};
 pub use secret::{Secret, SecretUrl};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::delivery::{ChannelState, NotifySnapshot};
+use crate::delivery::{ChannelState, Command, NotifySnapshot};
 use crate::envelope::{Envelope, EnvelopeKind};
 use crate::notification::Notification;
 
@@ -14,7 +14,7 @@ use crate::notification::Notification;
 #[derive(Debug)]
 pub(crate) struct ChannelHandle {
     pub(crate) state: Arc<ChannelState>,
-    pub(crate) tx: mpsc::Sender<Envelope>,
+    pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) batches: bool,
 }
 
@@ -37,6 +37,8 @@ pub struct Notifier {
     pub(crate) channels: Vec<ChannelHandle>,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) tasks: Vec<JoinHandle<()>>,
+    /// What the channels held as firing when the notifier started (from the outbox).
+    pub(crate) firing: Vec<Notification>,
 }
 
 impl Notifier {
@@ -80,10 +82,16 @@ impl Notifier {
         let mut queued = 0;
         for e in envelopes {
             let count = e.notifications.len();
-            if !channel.state.reserve(count) {
+            let resolves = e.notifications.iter().any(|n| !n.transition.is_firing());
+            let reserved = if resolves {
+                channel.state.reserve_resolve(count)
+            } else {
+                channel.state.reserve(count)
+            };
+            if !reserved {
                 continue;
             }
-            if channel.tx.try_send(e).is_ok() {
+            if channel.tx.try_send(Command::Send(e)).is_ok() {
                 queued += 1;
             } else {
                 // Closed (the task ended): give the slot back and count the loss.
@@ -92,6 +100,26 @@ impl Notifier {
             }
         }
         queued
+    }
+
+    /// The alerts the channels held as firing when this notifier started, read from the
+    /// outbox (what a previous process delivered or queued as firing and not yet resolved),
+    /// one per `alert_id`. With the in-memory outbox of a fresh process it is empty.
+    pub fn firing(&self) -> &[Notification] {
+        &self.firing
+    }
+
+    /// Tells every channel which alerts the application holds as active after a restart
+    /// (restored from its own store): each one the channel tracks as firing stays so (repeats
+    /// go on, nothing is sent now); one it does not know is sent as fired when the outbox is
+    /// durable (its fire was lost before it reached the outbox), else only tracked; and an
+    /// alert a channel still tracks as firing that is not among them is resolved (its resolve
+    /// is queued, with the same `alert_id`). Call it once, at start.
+    pub fn reconcile(&self, active: &[Notification]) {
+        for c in &self.channels {
+            // The channel holds twice its capacity in commands; at start it is empty.
+            let _ = c.tx.try_send(Command::Reconcile(active.to_vec()));
+        }
     }
 
     /// Every channel's counters, queue depth, last success, last error and recent dead letters.

@@ -2,21 +2,27 @@
 //!
 //! | Route | Answer |
 //! |---|---|
-//! | `GET /api/orgs/{orgId}/properties` | the organization's properties |
+//! | `GET /api/orgs/{orgId}/properties?limit=N&after=ID` | a page of the organization's properties |
 //! | `POST /api/orgs/{orgId}/properties` | creates a property (`201` + `Location`) |
 //! | `GET /api/orgs/{orgId}/properties/{propertyId}` | one property |
-//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000) |
-//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem |
+//! | `GET /api/slow?ms=N` | sleeps `N` ms (default 100, capped at 10000); a demo route |
+//! | `GET /api/fail?status=N` | a deliberate `N` (400..=599, default 500) problem; a demo route |
 //!
 //! Every error is an RFC 9457 [`Problem`] (`application/problem+json`): extractor rejections
 //! are handled here so that none escapes as axum's plain-text body, and database errors are
 //! logged and answered with a generic `500`.
+//!
+//! Bounds: a request body is at most 16 KiB ([`MAX_BODY_BYTES`], else `413`); the list is
+//! paged by id (`limit` 1 to 1,000, default 100; `after` the last id seen; a `Link` header
+//! with `rel="next"` while more follow; a bad value is a `400`); an organization holds at most
+//! `VITALS_MAX_PROPERTIES_PER_ORG` properties (default 10,000): a `POST` past it is a `409`
+//! (the request is valid, the organization's state refuses it, so not a `422`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -32,6 +38,12 @@ const DEFAULT_SLOW_MS: u64 = 100;
 const MAX_SLOW_MS: u64 = 10_000;
 /// Status of `/api/fail` when `status` is absent.
 const DEFAULT_FAIL_STATUS: u16 = 500;
+/// Largest request body accepted, bytes.
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Page size of the list when `limit` is absent.
+const DEFAULT_PAGE: usize = 100;
+/// Largest page of the list.
+const MAX_PAGE: usize = 1_000;
 
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
@@ -42,10 +54,23 @@ struct ApiState {
 
 /// The API routes, ready to be merged or nested into the server's router.
 pub(crate) fn router(db: Db) -> Router {
-    build_router(db, MAX_SLOW_MS)
+    api_routes().with_state(ApiState {
+        db,
+        max_slow_ms: MAX_SLOW_MS,
+    })
 }
 
-fn build_router(db: Db, max_slow_ms: u64) -> Router {
+/// `/api/slow` and `/api/fail`: fault injection (anyone who can call them moves the error rate
+/// and latency, and with them alerts), so the server mounts them only as demo routes, behind
+/// the operator check (issue 25).
+pub(crate) fn demo_router(db: Db) -> Router {
+    demo_routes().with_state(ApiState {
+        db,
+        max_slow_ms: MAX_SLOW_MS,
+    })
+}
+
+fn api_routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/api/orgs/{orgId}/properties",
@@ -55,8 +80,20 @@ fn build_router(db: Db, max_slow_ms: u64) -> Router {
             "/api/orgs/{orgId}/properties/{propertyId}",
             get(get_property),
         )
+        // Read at most this much of a body (a larger one is a 413 problem from the extractor).
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+fn demo_routes() -> Router<ApiState> {
+    Router::new()
         .route("/api/slow", get(slow))
         .route("/api/fail", get(fail))
+}
+
+#[cfg(test)]
+fn build_router(db: Db, max_slow_ms: u64) -> Router {
+    api_routes()
+        .merge(demo_routes())
         .with_state(ApiState { db, max_slow_ms })
 }
 
@@ -80,22 +117,53 @@ pub(crate) struct SlowDoc {
 /// A handler's result: the success response or a problem document.
 type ApiResult = Result<Response, Problem>;
 
-#[utoipa::path(get, path = "/api/orgs/{orgId}/properties", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme")), responses((status = 200, description = "The organization's properties", body = Vec<crate::db::Property>), (status = 400, description = "A path that cannot be decoded", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/api/orgs/{orgId}/properties", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme"), ("limit" = Option<String>, Query, pattern = "^[0-9]+$", description = "Page size, 1 to 1000 (default 100)"), ("after" = Option<String>, Query, pattern = "^[0-9]+$", description = "Only properties with an id above this one (the last id of the previous page)")), responses((status = 200, description = "A page of the organization's properties, oldest first; a `Link` header with `rel=\"next\"` while more follow", body = Vec<crate::db::Property>), (status = 400, description = "A path that cannot be decoded, or a bad `limit` or `after`", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn list_properties(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult {
     let instance = uri.path();
     let Path(org) = path.map_err(|r| path_problem(&r, instance))?;
-    match state.db.list_properties(&org).await {
-        Ok(Some(properties)) => Ok(Json(properties).into_response()),
+    let Query(query) = query.map_err(|r| query_problem(&r, instance))?;
+    let bad = |name: &str, raw: &str, rule: &str| {
+        Problem::new(StatusCode::BAD_REQUEST)
+            .with_detail(format!("`{name}` must be {rule}, got `{raw}`"))
+            .with_instance(instance)
+            .with_extension("parameter", name)
+    };
+    let limit = match query.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => parse_non_negative(raw)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| bad("limit", raw, "a whole number from 1 to 1000"))?,
+    };
+    let after = match query.get("after") {
+        None => 0,
+        Some(raw) => parse_non_negative(raw)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| bad("after", raw, "a property id (a whole number, 0 or more)"))?,
+    };
+    match state.db.list_page(&org, after, limit).await {
+        Ok(Some((properties, more))) => {
+            let next = properties.last().filter(|_| more).map(|p| p.id);
+            let mut response = Json(properties).into_response();
+            if let Some(last) = next {
+                let link = format!("<{instance}?limit={limit}&after={last}>; rel=\"next\"");
+                if let Ok(value) = HeaderValue::try_from(link) {
+                    response.headers_mut().insert(header::LINK, value);
+                }
+            }
+            Ok(response)
+        }
         Ok(None) => Err(unknown_org(&org, instance)),
         Err(error) => Err(db_problem(&error, instance)),
     }
 }
 
-#[utoipa::path(post, path = "/api/orgs/{orgId}/properties", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme")), request_body = crate::db::NewProperty, responses((status = 201, description = "Created", body = crate::db::Property, headers(("location" = String, description = "The new property's URL"))), (status = 400, description = "Malformed JSON, or a path that cannot be decoded", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over the size limit", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 415, description = "Not `application/json`", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 422, description = "Missing, mistyped or invalid fields (listed in `errors`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/api/orgs/{orgId}/properties", tag = "api", params(("orgId" = String, Path, description = "Organization id (slug), e.g. `acme`", example = "acme")), request_body = crate::db::NewProperty, responses((status = 201, description = "Created", body = crate::db::Property, headers(("location" = String, description = "The new property's URL"))), (status = 400, description = "Malformed JSON, or a path that cannot be decoded", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 404, description = "No such organization", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 413, description = "Body over the size limit (16 KiB)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 409, description = "The organization holds the most properties allowed", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 415, description = "Not `application/json`", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 422, description = "Missing, mistyped or invalid fields (listed in `errors`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"), (status = 503, description = "Shed under pressure, past the request timeout, or the database breaker is open", body = vitals_axum::Problem, content_type = "application/problem+json")))]
 async fn create_property(
     State(state): State<ApiState>,
     OriginalUri(uri): OriginalUri,
@@ -122,6 +190,13 @@ async fn create_property(
         }
         Ok(None) => Err(unknown_org(&org, instance)),
         Err(DbError::Validation(errors)) => Err(invalid_body(errors, instance)),
+        Err(DbError::Full { limit }) => Err(Problem::new(StatusCode::CONFLICT)
+            .with_detail(format!(
+                "organization `{org}` holds {limit} properties, the most allowed"
+            ))
+            .with_instance(instance)
+            .with_extension("organizationId", &org)
+            .with_extension("limit", limit)),
         Err(error) => Err(db_problem(&error, instance)),
     }
 }
@@ -400,6 +475,7 @@ mod tests {
         content_type: String,
         location: Option<String>,
         body: Value,
+        link: Option<String>,
     }
 
     async fn send(app: Router, request: Request<Body>) -> Answer {
@@ -413,6 +489,7 @@ mod tests {
         };
         let content_type = header(header::CONTENT_TYPE).unwrap_or_default();
         let location = header(header::LOCATION);
+        let link = header(header::LINK);
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
@@ -426,6 +503,7 @@ mod tests {
             status,
             content_type,
             location,
+            link,
             body,
         }
     }
@@ -482,6 +560,116 @@ mod tests {
             assert!(property["units"].is_u64());
             assert!(property["createdAt"].is_string());
         }
+    }
+
+    #[tokio::test]
+    async fn the_list_is_paged_by_id_with_a_next_link_and_bad_paging_is_400() {
+        let temp = TempDb::new();
+        for i in 0..5 {
+            let new = json!({"name": format!("Extra {i}"), "address": "1 Main St", "units": 4});
+            let created =
+                post_json(router(temp.db.clone()), "/api/orgs/acme/properties", &new).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        }
+        let all = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        assert_eq!(
+            all.body.as_array().unwrap().len(),
+            8,
+            "default page of 100 holds all"
+        );
+        assert!(all.link.is_none());
+        let ids: Vec<i64> = all
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        let mut uri = "/api/orgs/acme/properties?limit=3".to_owned();
+        let mut seen = Vec::new();
+        for expected in [3, 3, 2] {
+            let page = get_uri(router(temp.db.clone()), &uri).await;
+            assert_eq!(page.status, StatusCode::OK);
+            let items = page.body.as_array().unwrap();
+            assert_eq!(items.len(), expected);
+            seen.extend(items.iter().map(|p| p["id"].as_i64().unwrap()));
+            match page.link {
+                Some(link) => {
+                    let last = seen.last().unwrap();
+                    assert_eq!(
+                        link,
+                        format!("</api/orgs/acme/properties?limit=3&after={last}>; rel=\"next\"")
+                    );
+                    uri = link
+                        .trim_start_matches('<')
+                        .split('>')
+                        .next()
+                        .unwrap()
+                        .to_owned();
+                }
+                None => assert_eq!(expected, 2, "only the last page has no next link"),
+            }
+        }
+        assert_eq!(seen, ids);
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=x",
+            "limit=-1",
+            "after=x",
+            "after=99999999999999999999",
+            "limit=",
+        ] {
+            let answer = get_uri(
+                router(temp.db.clone()),
+                &format!("/api/orgs/acme/properties?{bad}"),
+            )
+            .await;
+            assert_problem(&answer, StatusCode::BAD_REQUEST);
+            let name = bad.split('=').next().unwrap();
+            assert_eq!(answer.body["parameter"], name, "{bad}");
+        }
+        let max = get_uri(
+            router(temp.db.clone()),
+            "/api/orgs/acme/properties?limit=1000&after=0",
+        )
+        .await;
+        assert_eq!(max.status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_body_over_16_kib_is_413_problem_json() {
+        let temp = TempDb::new();
+        let name = "x".repeat(MAX_BODY_BYTES);
+        let body = json!({"name": name, "address": "1 Main St", "units": 4}).to_string();
+        let answer = post(
+            router(temp.db.clone()),
+            "/api/orgs/acme/properties",
+            Some("application/json"),
+            &body,
+        )
+        .await;
+        assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
+        let list = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        assert_eq!(list.body.as_array().unwrap().len(), 3, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn an_organization_at_its_cap_answers_409_and_writes_nothing() {
+        let temp = TempDb::new();
+        let db = temp.db.clone().with_max_per_org(4);
+        let new = json!({"name": "One more", "address": "1 Main St", "units": 4});
+        let created = post_json(router(db.clone()), "/api/orgs/acme/properties", &new).await;
+        assert_eq!(created.status, StatusCode::CREATED);
+        let refused = post_json(router(db.clone()), "/api/orgs/acme/properties", &new).await;
+        assert_problem(&refused, StatusCode::CONFLICT);
+        assert_eq!(refused.body["limit"], 4);
+        assert_eq!(refused.body["organizationId"], "acme");
+        let list = get_uri(router(db.clone()), "/api/orgs/acme/properties").await;
+        assert_eq!(list.body.as_array().unwrap().len(), 4);
+        // Another organization has room of its own.
+        let other = post_json(router(db), "/api/orgs/globex/properties", &new).await;
+        assert_eq!(other.status, StatusCode::CREATED);
     }
 
     #[tokio::test]
@@ -702,14 +890,18 @@ mod tests {
     async fn slow_sleeps_requested_or_default_ms() {
         let temp = TempDb::new();
         let started = std::time::Instant::now();
-        let answer = get_uri(router(temp.db.clone()), "/api/slow").await;
+        let answer = get_uri(build_router(temp.db.clone(), MAX_SLOW_MS), "/api/slow").await;
         assert!(started.elapsed() >= Duration::from_millis(DEFAULT_SLOW_MS));
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.content_type, "application/json");
         assert_eq!(answer.body, json!({ "sleptMs": 100 }));
 
         let started = std::time::Instant::now();
-        let answer = get_uri(router(temp.db.clone()), "/api/slow?ms=30").await;
+        let answer = get_uri(
+            build_router(temp.db.clone(), MAX_SLOW_MS),
+            "/api/slow?ms=30",
+        )
+        .await;
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.body, json!({ "sleptMs": 30 }));
@@ -734,7 +926,11 @@ mod tests {
     async fn slow_with_invalid_ms_is_400() {
         let temp = TempDb::new();
         for query in ["ms=abc", "ms=-5", "ms=1.5", "ms=", "ms=%FF"] {
-            let answer = get_uri(router(temp.db.clone()), &format!("/api/slow?{query}")).await;
+            let answer = get_uri(
+                build_router(temp.db.clone(), MAX_SLOW_MS),
+                &format!("/api/slow?{query}"),
+            )
+            .await;
             assert_problem(&answer, StatusCode::BAD_REQUEST);
             assert!(
                 answer.body["detail"].as_str().unwrap().contains("ms"),
@@ -748,7 +944,7 @@ mod tests {
         let temp = TempDb::new();
         for status in [400_u16, 404, 418, 503, 599] {
             let answer = get_uri(
-                router(temp.db.clone()),
+                build_router(temp.db.clone(), MAX_SLOW_MS),
                 &format!("/api/fail?status={status}"),
             )
             .await;
@@ -760,7 +956,7 @@ mod tests {
     #[tokio::test]
     async fn fail_defaults_to_500() {
         let temp = TempDb::new();
-        let answer = get_uri(router(temp.db.clone()), "/api/fail").await;
+        let answer = get_uri(build_router(temp.db.clone(), MAX_SLOW_MS), "/api/fail").await;
         assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(answer.body["detail"], "deliberate failure");
     }
@@ -775,7 +971,11 @@ mod tests {
             "status=-500",
             "status=70000",
         ] {
-            let answer = get_uri(router(temp.db.clone()), &format!("/api/fail?{query}")).await;
+            let answer = get_uri(
+                build_router(temp.db.clone(), MAX_SLOW_MS),
+                &format!("/api/fail?{query}"),
+            )
+            .await;
             assert_problem(&answer, StatusCode::BAD_REQUEST);
             assert!(
                 answer.body["detail"]
@@ -797,7 +997,11 @@ mod tests {
         connection.execute_batch("DROP TABLE properties").unwrap();
         drop(connection);
 
-        let answer = get_uri(router(temp.db.clone()), "/api/orgs/acme/properties").await;
+        let answer = get_uri(
+            build_router(temp.db.clone(), MAX_SLOW_MS),
+            "/api/orgs/acme/properties",
+        )
+        .await;
         assert_problem(&answer, StatusCode::INTERNAL_SERVER_ERROR);
         let detail = answer.body["detail"].as_str().unwrap();
         assert!(detail.contains("internal error"), "{detail}");

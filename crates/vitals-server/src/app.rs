@@ -1,4 +1,6 @@
-//! The reference server's router: the API, the vitals endpoints, and the layers around them.
+//! The reference server's two routers: the public listener's (the API, vitals' public
+//! endpoints, the operator plane only with a token) and the operator listener's (vitals' every
+//! endpoint, `/openapi.json`, the demo routes), with the layers around them.
 
 use std::any::Any;
 use std::time::Duration;
@@ -43,17 +45,47 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .into_response()
 }
 
-/// Builds the whole app; the demo routes only when `demo` carries the operator auth that
-/// guards them; `/openapi.json` behind `operator`.
-pub(crate) fn build(
-    db: Db,
+/// A router behind `auth` (the demo routes and `/openapi.json` have no guard of their own).
+fn guarded(router: Router, auth: OperatorAuth) -> Router {
+    router.route_layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let auth = auth.clone();
+            async move {
+                let (parts, body) = req.into_parts();
+                if let Err(problem) = auth.check(&parts) {
+                    return problem.with_instance(parts.uri.path()).into_response();
+                }
+                next.run(Request::from_parts(parts, body)).await
+            }
+        },
+    ))
+}
+
+/// The operator plane: the operator endpoints, `/openapi.json` (`document`) and, when `demo`
+/// (their request timeout), the demo routes (with `/api/slow` and `/api/fail`), all behind `auth`.
+fn operator_routes(
+    db: &Db,
     vitals: &Vitals,
-    demo: Option<OperatorAuth>,
-    request_timeout: Duration,
-    operator: OperatorAuth,
+    demo: Option<Duration>,
+    auth: &OperatorAuth,
+    document: crate::openapi::Which,
 ) -> Router {
-    // The API (not the event streams, which last by design) answers within `request_timeout`.
-    let mut app = api::router(db.clone()).route_layer(axum::middleware::from_fn(
+    let mut app = vitals
+        .operator_router()
+        .merge(crate::openapi::router(auth.clone(), document));
+    if let Some(request_timeout) = demo {
+        // `/api/slow` answers within the request timeout, as the API does.
+        app = app.merge(guarded(
+            demo::router(db.clone()).merge(timed(api::demo_router(db.clone()), request_timeout)),
+            auth.clone(),
+        ));
+    }
+    app
+}
+
+/// `router` with each request answered within `request_timeout` (else 503 problem+json).
+fn timed(router: Router, request_timeout: Duration) -> Router {
+    router.route_layer(axum::middleware::from_fn(
         move |req: Request, next: Next| async move {
             // A `Uri` clone shares its bytes: nothing copied on the request path.
             let uri = req.uri().clone();
@@ -68,27 +100,59 @@ pub(crate) fn build(
                     .into_response(),
             }
         },
-    ));
-    if let Some(auth) = demo {
-        app = app.merge(demo::router(db).route_layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| {
-                let auth = auth.clone();
-                async move {
-                    let (parts, body) = req.into_parts();
-                    if let Err(problem) = auth.check(&parts) {
-                        return problem.with_instance(parts.uri.path()).into_response();
-                    }
-                    next.run(Request::from_parts(parts, body)).await
-                }
-            },
-        )));
-    }
+    ))
+}
+
+/// The fallbacks, the panic catcher and vitals' layers around `app`.
+fn finish(app: Router, vitals: &Vitals) -> Router {
     let app = app
-        .merge(crate::openapi::router(operator))
-        .merge(vitals.router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response));
     // Monitor ⊃ pressure ⊃ rate limit, applied at once (one boxing of each route, not three).
     app.layer(vitals.layers())
+}
+
+/// The public listener's app: the API (each request within `request_timeout`) and vitals'
+/// public endpoints; the operator plane too only when `auth` holds a token (else its paths
+/// are 404: no "local means operator" here, since a proxy on the same host connects from
+/// loopback).
+pub(crate) fn public(
+    db: &Db,
+    vitals: &Vitals,
+    demo: bool,
+    request_timeout: Duration,
+    auth: &OperatorAuth,
+) -> Router {
+    // The API (not the event streams, which last by design) answers within `request_timeout`.
+    let mut app = timed(api::router(db.clone()), request_timeout).merge(vitals.public_router());
+    if auth.has_token() {
+        app = app.merge(operator_routes(
+            db,
+            vitals,
+            demo.then_some(request_timeout),
+            auth,
+            crate::openapi::Which::Public,
+        ));
+    }
+    finish(app, vitals)
+}
+
+/// The operator listener's app (`VITALS_OPERATOR_ADDR`): every vitals endpoint at the seed's
+/// paths, `/openapi.json` and the demo routes; no API.
+pub(crate) fn operator(
+    db: &Db,
+    vitals: &Vitals,
+    demo: bool,
+    request_timeout: Duration,
+    auth: &OperatorAuth,
+) -> Router {
+    let app = vitals.public_router().merge(operator_routes(
+        db,
+        vitals,
+        demo.then_some(request_timeout),
+        auth,
+        crate::openapi::Which::Operator,
+    ));
+    finish(app, vitals)
 }

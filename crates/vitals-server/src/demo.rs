@@ -92,6 +92,7 @@ async fn cpu(uri: Uri) -> Response {
     // Burns CPU time, not wall time: on a loaded machine the thread gets less than the wall
     // clock, and the point of the route is a request that used N ms of CPU. The wall clock caps
     // it (ten times N) so a starved thread still answers.
+    tracing::debug!(ms, "burning CPU");
     let burn = Duration::from_millis(ms);
     let wall_cap = Instant::now() + burn * 10;
     let cpu_start = vitals::thread_cpu_time();

@@ -28,6 +28,9 @@ use vitals_store::{Retention, StoreConfig};
 
 use crate::db;
 
+/// Largest `VITALS_HISTORY_MAX_MB`: 16 TiB.
+const MAX_HISTORY_MB: u64 = 16 << 20;
+
 /// The service name the server reports, used in the generated rules.
 pub(crate) const SERVICE: &str = "vitals-server";
 
@@ -73,10 +76,17 @@ pub(crate) fn from_env(database: &str) -> anyhow::Result<Settings> {
             PathBuf::from(name)
         }),
     };
-    let max_mb: u64 = var("VITALS_HISTORY_MAX_MB")
-        .map_or(Ok(1024), |v| v.parse())
-        .context("VITALS_HISTORY_MAX_MB must be a whole number of MiB")?;
-    anyhow::ensure!(max_mb >= 1, "VITALS_HISTORY_MAX_MB must be at least 1");
+    // At most 16 TiB, so the byte count below cannot overflow.
+    let max_mb: u64 = crate::settings::number(
+        "VITALS_HISTORY_MAX_MB",
+        1024,
+        1,
+        MAX_HISTORY_MB,
+        "a whole number of MiB",
+    )?;
+    let max_bytes = max_mb
+        .checked_mul(1 << 20)
+        .context("VITALS_HISTORY_MAX_MB is too large")?;
     let defaults = Retention::default();
     let retention = Retention {
         minutes: duration("VITALS_HISTORY_RETENTION_MINUTES", defaults.minutes)?,
@@ -108,7 +118,7 @@ pub(crate) fn from_env(database: &str) -> anyhow::Result<Settings> {
     Ok(Settings {
         path: path.filter(|_| on),
         config: StoreConfig::default()
-            .max_bytes(max_mb << 20)
+            .max_bytes(max_bytes)
             .retention(retention),
         flush: Duration::from_secs(flush_secs),
         budgets,

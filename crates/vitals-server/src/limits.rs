@@ -1,16 +1,18 @@
 //! The rate limit's key and store: who a request counts against, and where quotas are kept.
 //!
 //! Key: the organization the request names (its `{orgId}` path parameter, else the
-//! `x-organization-id` header) **only if the server knows it** (it is in the database), else
-//! the client IP (through `VITALS_TRUSTED_PROXIES`, IPv6 by /64). A made-up organization id
-//! therefore counts against the client's address: nobody gets a fresh quota by rotating ids.
+//! `x-organization-id` header, but the header only with `VITALS_TRUST_ORGANIZATION_HEADER=1`,
+//! a gateway in front setting it) **only if the server knows it** (it is in the database),
+//! else the client IP (through `VITALS_TRUSTED_PROXIES`; IPv6 by /64, by /48 for new networks
+//! once the limiter's table is 7/8 full). A made-up organization id therefore counts against
+//! the client's address: nobody gets a fresh quota by rotating ids, and an untrusted header
+//! cannot spend a tenant's quota.
 //!
 //! Store: `VITALS_RATE_LIMIT_REDIS_URL` keeps the quotas in Redis, shared by every instance
 //! pointed at it; `VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS` (default 50) bounds each answer, and
 //! `VITALS_RATE_LIMIT_FAIL_CLOSED=1` refuses (429) rather than limiting locally while Redis is
 //! down.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -29,9 +31,15 @@ fn env_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-/// Keys by known organization, else by client IP (see the module docs).
+/// Keys by known organization, else by client IP (see the module docs); the header counts
+/// only with `VITALS_TRUST_ORGANIZATION_HEADER=1` (validated at start, so a bad value never
+/// reaches here).
 pub(crate) fn key_source(known: KnownOrgs) -> KeySource {
-    KeySource::custom(move |parts, ip| {
+    key_source_with(known, crate::tenants::trust_header().unwrap_or(false))
+}
+
+fn key_source_with(known: KnownOrgs, trust_header: bool) -> KeySource {
+    KeySource::custom_or_ip(move |parts, _ip| {
         let from_path = parts
             .extensions
             .get::<MatchedPath>()
@@ -40,26 +48,13 @@ pub(crate) fn key_source(known: KnownOrgs) -> KeySource {
             parts
                 .headers
                 .get(ORGANIZATION_HEADER)
+                .filter(|_| trust_header)
                 .and_then(|v| v.to_str().ok())
         };
-        if let Some(org) = from_path.or_else(from_header)
-            && known.contains(org)
-        {
-            return Some(format!("org:{org}"));
-        }
-        ip.map(|ip| format!("ip:{}", network(ip)))
+        let org = from_path.or_else(from_header)?;
+        // Otherwise the layer's own client-IP key (IPv6 by prefix, coarser under pressure).
+        known.contains(org).then(|| format!("org:{org}"))
     })
-}
-
-/// IPv4 as is, IPv6 by its /64 (one host usually holds a whole /64).
-fn network(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
-        v4 => v4,
-    }
 }
 
 /// `VITALS_TRUSTED_PROXIES`: a comma list of addresses and CIDR ranges whose
@@ -85,11 +80,16 @@ pub(crate) fn redis_store(layer: RateLimitLayer) -> anyhow::Result<RateLimitLaye
     else {
         return Ok(layer);
     };
+    // 1 ms to 60 s: each request waits at most this for Redis.
+    let timeout: u64 = crate::settings::number(
+        "VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS",
+        50,
+        1,
+        60_000,
+        "a number of milliseconds",
+    )?;
     // The error names the variable, not the value (a URL can hold a password).
     let store = RedisStore::open(url.trim()).context("VITALS_RATE_LIMIT_REDIS_URL")?;
-    let timeout: u64 = env_or("VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS", "50")
-        .parse()
-        .context("VITALS_RATE_LIMIT_REDIS_TIMEOUT_MS must be milliseconds")?;
     let fail_closed = match env_or("VITALS_RATE_LIMIT_FAIL_CLOSED", "0").as_str() {
         "0" | "false" => false,
         "1" | "true" => true,
@@ -107,34 +107,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proxies_parse_strictly_and_ipv6_keys_are_networks() {
+    fn proxies_parse_strictly() {
         assert_eq!(trusted_proxies("").unwrap(), vec![]);
         assert_eq!(trusted_proxies(" 10.0.0.0/8 , ::1").unwrap().len(), 2);
         let err = trusted_proxies("10.0.0.0/8,nope").unwrap_err().to_string();
         assert!(err.contains("VITALS_TRUSTED_PROXIES"), "{err}");
-        let ip: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
-        assert_eq!(network(ip).to_string(), "2001:db8:1:2::");
-        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
-        assert_eq!(network(mapped).to_string(), "192.0.2.7");
     }
 
     #[test]
-    fn only_known_organizations_get_their_own_key() {
+    fn only_known_organizations_get_their_own_key_and_the_header_only_when_trusted() {
         let known = std::sync::Arc::new(std::collections::HashSet::from(["acme".to_owned()]));
-        let KeySource::Custom(f) = key_source(known) else {
-            panic!("a custom key");
-        };
-        let ip: Option<IpAddr> = Some("192.0.2.7".parse().unwrap());
-        let key = |org: &str| {
-            let req = http::Request::get("/api/slow")
-                .header(ORGANIZATION_HEADER, org)
-                .body(())
-                .unwrap();
-            f(&req.into_parts().0, ip)
-        };
-        assert_eq!(key("acme").as_deref(), Some("org:acme"));
-        // A made-up id counts against the client's address, whatever it is.
-        assert_eq!(key("fresh-1").as_deref(), Some("ip:192.0.2.7"));
-        assert_eq!(key("fresh-2").as_deref(), Some("ip:192.0.2.7"));
+        let ip: Option<std::net::IpAddr> = Some("192.0.2.7".parse().unwrap());
+        for trusted in [true, false] {
+            let KeySource::CustomOrIp(f) = key_source_with(known.clone(), trusted) else {
+                panic!("a custom key with the IP fallback");
+            };
+            let key = |org: &str| {
+                let req = http::Request::get("/api/slow")
+                    .header(ORGANIZATION_HEADER, org)
+                    .body(())
+                    .unwrap();
+                f(&req.into_parts().0, ip)
+            };
+            // Untrusted, the header names nobody: the client's address (`None`) keys it.
+            let acme = trusted.then(|| "org:acme".to_owned());
+            assert_eq!(key("acme"), acme);
+            // A made-up id counts against the client's address, whatever it is.
+            assert_eq!(key("fresh-1"), None);
+            assert_eq!(key("fresh-2"), None);
+        }
     }
 }

@@ -4,10 +4,12 @@
 //! `cargo run --release` from the workspace root starts it on 127.0.0.1:4600 with no set-up.
 //! Environment: `HOST` (default `127.0.0.1`), `PORT` (default `4600`; `0` picks a free port),
 //! `DATABASE_URL` (default `./data/vitals.db`; a path, `sqlite://path` or `:memory:`),
-//! `VITALS_ADMIN_TOKEN` (operator bearer token; unset: operator endpoints answer loopback
-//! only, and a warning is logged when `HOST` is not a loopback address; set but blank: a
-//! start-up error), `VITALS_DEMO` (`1`: serve the demo routes, operator-only; else they do not
-//! exist), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
+//! `VITALS_OPERATOR_ADDR` (default `127.0.0.1:4601`: the operator listener, every vitals
+//! endpoint at the seed's paths, `/openapi.json` and the demo routes, to loopback clients or
+//! with the token), `VITALS_ADMIN_TOKEN` (operator bearer token, at least 32 characters,
+//! required on both listeners; with it the public listener serves the operator plane too,
+//! without it the operator paths are 404 there), `VITALS_DEMO` (`1`: serve the demo routes,
+//! `/api/slow` and `/api/fail` among them, operator-only; else they do not exist), `VITALS_SAMPLE_INTERVAL_MS` (process/runtime sampling, default 5000),
 //! `MEMORY_LIMIT_MB` (else the cgroup limit, else 1024), `VITALS_PRESSURE_MAX_HEAP_MB`,
 //! `VITALS_PRESSURE_MAX_RSS_MB`, `VITALS_PRESSURE_MAX_BUSY_RATIO`, `VITALS_PRESSURE_MAX_DELAY_MS`,
 //! `VITALS_DB_BREAKER_THRESHOLD` (5), `VITALS_DB_BREAKER_TIMEOUT_MS` (10000),
@@ -20,9 +22,14 @@
 //! (64: measure CPU and allocations of one request in 64), `VITALS_REQUEST_TIMEOUT_MS` (30000:
 //! an `/api` request running longer is answered 503 problem+json), `VITALS_HEADER_READ_TIMEOUT_MS`
 //! (10000: a client that has not sent its request head by then is disconnected),
-//! `VITALS_MAX_CONNECTIONS` (4096 open at once; more wait in the backlog),
-//! `VITALS_SHUTDOWN_DEADLINE_MS` (10000: what in-flight requests get after SIGTERM), `RUST_LOG`
-//! (default `info`), and the alerting variables of [`alerting`] (heap alert levels,
+//! `VITALS_MAX_CONNECTIONS` (4096 open at once per listener; more wait in the backlog),
+//! `VITALS_MAX_CONNECTIONS_PER_PEER` (256 per IPv4 address or IPv6 /64; more are closed at
+//! accept), `VITALS_IDLE_TIMEOUT_MS` (60000: a connection with no request in flight is closed),
+//! `VITALS_MAX_CONNECTION_AGE_MS` (3600000), `VITALS_SHUTDOWN_DELAY_MS` (1000: after SIGTERM,
+//! `/health/ready` answers 503 and both listeners keep serving this long before they stop
+//! accepting), `VITALS_SHUTDOWN_DEADLINE_MS` (10000: what in-flight requests get then), `RUST_LOG`
+//! (default `info`; changed at run time through `/loggers`), the diagnostics variables of
+//! [`diagnostics`] (profilers, capture on alert, artifacts), and the alerting variables of [`alerting`] (heap alert levels,
 //! notification channels).
 //! History and budgets: `VITALS_HISTORY`, `VITALS_HISTORY_PATH`, `VITALS_HISTORY_MAX_MB`,
 //! `VITALS_HISTORY_RETENTION_{MINUTES,HOURS,DAYS}`, `VITALS_HISTORY_FLUSH_SECS`,
@@ -44,6 +51,7 @@ mod app;
 mod business;
 mod db;
 mod demo;
+mod diagnostics;
 mod history;
 mod limits;
 mod openapi;
@@ -54,7 +62,6 @@ mod tenants;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -82,6 +89,8 @@ async fn main() -> anyhow::Result<()> {
     let otel = vitals_otel::init_from_env("vitals-server")?;
     // vitals' metric families over OTLP too, with `OTEL_METRICS_EXPORTER=otlp` (off otherwise).
     let otel_metrics = vitals_otel::MetricsExport::from_env("vitals-server")?;
+    // `RUST_LOG` (default `info`), changed at run time through `/loggers`.
+    let (log_filter, loggers) = diagnostics::log_filter();
     tracing_subscriber::registry()
         .with(otel.as_ref().map(vitals_otel::OtelGuard::layer))
         // Lines logged during a request carry its ids, route and tenant (the request span
@@ -91,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
                 tracing_subscriber::fmt::format(),
             )),
         )
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(log_filter)
         .init();
 
     let host = env_or("HOST", "127.0.0.1");
@@ -114,8 +123,14 @@ async fn main() -> anyhow::Result<()> {
         .context("opening the database")?
         .with_breaker(breaker);
 
-    let auth = operator_auth(&host)?;
+    let operator_addr = env_or("VITALS_OPERATOR_ADDR", "127.0.0.1:4601");
+    let operator_host = operator_addr
+        .rsplit_once(':')
+        .map_or(operator_addr.as_str(), |(h, _)| h)
+        .to_owned();
+    let auth = operator_auth(&operator_host)?;
     let demo = demo_from_env()?;
+    let diag = diagnostics::from_env(auth.clone(), loggers, db::file_path(&database))?;
     let sample_interval = ms("VITALS_SAMPLE_INTERVAL_MS", 5_000)?;
     let pressure = pressure_from_env(demo)?;
     let get = |name: &str| std::env::var(name).ok();
@@ -130,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     );
     let check_db = db.clone();
+    let connection_stats = std::sync::Arc::new(serve::ConnectionStats::default());
     let builder = Vitals::builder()
         .monitor_config(tenants::monitor_config(&known)?)
         .trust_organization_header(tenants::trust_header()?)
@@ -157,7 +173,12 @@ async fn main() -> anyhow::Result<()> {
         .reporter(vitals_otel::OtelReporter::new(
             otel.as_ref(),
             otel_metrics.as_ref(),
-        ));
+        ))
+        .reporter(serve::ConnectionReporter(std::sync::Arc::clone(
+            &connection_stats,
+        )))
+        .reporter(diag.reporter())
+        .alert_hook(diag.alert_hook());
     let vitals = history
         .apply(alerting::with_notifier(builder, notifier, get))
         .build();
@@ -170,21 +191,77 @@ async fn main() -> anyhow::Result<()> {
     let limits = serve::Limits {
         header_read_timeout: ms("VITALS_HEADER_READ_TIMEOUT_MS", 10_000)?,
         max_connections: settings::number("VITALS_MAX_CONNECTIONS", 4096, 1, 1_000_000, "a count")?,
+        max_connections_per_peer: settings::number(
+            "VITALS_MAX_CONNECTIONS_PER_PEER",
+            256,
+            1,
+            1_000_000,
+            "a count",
+        )?,
+        idle_timeout: ms("VITALS_IDLE_TIMEOUT_MS", 60_000)?,
+        max_connection_age: ms("VITALS_MAX_CONNECTION_AGE_MS", 3_600_000)?,
         shutdown_deadline: ms("VITALS_SHUTDOWN_DEADLINE_MS", 10_000)?,
     };
-    let app = app::build(
-        db,
-        &vitals,
-        demo.then_some(auth.clone()),
-        request_timeout,
-        auth,
-    );
+    let shutdown_delay = Duration::from_millis(settings::number(
+        "VITALS_SHUTDOWN_DELAY_MS",
+        1_000,
+        0,
+        settings::MAX_MS,
+        "a number of milliseconds",
+    )?);
+    // Diagnostics: their routes on the operator listener (mounted in this one place, with the
+    // in-flight registry on its routes), the in-flight registry on the public routes too.
+    let public_app =
+        app::public(&db, &vitals, demo, request_timeout, &auth).layer(diag.in_flight().layer());
+    let operator_app = diag.mount(app::operator(&db, &vitals, demo, request_timeout, &auth));
+    let operator_listener = tokio::net::TcpListener::bind(operator_addr.as_str())
+        .await
+        .with_context(|| format!("VITALS_OPERATOR_ADDR: binding {operator_addr}"))?;
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;
+    let operator_at = operator_listener.local_addr()?;
+    if !operator_at.ip().is_loopback() && !auth.has_token() {
+        tracing::warn!(
+            "VITALS_OPERATOR_ADDR={operator_at} is not a loopback address and \
+             VITALS_ADMIN_TOKEN is not set: the operator listener answers loopback clients only"
+        );
+    }
+    // Not "listening on": tests and scripts read the public port from that line.
+    tracing::info!("operator plane on http://{operator_at}");
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr}");
-    serve::serve(listener, app, limits, shutdown_signal()).await;
+    vitals.startup_complete();
+    // The stop: on the signal, readiness turns 503 at once; both listeners keep serving for
+    // the shutdown delay (load balancers see the 503 and stop sending), then stop accepting and
+    // drain within the deadline.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopper = {
+        let vitals = vitals.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            vitals.refuse_traffic();
+            tokio::time::sleep(shutdown_delay).await;
+            let _ = stop_tx.send(true);
+        })
+    };
+    tokio::join!(
+        serve::serve(
+            listener,
+            public_app,
+            limits,
+            std::sync::Arc::clone(&connection_stats),
+            stop_rx.clone(),
+        ),
+        serve::serve(
+            operator_listener,
+            operator_app,
+            limits,
+            std::sync::Arc::clone(&connection_stats),
+            stop_rx,
+        ),
+    );
+    stopper.abort();
     if let Some(notifier) = vitals.notifier() {
         // Briefly: what is still pending stays in the outbox for the next start.
         if !notifier.drain(Duration::from_secs(3)).await {
@@ -231,31 +308,33 @@ fn pressure_from_env(demo: bool) -> anyhow::Result<vitals_axum::PressureBuilder>
     Ok(p)
 }
 
-/// `VITALS_ADMIN_TOKEN`: a bearer token (blank: an error), or unset for loopback-only access,
-/// which admits `HOST` as a `Host` name and warns when `HOST` is not a loopback address.
+/// `VITALS_ADMIN_TOKEN`: a bearer token (blank or shorter than
+/// [`vitals_axum::MIN_TOKEN_LEN`]: an error) required on both listeners, or unset: the operator
+/// plane only on the operator listener, to loopback clients, admitting the operator address'
+/// host as a `Host` name.
 fn operator_auth(host: &str) -> anyhow::Result<OperatorAuth> {
     match std::env::var("VITALS_ADMIN_TOKEN") {
-        Ok(token) => OperatorAuth::try_token(&token).map_err(|e| {
-            anyhow::anyhow!("VITALS_ADMIN_TOKEN: {e}; unset it for loopback-only access")
-        }),
+        Ok(token) => {
+            let auth = OperatorAuth::try_token(&token).map_err(|e| {
+                anyhow::anyhow!(
+                    "VITALS_ADMIN_TOKEN: {e}; unset it to serve the operator plane on \
+                     VITALS_OPERATOR_ADDR only"
+                )
+            })?;
+            let len = token.trim().chars().count();
+            if len < vitals_axum::MIN_TOKEN_LEN {
+                anyhow::bail!(
+                    "VITALS_ADMIN_TOKEN must be at least {} characters (got {len}); \
+                     `openssl rand -hex 32` makes one",
+                    vitals_axum::MIN_TOKEN_LEN
+                );
+            }
+            Ok(auth)
+        }
         Err(std::env::VarError::NotUnicode(_)) => {
             anyhow::bail!("VITALS_ADMIN_TOKEN must be valid UTF-8")
         }
-        Err(std::env::VarError::NotPresent) => {
-            let loopback = host.eq_ignore_ascii_case("localhost")
-                || host
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.to_canonical().is_loopback());
-            if !loopback {
-                tracing::warn!(
-                    "HOST={host} is not a loopback address and VITALS_ADMIN_TOKEN is not set: \
-                     operator endpoints answer loopback clients only (and refuse proxied \
-                     requests); set VITALS_ADMIN_TOKEN to reach them from elsewhere"
-                );
-            }
-            Ok(OperatorAuth::loopback_only().allow_host(host))
-        }
+        Err(std::env::VarError::NotPresent) => Ok(OperatorAuth::loopback_only().allow_host(host)),
     }
 }
 

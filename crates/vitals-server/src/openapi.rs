@@ -2,8 +2,14 @@
 //! `api.rs`) merged with vitals' own ([`vitals_axum::openapi`]), served at `GET /openapi.json`
 //! to operators and committed as `docs/openapi.json`.
 //!
-//! The demo routes (`VITALS_DEMO=1`) are left out: they are off by default, and fuzzing them
-//! (a database fault, a 512 MiB hold, a blocked worker) would break the service under test.
+//! Two documents, one per listener: [`Which::Public`] (`docs/openapi.json`: what the public
+//! listener serves with `VITALS_ADMIN_TOKEN` set; without a token, only its operations without
+//! `security`) and [`Which::Operator`] (`docs/openapi-operator.json`: the operator listener's,
+//! the same without the `/api/` paths).
+//!
+//! The demo routes (`VITALS_DEMO=1`, `/api/slow` and `/api/fail` among them) are left out: they
+//! are off by default, and fuzzing them (a database fault, a 512 MiB hold, a blocked worker)
+//! would break the service under test.
 
 use std::sync::LazyLock;
 
@@ -24,8 +30,6 @@ use crate::api;
         api::list_properties,
         api::create_property,
         api::get_property,
-        api::slow,
-        api::fail,
         openapi_json,
     ),
     tags(
@@ -34,6 +38,25 @@ use crate::api;
     )
 )]
 struct ServerApi;
+
+/// Which listener's document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    /// The public listener's (with a token): the API and every vitals endpoint.
+    Public,
+    /// The operator listener's: vitals' endpoints and this document, no API.
+    Operator,
+}
+
+/// The document of `which` listener.
+pub(crate) fn document_of(which: Which) -> utoipa::openapi::OpenApi {
+    let mut doc = document();
+    if which == Which::Operator {
+        doc.paths.paths.retain(|path, _| !path.starts_with("/api/"));
+        doc.info.title = "vitals-server (operator listener)".to_owned();
+    }
+    doc
+}
 
 /// The whole document: the server's API, then vitals' endpoints.
 pub(crate) fn document() -> utoipa::openapi::OpenApi {
@@ -58,7 +81,12 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
 
 /// The document as committed in `docs/openapi.json` (pretty, with a final newline).
 pub(crate) fn document_json() -> String {
-    let mut json = document()
+    document_json_of(Which::Public)
+}
+
+/// `which` listener's document as committed (pretty, with a final newline).
+pub(crate) fn document_json_of(which: Which) -> String {
+    let mut json = document_of(which)
         .to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     json.push('\n');
@@ -74,26 +102,39 @@ pub(crate) fn document_json() -> String {
     responses(
         (status = 200, description = "The OpenAPI 3.1 document", body = Object),
         (status = 401, description = "No or a wrong operator token", body = vitals_axum::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Loopback-only mode: not a loopback client, a forwarded request or a foreign `Host`", body = vitals_axum::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A cross-site request (foreign `Origin`, `Sec-Fetch-Site`), or in loopback-only mode: not a loopback client, a forwarded request or a foreign `Host`", body = vitals_axum::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Over the rate limit (`Retry-After`)", body = vitals_axum::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn openapi_json() -> Response {
     static DOCUMENT: LazyLock<String> = LazyLock::new(document_json);
+    serve_document(DOCUMENT.as_str())
+}
+
+async fn openapi_json_operator() -> Response {
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| document_json_of(Which::Operator));
+    serve_document(DOCUMENT.as_str())
+}
+
+fn serve_document(document: &'static str) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        DOCUMENT.as_str(),
+        document,
     )
         .into_response()
 }
 
-/// `GET /openapi.json` behind the operator check.
-pub(crate) fn router(auth: OperatorAuth) -> Router {
+/// `GET /openapi.json` (`which` listener's document) behind the operator check.
+pub(crate) fn router(auth: OperatorAuth, which: Which) -> Router {
+    let handler = match which {
+        Which::Public => get(openapi_json),
+        Which::Operator => get(openapi_json_operator),
+    };
     Router::new()
-        .route("/openapi.json", get(openapi_json))
+        .route("/openapi.json", handler)
         .route_layer(axum::middleware::from_fn(
             move |req: Request, next: Next| {
                 let auth = auth.clone();
@@ -118,18 +159,25 @@ mod tests {
     /// vitals-server openapi` rewrites it.
     #[test]
     fn committed_document_is_current() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
-        let generated = document_json();
-        if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
-            std::fs::write(&path, &generated).expect("writing docs/openapi.json");
-            return;
+        for (file, which) in [
+            ("openapi.json", Which::Public),
+            ("openapi-operator.json", Which::Operator),
+        ] {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../docs")
+                .join(file);
+            let generated = document_json_of(which);
+            if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+                std::fs::write(&path, &generated).expect("writing the document");
+                continue;
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == generated,
+                "docs/{file} is out of date: run `UPDATE_OPENAPI=1 cargo test -p vitals-server \
+                 openapi` and commit it"
+            );
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p vitals-server \
-             openapi` and commit it"
-        );
     }
 
     #[test]
@@ -139,9 +187,10 @@ mod tests {
         for expected in [
             "/api/orgs/{orgId}/properties",
             "/api/orgs/{orgId}/properties/{propertyId}",
-            "/api/slow",
-            "/api/fail",
             "/openapi.json",
+            "/health/live",
+            "/health/ready",
+            "/health/startup",
             "/health",
             "/metrics",
             "/metrics/history",
@@ -151,6 +200,10 @@ mod tests {
             assert!(paths.contains(&expected), "{expected} missing: {paths:?}");
         }
         assert!(!paths.iter().any(|p| p.starts_with("/api/demo")));
+        assert!(!paths.contains(&"/api/slow") && !paths.contains(&"/api/fail"));
+        let operator = document_of(Which::Operator);
+        assert!(!operator.paths.paths.keys().any(|p| p.starts_with("/api/")));
+        assert!(operator.paths.paths.contains_key("/metrics"));
         let json = serde_json::to_value(&doc).unwrap();
         assert_eq!(json["openapi"], "3.1.0");
         assert_eq!(

@@ -30,7 +30,11 @@ async fn record(server: &Server, id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cpu_allocation_and_blocking_are_attributed_to_the_request() {
-    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_RESOURCES_EVERY", "1")]);
+    let server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
+        ("VITALS_DEMO", "1"),
+        ("VITALS_RESOURCES_EVERY", "1"),
+    ]);
 
     let cpu = server
         .get_with("/api/demo/cpu?ms=200", &[("x-request-id", "attr-cpu")])
@@ -170,7 +174,7 @@ async fn cpu_allocation_and_blocking_are_attributed_to_the_request() {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_default_sampling_every_blocking_request_is_still_flagged() {
     // Defaults: CPU and allocations measured one request in 64 per worker; polls timed always.
-    let server = Server::start_with(&[("VITALS_DEMO", "1")]);
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     let debug = server.get("/health/debug").await;
     assert_eq!(debug.json["config"]["resourcesEvery"], 64, "{}", debug.text);
     assert_eq!(debug.json["config"]["blockingPollThresholdMs"], 10.0);

@@ -112,7 +112,7 @@ async fn a_breached_budget_pages_through_the_alert_engine_and_resolves() {
         ("VITALS_WEBHOOK_URL", hook.as_str()),
         ("VITALS_WEBHOOK_SECRET", WEBHOOK_SECRET),
     ];
-    let server = Server::start_with(&env);
+    let server = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
 
     // Healthy traffic first: no alert.
     for _ in 0..20 {

@@ -10,7 +10,7 @@ use support::Server;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cpu_burning_request_is_flagged_on_the_first_try_by_its_busy_time() {
-    let server = Server::start_with(&[("VITALS_DEMO", "1")]);
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     let debug = server.get("/health/debug").await;
     assert_eq!(debug.json["config"]["resourcesEvery"], 64, "{}", debug.text);
 

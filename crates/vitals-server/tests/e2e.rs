@@ -5,6 +5,7 @@
 //! Every test has its own server, so the tests run in parallel and the counts they assert are
 //! exact. The monitoring endpoints are monitored too, so figures are always filtered by route.
 
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -66,7 +67,7 @@ async fn organization(server: &Server, org: &str) -> Answer {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_answers_and_problems() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     // List: the seeded organization has three properties.
     let list = server.get("/api/orgs/acme/properties").await;
@@ -143,7 +144,7 @@ async fn api_answers_and_problems() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exact_counts_after_known_traffic() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     for _ in 0..7 {
         assert_eq!(server.get("/api/orgs/acme/properties").await.status, 200);
@@ -264,7 +265,7 @@ async fn exact_counts_after_known_traffic() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_ring_orders_slowest_first() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     assert_eq!(server.get("/api/slow?ms=300").await.status, 200);
     for _ in 0..2 {
@@ -336,7 +337,7 @@ async fn slow_ring_orders_slowest_first() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn correlation_ids_are_echoed_and_recorded() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     // A valid incoming id is kept.
     let kept = server
@@ -399,7 +400,7 @@ async fn correlation_ids_are_echoed_and_recorded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn monitoring_endpoints_reject_bad_input() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     for endpoint in [
         "/health/performance/slow",
@@ -461,8 +462,8 @@ async fn monitoring_endpoints_reject_bad_input() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_endpoints_need_the_token() {
-    const TOKEN: &str = "s3cret";
-    let server = Server::start_with(&[("VITALS_ADMIN_TOKEN", TOKEN)]);
+    const TOKEN: &str = "s3cret-operator-token-0123456789ab";
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_ADMIN_TOKEN", TOKEN)]);
     let mut bodies = Vec::new();
 
     let stats = "/health/performance/v2/stats";
@@ -549,7 +550,7 @@ async fn operator_endpoints_need_the_token() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_endpoints_pass() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     let health = server.get("/health").await;
     health.assert_ok_json();
@@ -591,7 +592,7 @@ async fn health_endpoints_pass() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_abort_is_recorded_as_499() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
@@ -622,7 +623,7 @@ async fn client_abort_is_recorded_as_499() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_in_flight_requests_finish() {
-    let mut server = Server::start();
+    let mut server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     let request = server.client().get(server.url("/api/slow?ms=1500")).send();
     let in_flight = tokio::spawn(async move {
         let response = request.await?;
@@ -661,7 +662,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tenant_from_header_is_recorded() {
     // Untrusted by default: a client's header names no tenant.
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     let answer = server
         .get_with("/api/slow?ms=1", &[("x-organization-id", "initech-hdr")])
         .await;
@@ -671,7 +672,10 @@ async fn tenant_from_header_is_recorded() {
     drop(server);
 
     // Trusted when a gateway sets it.
-    let server = Server::start_with(&[("VITALS_TRUST_ORGANIZATION_HEADER", "1")]);
+    let server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
+        ("VITALS_TRUST_ORGANIZATION_HEADER", "1"),
+    ]);
 
     let answer = server
         .get_with("/api/slow?ms=1", &[("x-organization-id", "initech-hdr")])
@@ -696,7 +700,7 @@ async fn tenant_from_header_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_tenant_flood_mints_no_series() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
 
     // A known tenant first, so that `tracked` has something to stay at.
     assert_eq!(server.get("/api/orgs/acme/properties").await.status, 200);

@@ -135,7 +135,11 @@ fn bucket_of(v: f64) -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_quantiles_from_prometheus_match_the_traffic_sent() {
-    let servers = [Server::start(), Server::start(), Server::start()];
+    let servers = [
+        Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]),
+        Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]),
+        Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]),
+    ];
     let client = servers[0].client().clone();
     // Series exist before the first scrape (a series born between scrapes would be
     // extrapolated differently on each instance); these requests are before the rate's window.

@@ -69,7 +69,7 @@ async fn history_survives_a_graceful_restart() {
     let dir = Dir::new("restart");
     let db = dir.db();
     let env = [("DATABASE_URL", db.to_str().unwrap())];
-    let mut server = Server::start_with(&env);
+    let mut server = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
     traffic(&server, 30).await;
     let fail = server.get("/api/fail?status=503").await;
     assert_eq!(fail.status, 503, "{}", fail.text);
@@ -79,7 +79,7 @@ async fn history_survives_a_graceful_restart() {
     assert!(history_file(&db).is_file(), "no history file beside {db:?}");
 
     let restarted_at = std::time::SystemTime::now();
-    let server = Server::start_with(&env);
+    let server = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
     let route = server
         .get(&format!("/metrics/history?series={PROPERTIES}&step=1m"))
         .await;
@@ -140,7 +140,7 @@ async fn kill_9_leaves_a_readable_store() {
         ("DATABASE_URL", db.to_str().unwrap()),
         ("VITALS_HISTORY_FLUSH_SECS", "1"),
     ];
-    let mut server = Server::start_with(&env);
+    let mut server = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
     traffic(&server, 40).await;
     // Wait for a flush that holds all 40 (the endpoint reads what is on disk).
     let mut flushed = 0;
@@ -197,7 +197,7 @@ async fn kill_9_leaves_a_readable_store() {
     drop(store);
 
     // And the server starts on it again and answers from it.
-    let server = Server::start_with(&env);
+    let server = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
     let r = server
         .get(&format!("/metrics/history?series={PROPERTIES}"))
         .await;

@@ -360,7 +360,7 @@ d = json.load(sys.stdin)\nWebhook(d['secret']).verify(d['body'], d['headers'])\n
 }
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const TOKEN: &str = "tok-4f1d8e2a9c";
+const TOKEN: &str = "tok-4f1d8e2a9c-operator-token-0123456789";
 const SLACK_TOKEN: &str = "T0001/B0001/slacks3cr3tXyZ";
 const PD_KEY: &str = "pdkey-R0ut1ngK3y77";
 

@@ -260,7 +260,7 @@ fn promtool_check(body: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn text_exposition_passes_promtool_with_exact_counts() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     known_traffic(&server).await;
     business_traffic(&server).await;
 
@@ -334,7 +334,7 @@ async fn text_exposition_passes_promtool_with_exact_counts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn openmetrics_when_asked() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     known_traffic(&server).await;
     business_traffic(&server).await;
 
@@ -581,7 +581,7 @@ async fn query(client: &reqwest::Client, prometheus: &Prometheus, promql: &str) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn real_prometheus_scrapes_and_queries() {
-    let server = Server::start();
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_DEMO", "1")]);
     known_traffic(&server).await;
     business_traffic(&server).await;
     let target = server

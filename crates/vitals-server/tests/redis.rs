@@ -111,7 +111,7 @@ fn count(statuses: &[u16], status: u16) -> usize {
 
 /// The operator token: a request through a proxy (these carry `x-forwarded-for`) reaches the
 /// operator endpoints only with it.
-const TOKEN: &str = "redis-test-operator-token";
+const TOKEN: &str = "redis-test-operator-token-0123456789ab";
 
 /// `name value` of an unlabelled sample in the server's `/metrics` (asked from a fresh
 /// address behind the trusted loopback proxy, so the scrape is never rate limited).
@@ -154,8 +154,8 @@ async fn two_servers_share_one_quota_and_survive_redis_going_away() {
         ("VITALS_TRUSTED_PROXIES", "127.0.0.1"),
         ("VITALS_ADMIN_TOKEN", TOKEN),
     ];
-    let a = Server::start_with(&env);
-    let b = Server::start_with(&env);
+    let a = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
+    let b = Server::start_with(&[env.as_slice(), &[("VITALS_DEMO", "1")]].concat());
     let both = [&a, &b];
 
     // 1. One quota for a known organization, whichever instance answers.

@@ -25,7 +25,7 @@ use std::process::Command;
 use support::Server;
 
 const SKIP_ENV: &str = "VITALS_SKIP_SCHEMATHESIS";
-const TOKEN: &str = "schemathesis-operator-token";
+const TOKEN: &str = "schemathesis-operator-token-0123456789";
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -68,7 +68,12 @@ async fn the_served_document_holds_against_the_running_server() {
     let anonymous = server.get("/openapi.json").await;
     anonymous.assert_problem(401);
     let served = server
-        .get_with("/openapi.json", &[("authorization", &bearer)])
+        .send(
+            server
+                .client()
+                .get(server.public_url("/openapi.json"))
+                .header("authorization", &bearer),
+        )
         .await;
     assert_eq!(served.status, 200, "{}", served.text);
     assert_eq!(served.content_type(), "application/json");
@@ -82,14 +87,54 @@ async fn the_served_document_holds_against_the_running_server() {
 
     let max_examples =
         std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| "15".to_owned());
+    // The public listener with the token serves the whole of docs/openapi.json; the operator
+    // listener serves docs/openapi-operator.json (no API), its own `/openapi.json` included.
+    let operator_doc = std::fs::read_to_string(workspace().join("docs/openapi-operator.json"))
+        .expect("reading docs/openapi-operator.json");
+    let served_operator = server
+        .send(
+            server
+                .client()
+                .get(server.operator_url("/openapi.json"))
+                .header("authorization", &bearer),
+        )
+        .await;
+    assert!(
+        served_operator.text == operator_doc,
+        "the operator listener's /openapi.json differs from docs/openapi-operator.json"
+    );
+    for (document, url, text) in [
+        ("docs/openapi.json", server.public_url(""), &committed),
+        (
+            "docs/openapi-operator.json",
+            server.operator_url(""),
+            &operator_doc,
+        ),
+    ] {
+        run(&server, document, &url, &bearer, &max_examples, text).await;
+    }
+}
+
+/// One schemathesis run of `document` against `url`; zero failures and every operation tested.
+async fn run(
+    server: &Server,
+    document: &str,
+    url: &str,
+    bearer: &str,
+    max_examples: &str,
+    text: &str,
+) {
     let report = tempfile_dir();
-    let server_url = server.url("");
+    let server_url = url.to_owned();
+    let document_path = workspace().join(document);
+    let bearer = bearer.to_owned();
+    let max_examples = max_examples.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("schemathesis")
             .arg("--config-file")
             .arg(workspace().join("crates/vitals-server/tests/schemathesis.toml"))
             .arg("run")
-            .arg(workspace().join("docs/openapi.json"))
+            .arg(document_path)
             .args(["--url", &server_url])
             .args(["--header", &format!("Authorization: {bearer}")])
             .args(["--max-examples", &max_examples])
@@ -108,18 +153,18 @@ async fn the_served_document_holds_against_the_running_server() {
     .expect("running schemathesis");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{stdout}");
+    eprintln!("{document}:\n{stdout}");
     assert!(
         output.status.success(),
-        "schemathesis found failures (exit {:?}):\n{stdout}\n{stderr}\nserver output:\n{}",
+        "schemathesis found failures in {document} (exit {:?}):\n{stdout}\n{stderr}\nserver output:\n{}",
         output.status.code(),
         server.output()
     );
     // It tested every operation (a run that selects nothing also exits 0).
-    let operations = operation_count(&committed);
+    let operations = operation_count(text);
     assert!(
         stdout.contains(&format!("Tested: {operations}")),
-        "expected {operations} operations tested:\n{stdout}"
+        "expected {operations} operations tested in {document}:\n{stdout}"
     );
 }
 

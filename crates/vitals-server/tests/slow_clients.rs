@@ -43,7 +43,10 @@ async fn slowloris(addr: std::net::SocketAddr, give_up: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slowloris_does_not_stop_the_server_and_is_cut_off_after_the_header_timeout() {
-    let server = Server::start_with(&[("VITALS_HEADER_READ_TIMEOUT_MS", "3000")]);
+    let server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
+        ("VITALS_HEADER_READ_TIMEOUT_MS", "3000"),
+    ]);
     let addr: std::net::SocketAddr = server
         .url("")
         .trim_start_matches("http://")
@@ -81,7 +84,7 @@ async fn a_slowloris_does_not_stop_the_server_and_is_cut_off_after_the_header_ti
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_request_past_the_request_timeout_is_a_503_problem() {
-    let server = Server::start_with(&[("VITALS_REQUEST_TIMEOUT_MS", "200")]);
+    let server = Server::start_with(&[("VITALS_DEMO", "1"), ("VITALS_REQUEST_TIMEOUT_MS", "200")]);
     let slow = server.get("/api/slow?ms=3000").await;
     slow.assert_problem(503);
     assert!(
@@ -95,6 +98,7 @@ async fn an_api_request_past_the_request_timeout_is_a_503_problem() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_waits_for_in_flight_requests_only_until_its_deadline() {
     let mut server = Server::start_with(&[
+        ("VITALS_DEMO", "1"),
         ("VITALS_SHUTDOWN_DEADLINE_MS", "500"),
         ("VITALS_REQUEST_TIMEOUT_MS", "60000"),
     ]);

@@ -54,10 +54,11 @@ mod store;
 pub use codec::CodecError;
 pub use error::{HistoryError, OpenError, QueryError, StoreError};
 pub use model::{
-    AlertTransition, Buckets, HistorySeries, MAX_NAME_BYTES, MinuteBatch, Point, SeriesKey,
-    SeriesSyntaxError, SystemPoint, Transition,
+    ActiveAlert, AlertTransition, Buckets, HistorySeries, MAX_NAME_BYTES, MinuteBatch, Point,
+    SeriesKey, SeriesSyntaxError, SystemPoint, Transition,
 };
 pub use store::{
-    GaugeStat, History, HistoryPoint, HistoryRequest, MAX_ALERTS_PER_BATCH, MAX_POINTS,
-    MAX_POINTS_PER_BATCH, Retention, Step, Store, StoreConfig, SystemHistoryPoint, WriteReport,
+    GaugeStat, History, HistoryPoint, HistoryRequest, MAX_ACTIVE_ALERTS, MAX_ALERTS_PER_BATCH,
+    MAX_POINTS, MAX_POINTS_PER_BATCH, Retention, Step, Store, StoreConfig, SystemHistoryPoint,
+    WriteReport,
 };

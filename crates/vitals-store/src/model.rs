@@ -414,6 +414,34 @@ pub struct AlertTransition {
     pub at_ms: i64,
 }
 
+/// An alert active when it was stored (see [`Store::set_active_alerts`](crate::Store::set_active_alerts)):
+/// what the core's alert engine needs to hold it across a restart, and the identity its
+/// notifications carried (`id`, `instance`, `service`), so a resolve after the restart names
+/// the same alert instance.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ActiveAlert {
+    /// The alert's `type` (its rule, e.g. `memory`, or a condition such as `budgetPage:api`).
+    pub rule: String,
+    /// The notification id (PagerDuty's dedup key).
+    pub id: String,
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// The alert's message.
+    pub message: String,
+    /// Latest value (NaN when unknown).
+    pub value: f64,
+    /// Threshold of the current severity (NaN when none).
+    pub threshold: f64,
+    /// When it started firing, unix milliseconds.
+    pub firing_since_ms: i64,
+    /// When `value` was observed, unix milliseconds.
+    pub at_ms: i64,
+    /// The instance its notifications named.
+    pub instance: String,
+    /// The service its notifications named.
+    pub service: String,
+}
+
 /// Everything the store takes for one minute.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MinuteBatch {

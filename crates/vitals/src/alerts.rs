@@ -179,7 +179,7 @@ pub struct AlertTransition {
 #[derive(Debug, Clone, Default)]
 pub struct AlertEngine {
     thresholds: AlertThresholds,
-    active: [Option<Alert>; Rule::ALL.len()],
+    pub(crate) active: [Option<Alert>; Rule::ALL.len()],
     /// Active alerts of conditions judged by the caller (see [`crate::AlertCondition`]).
     pub(crate) conditions: Vec<Alert>,
     pub(crate) resolved: VecDeque<Alert>,

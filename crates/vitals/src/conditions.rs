@@ -77,6 +77,58 @@ impl AlertCondition {
 }
 
 impl AlertEngine {
+    /// Puts active alerts a previous process persisted back in place, so they survive a
+    /// restart: an alert still firing at the next [`evaluate`](Self::evaluate) is held without
+    /// a new `Fired` transition (no second page), and one that no longer holds resolves with
+    /// its original `firing_since` (the same alert instance, so the same notification id).
+    ///
+    /// An alert of one of the engine's rules goes to that rule's place unless it is taken;
+    /// any other `type` becomes a condition alert (see
+    /// [`evaluate_conditions`](Self::evaluate_conditions)), up to
+    /// [`MAX_CONDITION_ALERTS`]. Resolved alerts and duplicates
+    /// are skipped. Returns how many were restored. Call it before the first evaluation.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use vitals::{AlertEngine, AlertTransitionKind, Signals};
+    ///
+    /// let t0 = SystemTime::now();
+    /// let mut before = AlertEngine::default();
+    /// let mut s = Signals::new(t0);
+    /// s.heap_bytes = Some(2 << 30);
+    /// before.evaluate(&s);
+    /// // ... the process restarts ...
+    /// let mut after = AlertEngine::default();
+    /// assert_eq!(after.restore(before.active()), 1);
+    /// s.at = t0 + Duration::from_secs(5);
+    /// assert!(after.evaluate(&s).is_empty(), "still firing: no new page");
+    /// s.heap_bytes = Some(1 << 20);
+    /// let resolved = after.evaluate(&s);
+    /// assert_eq!(resolved[0].kind, AlertTransitionKind::Resolved);
+    /// assert_eq!(resolved[0].alert.firing_since, t0);
+    /// ```
+    pub fn restore(&mut self, alerts: impl IntoIterator<Item = Alert>) -> usize {
+        let mut restored = 0;
+        for alert in alerts {
+            if !alert.is_active() {
+                continue;
+            }
+            if let Some(rule) = Rule::ALL.iter().find(|r| r.kind() == alert.type_) {
+                let slot = &mut self.active[*rule as usize];
+                if slot.is_none() {
+                    *slot = Some(alert);
+                    restored += 1;
+                }
+            } else if self.conditions.len() < MAX_CONDITION_ALERTS
+                && !self.conditions.iter().any(|a| a.type_ == alert.type_)
+            {
+                self.conditions.push(alert);
+                restored += 1;
+            }
+        }
+        restored
+    }
+
     /// Judges `conditions` at `at` and returns the transitions they caused; see the
     /// [`AlertCondition`](crate::AlertCondition) docs.
     pub fn evaluate_conditions(

@@ -110,8 +110,8 @@ pub struct CheckResult {
 /// | `memory:utilization` | `heap`, `rss` | `percent` of the memory limit, or `MiB` when no limit is known | heap and RSS thresholds (absolute) |
 /// | `runtime:utilization` | | `percent` busy | busy ratio thresholds |
 /// | `runtime:schedulingDelay` | | `ms` (p99) | scheduling delay thresholds |
-/// | `http:latencyP95` | | `ms` | latency thresholds |
-/// | `http:errorRate` | | `percent` | error rate thresholds, judged only with at least [`AlertThresholds::error_rate_min_requests`] requests |
+/// | `http:latencyP95` | | `ms` | latency thresholds, at most `warn` (clients can move it) |
+/// | `http:errorRate` | | `percent` | error rate thresholds, judged only with at least [`AlertThresholds::error_rate_min_requests`] requests; at most `warn` (clients can move it) |
 /// | `<dependency>:responseTime` | | `ms` | `fail` when the dependency is not ok |
 ///
 /// [`Signals`] is a plain struct the caller fills on every evaluation from whatever it measures
@@ -214,6 +214,17 @@ pub fn health_report(
             continue;
         };
         let (status, output) = judge(rule, signals, thresholds);
+        // Any client can move the error rate and the latency (a burst of requests that fail or
+        // wait): they warn, never fail, so strangers cannot take the instance out of a load
+        // balancer that probes this report. Alerts still judge them in full.
+        let (status, output) = if rule.client_movable() && status == HealthStatus::Fail {
+            (
+                HealthStatus::Warn,
+                output.map(|o| format!("{o}; reported as warn: clients can move this signal")),
+            )
+        } else {
+            (status, output)
+        };
         add(
             key,
             CheckResult {
@@ -642,7 +653,8 @@ mod tests {
         let report = health_report(&s, &t, "1", None);
         let keys: Vec<&str> = report.checks.keys().map(String::as_str).collect();
         assert_eq!(keys, ["http:latencyP95", "runtime:utilization"]);
-        assert_eq!(report.status, HealthStatus::Fail);
+        // Latency past critical warns (clients can move it); the score still counts it.
+        assert_eq!(report.status, HealthStatus::Warn);
 
         let score = health_score(&s, &t);
         let names: Vec<&str> = score.factors.iter().map(|f| f.name.as_str()).collect();
@@ -719,10 +731,21 @@ mod tests {
         assert!(health_score(&s, &t).factors.is_empty());
         s.requests_last_5m = 20;
         let report = health_report(&s, &t, "1", None);
+        // Past critical, but any client can push it there: warn, never fail.
         assert_eq!(
             report.checks["http:errorRate"][0].status,
-            HealthStatus::Fail
+            HealthStatus::Warn
         );
+        assert_eq!(report.status, HealthStatus::Warn);
+        assert!(
+            report.checks["http:errorRate"][0]
+                .output
+                .as_deref()
+                .unwrap()
+                .contains("clients can move")
+        );
+        s.p95 = Some(Duration::from_secs(30));
+        assert_eq!(health_report(&s, &t, "1", None).status, HealthStatus::Warn);
         assert_eq!(report.checks["http:errorRate"][0].observed_value, 50.0);
     }
 

@@ -36,6 +36,7 @@ mod advice;
 mod alerts;
 mod alloc;
 mod conditions;
+mod correlation;
 mod expose;
 mod health;
 mod heap;
@@ -61,6 +62,10 @@ pub use alerts::{
 };
 pub use alloc::{AllocatorStats, CountingAllocator, allocator_stats};
 pub use conditions::{AlertCondition, MAX_CONDITION_ALERTS};
+pub use correlation::{
+    ORGANIZATION_HEADER, ORGANIZATION_PARAMS, REQUEST_ID_HEADER, TRACEPARENT_HEADER, TraceParent,
+    is_valid_request_id, new_request_id, request_id_from, resolve_tenant,
+};
 pub use expose::{
     Family as MetricFamily, Format as MetricsFormat, HistogramValue, Labels as MetricLabels,
     MetricKind, OPENMETRICS_CONTENT_TYPE, Sample as MetricSample, SampleValue as MetricValue,

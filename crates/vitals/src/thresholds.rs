@@ -293,6 +293,12 @@ impl Rule {
         Rule::SchedulingDelay,
     ];
 
+    /// Whether any client can move the signal (request figures): such a rule makes the health
+    /// report warn, never fail.
+    pub(crate) fn client_movable(self) -> bool {
+        matches!(self, Rule::Latency | Rule::ErrorRate)
+    }
+
     /// The alert `type`.
     pub(crate) fn kind(self) -> &'static str {
         match self {

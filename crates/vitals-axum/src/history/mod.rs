@@ -6,6 +6,7 @@
 //! touches it. A store that cannot be opened or written is logged once per change of reason
 //! and reported as a `warn` check by `/health`; serving goes on without history.
 
+mod active;
 mod alerts;
 mod budgets;
 mod flush;
@@ -18,6 +19,7 @@ use vitals::{MinutePoint, Monitor, SystemHistory};
 use vitals_store::budget::Budget;
 use vitals_store::{SeriesKey, Step, Store, SystemPoint};
 
+pub(crate) use active::ActiveSaver;
 pub(crate) use budgets::BudgetBoard;
 use flush::Flusher;
 
@@ -45,10 +47,26 @@ pub(crate) enum Source {
 pub(crate) struct HistoryState {
     store: Option<Arc<Store>>,
     enabled: bool,
-    warning: Mutex<Option<String>>,
+    /// Why history is not kept: (the public reason, the detail with the file and SQLite's
+    /// text, for operator views and the log only).
+    warning: Mutex<Option<(String, String)>>,
     flusher: Mutex<Flusher>,
     pub(crate) flush_interval: Duration,
     pub(crate) budgets: BudgetBoard,
+    /// The active alerts' writer (see [`active`]).
+    pub(crate) active: ActiveSaver,
+}
+
+/// The public reason of an open failure (no path, no SQLite text).
+fn open_reason(e: &vitals_store::OpenError) -> &'static str {
+    use vitals_store::OpenError as E;
+    match e {
+        E::Corrupt { .. } => "the history store is corrupt or not a database",
+        E::ReadOnly { .. } => "the history store is read-only",
+        E::Locked { .. } => "the history store is locked by another process",
+        E::NewerSchema { .. } => "the history store was written by a newer version",
+        E::Other { .. } => "the history store cannot be opened",
+    }
 }
 
 impl HistoryState {
@@ -66,7 +84,11 @@ impl HistoryState {
                 Ok(s) => (true, Some(Arc::new(s)), None),
                 Err(e) => {
                     tracing::error!(error = %e, "history is off: the store cannot be opened");
-                    (true, None, Some(e.to_string()))
+                    (
+                        true,
+                        None,
+                        Some((open_reason(&e).to_owned(), e.to_string())),
+                    )
                 }
             },
         };
@@ -77,6 +99,7 @@ impl HistoryState {
             flusher: Mutex::new(Flusher::default()),
             flush_interval: flush_interval.max(Duration::from_secs(1)),
             budgets: BudgetBoard::new(budgets, window_scale),
+            active: ActiveSaver::default(),
         }
     }
 
@@ -90,19 +113,29 @@ impl HistoryState {
         self.store.as_ref()
     }
 
-    /// Why history is not being kept right now, if it is not.
+    /// Why history is not being kept right now, if it is not, for any client (the public
+    /// `/health`): the kind of failure, without the file's path or SQLite's text.
     pub(crate) fn warning(&self) -> Option<String> {
-        lock(&self.warning).clone()
+        lock(&self.warning)
+            .as_ref()
+            .map(|(public, _)| public.clone())
+    }
+
+    /// As [`warning`](Self::warning), with the file and SQLite's report: operator views only.
+    pub(crate) fn warning_detail(&self) -> Option<String> {
+        lock(&self.warning)
+            .as_ref()
+            .map(|(_, detail)| detail.clone())
     }
 
     fn set_warning(&self, warning: Option<String>) {
         let mut current = lock(&self.warning);
-        if *current != warning {
+        if current.as_ref().map(|(_, d)| d) != warning.as_ref() {
             match &warning {
                 Some(w) => tracing::error!(error = %w, "history: the minute could not be written"),
                 None => tracing::info!("history: writing again"),
             }
-            *current = warning;
+            *current = warning.map(|d| ("the history store cannot be written".to_owned(), d));
         }
     }
 
@@ -317,7 +350,10 @@ mod tests {
         );
         assert!(state.enabled() && state.store().is_none());
         let warning = state.warning().unwrap();
-        assert!(warning.contains("bad.sqlite"), "{warning}");
+        assert_eq!(warning, "the history store is corrupt or not a database");
+        assert!(!warning.contains("bad.sqlite") && !warning.contains(&*dir.to_string_lossy()));
+        let detail = state.warning_detail().unwrap();
+        assert!(detail.contains("bad.sqlite"), "{detail}");
         // Flushing without a store is a no-op, not a panic.
         state.flush(&Monitor::default(), None, true);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -416,6 +416,28 @@ impl Pressure {
         self.shed_unless_exempt(reason, path)
     }
 
+    /// The reason a request to `path` is shed now, if it is, counted as shed: for an adapter
+    /// that answers in its own protocol (gRPC's `UNAVAILABLE`, an actix response) instead of
+    /// this crate's problem document. Exempt paths are never shed.
+    #[must_use]
+    pub fn shed_reason(&self, path: &str) -> Option<PressureReason> {
+        let reason = self.current()?;
+        if self.is_exempt(path) {
+            return None;
+        }
+        self.inner.shed[usize::from(reason.code() - 1)].fetch_add(1, Ordering::Relaxed);
+        Some(reason)
+    }
+
+    /// `Retry-After` of shed responses.
+    #[must_use]
+    pub fn retry_after(&self) -> std::time::Duration {
+        self.inner
+            .settings
+            .retry_after
+            .max(std::time::Duration::from_secs(1))
+    }
+
     #[cold]
     fn shed_unless_exempt(&self, reason: PressureReason, path: &str) -> Option<Response> {
         (!self.is_exempt(path)).then(|| self.shed_response(reason))

@@ -47,6 +47,10 @@ pub enum KeySource {
     Organization,
     /// A closure; build it with [`KeySource::custom`].
     Custom(KeyFn),
+    /// A closure whose `None` falls back to the client IP key (IPv6 by prefix, coarser under
+    /// pressure as for [`ClientIp`](Self::ClientIp)); build it with
+    /// [`KeySource::custom_or_ip`].
+    CustomOrIp(KeyFn),
 }
 
 impl KeySource {
@@ -57,6 +61,23 @@ impl KeySource {
     {
         KeySource::Custom(Arc::new(f))
     }
+
+    /// Keys by `f(request head, client IP)` when it returns a key (a tenant the application
+    /// vouches for, say), else by the client IP as [`KeySource::ClientIp`] does.
+    ///
+    /// ```
+    /// use vitals_axum::KeySource;
+    /// let source = KeySource::custom_or_ip(|parts, _ip| {
+    ///     parts.headers.get("x-api-key").map(|_| "key".to_owned())
+    /// });
+    /// assert_eq!(format!("{source:?}"), "CustomOrIp(..)");
+    /// ```
+    pub fn custom_or_ip<F>(f: F) -> Self
+    where
+        F: Fn(&http::request::Parts, Option<IpAddr>) -> Option<String> + Send + Sync + 'static,
+    {
+        KeySource::CustomOrIp(Arc::new(f))
+    }
 }
 
 impl fmt::Debug for KeySource {
@@ -65,6 +86,7 @@ impl fmt::Debug for KeySource {
             KeySource::ClientIp => f.write_str("ClientIp"),
             KeySource::Organization => f.write_str("Organization"),
             KeySource::Custom(_) => f.write_str("Custom(..)"),
+            KeySource::CustomOrIp(_) => f.write_str("CustomOrIp(..)"),
         }
     }
 }

@@ -55,10 +55,12 @@ pub const DEFAULT_SKIPPED_ROUTES: [&str; 4] = [
 ///   usually holds a whole /64 and could otherwise rotate through 2⁶⁴ keys.
 /// - [`KeySource::Organization`]: the tenant, from an [`Organization`](crate::Organization) in the request extensions
 ///   (set by an authentication layer in front of this one), else the route's `{orgId}` or
-///   `{organizationId}` path parameter, else the `x-organization-id` header; ids must pass
-///   [`vitals::is_valid_organization_id`]. Requests without a tenant are keyed by
-///   client IP. A header or a path segment is chosen by the client: unless an authentication
-///   layer vouches for the tenant, a client can spread its requests over many tenant ids.
+///   `{organizationId}` path parameter, else, only with
+///   [`trust_organization_header`](RateLimitLayer::trust_organization_header), the
+///   `x-organization-id` header (otherwise anyone could spend a tenant's quota by naming it);
+///   ids must pass [`vitals::is_valid_organization_id`]. Requests without a tenant are keyed by
+///   client IP. A path segment is chosen by the client: unless an authentication layer vouches
+///   for the tenant, a client can spread its requests over many tenant ids.
 /// - [`KeySource::custom`]: your closure, given the request head and the client IP resolved as
 ///   above.
 ///
@@ -172,6 +174,7 @@ impl RateLimitLayer {
             key: KeySource::ClientIp,
             trusted_proxies: Vec::new(),
             ipv6_prefix: 64,
+            trust_organization_header: false,
             routes: Vec::new(),
             skipped: DEFAULT_SKIPPED_ROUTES
                 .iter()
@@ -217,6 +220,22 @@ impl RateLimitLayer {
     {
         let proxies = proxies.into_iter().map(Into::into).collect();
         self.with(|s| s.trusted_proxies = proxies)
+    }
+
+    /// Whether [`KeySource::Organization`] may read the tenant from the `x-organization-id`
+    /// header (default `false`: a client could name any tenant and spend its quota). Set it
+    /// when a gateway in front sets the header and strips the client's, as
+    /// [`MonitorLayer::trust_organization_header`](crate::MonitorLayer::trust_organization_header).
+    ///
+    /// ```
+    /// use vitals_axum::{KeySource, RateLimitLayer};
+    /// let layer = RateLimitLayer::per_window(600, std::time::Duration::from_secs(60))
+    ///     .key(KeySource::Organization)
+    ///     .trust_organization_header(true);
+    /// # drop(layer);
+    /// ```
+    pub fn trust_organization_header(self, trusted: bool) -> Self {
+        self.with(|s| s.trust_organization_header = trusted)
     }
 
     /// How many leading bits of an IPv6 client address form its key (default 64, clamped to

@@ -22,4 +22,4 @@ pub use layer::{DEFAULT_SKIPPED_ROUTES, RateLimitLayer};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_REDIS_TIMEOUT, InvalidRedisUrl, RateLimitStoreStatus, RedisStore};
 pub use service::RateLimitService;
-pub use store::DEFAULT_MAX_KEYS;
+pub use store::{DEFAULT_MAX_KEYS, PRESSURE_IPV6_PREFIX};

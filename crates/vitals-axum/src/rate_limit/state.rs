@@ -25,6 +25,8 @@ pub(super) struct Settings {
     pub(super) key: KeySource,
     pub(super) trusted_proxies: Vec<IpRange>,
     pub(super) ipv6_prefix: u8,
+    /// Whether `x-organization-id` may name the tenant (a gateway in front sets it).
+    pub(super) trust_organization_header: bool,
     pub(super) routes: Vec<(String, u32, Duration)>,
     pub(super) skipped: HashSet<String, KeyHasher>,
     pub(super) allow_keys: HashSet<RateLimitKey, KeyHasher>,
@@ -129,13 +131,18 @@ impl State {
     /// The client IP key; `None` when there is no `ConnectInfo`.
     pub(super) fn ip_key(&self, req: &Request<impl Sized>) -> Option<RateLimitKey> {
         let ip = self.client_ip(req.extensions(), req.headers())?;
-        Some(RateLimitKey::Ip(match ip {
-            IpAddr::V4(_) => ip,
-            IpAddr::V6(_) => mask(ip, self.settings.ipv6_prefix),
-        }))
+        Some(self.ip_key_of(ip))
     }
 
-    pub(super) fn organization<B>(req: &Request<B>) -> Option<Arc<str>> {
+    /// The key of a client address: IPv4 as is, IPv6 masked to the prefix.
+    pub(super) fn ip_key_of(&self, ip: IpAddr) -> RateLimitKey {
+        RateLimitKey::Ip(match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(_) => mask(ip, self.settings.ipv6_prefix),
+        })
+    }
+
+    pub(super) fn organization<B>(&self, req: &Request<B>) -> Option<Arc<str>> {
         if let Some(org) = req.extensions().get::<Organization>() {
             return Some(Arc::clone(&org.0));
         }
@@ -149,6 +156,9 @@ impl State {
                 return Some(Arc::from(id));
             }
         }
+        if !self.settings.trust_organization_header {
+            return None;
+        }
         req.headers()
             .get(ORGANIZATION_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -160,7 +170,7 @@ impl State {
     pub(super) fn key<B>(&self, req: Request<B>) -> (Request<B>, Option<RateLimitKey>) {
         let key = match &self.settings.key {
             KeySource::ClientIp => self.ip_key(&req),
-            KeySource::Organization => match Self::organization(&req) {
+            KeySource::Organization => match self.organization(&req) {
                 Some(id) => Some(RateLimitKey::Organization(id)),
                 None => self.ip_key(&req),
             },
@@ -168,6 +178,15 @@ impl State {
                 let (parts, body) = req.into_parts();
                 let ip = self.client_ip(&parts.extensions, &parts.headers);
                 let key = f(&parts, ip).map(|k| RateLimitKey::Custom(Arc::from(k)));
+                return (Request::from_parts(parts, body), key);
+            }
+            KeySource::CustomOrIp(f) => {
+                let (parts, body) = req.into_parts();
+                let ip = self.client_ip(&parts.extensions, &parts.headers);
+                let key = match f(&parts, ip) {
+                    Some(k) => Some(RateLimitKey::Custom(Arc::from(k))),
+                    None => ip.map(|ip| self.ip_key_of(ip)),
+                };
                 return (Request::from_parts(parts, body), key);
             }
         };

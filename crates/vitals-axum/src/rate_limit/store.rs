@@ -12,7 +12,13 @@ use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 
-use super::key::RateLimitKey;
+use super::key::{RateLimitKey, mask};
+
+/// IPv6 prefix a new client network is keyed by once a quota's key table is under pressure
+/// (7/8 of [`max_keys`](crate::RateLimitLayer::max_keys) or more): a provider's customer
+/// usually holds a /48, so a flood from many /64s of one customer adds one key per /48 while
+/// a client from another prefix still gets a bucket of its own.
+pub const PRESSURE_IPV6_PREFIX: u8 = 48;
 
 /// foldhash (random seed per limiter) rather than the default SipHash: the key is hashed on
 /// every request, and SipHash was 200 instructions of it; the core monitor's maps make the same
@@ -28,7 +34,10 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 
 /// governor's DashMap store with a cap on keys: a new key that finds the table full is limited
 /// by one state shared by every such key (the overflow rule of the monitor's tenants), until
-/// the cleanup makes room. Written here because governor's stores grow with every distinct key
+/// the cleanup makes room. Under pressure (the table at 7/8 of its cap or more) a new IPv6
+/// network key is coarsened to its /48 ([`PRESSURE_IPV6_PREFIX`]): a client flooding the table
+/// from many /64s then adds one key per /48 it holds and shares those buckets, while a client
+/// from another prefix still gets a bucket of its own rather than the exhausted overflow. Written here because governor's stores grow with every distinct key
 /// until the next `retain_recent`, and a client with a million addresses or tenant ids would
 /// grow the table a million keys in one cleanup interval.
 pub(super) struct CappedStore {
@@ -70,7 +79,24 @@ impl StateStore for CappedStore {
         }
         // A new key. Concurrent new keys can each see room, so the table can pass the cap by
         // one key per thread.
-        if self.keys.load(Ordering::Relaxed) >= self.max_keys {
+        let keys = self.keys.load(Ordering::Relaxed);
+        if let RateLimitKey::Ip(ip @ std::net::IpAddr::V6(_)) = key {
+            if keys >= self.max_keys - self.max_keys / 8 {
+                // Its own key (not `Ip`, whose /48 would alias the /64 of the same bits); a
+                // string only for new networks under pressure.
+                let coarse = RateLimitKey::Custom(
+                    format!("{}/{PRESSURE_IPV6_PREFIX}", mask(*ip, PRESSURE_IPV6_PREFIX)).into(),
+                );
+                if let Some(state) = self.map.get(&coarse) {
+                    return state.measure_and_replace(&NotKeyed::NonKey, f);
+                }
+                if keys < self.max_keys {
+                    self.keys.fetch_add(1, Ordering::Relaxed);
+                    return self.map.measure_and_replace(&coarse, f);
+                }
+            }
+        }
+        if keys >= self.max_keys {
             self.overflowed.fetch_add(1, Ordering::Relaxed);
             return self.overflow.measure_and_replace(&NotKeyed::NonKey, f);
         }

@@ -1,4 +1,5 @@
-//! `/health/ping`, `/health` and `/health/debug`.
+//! `/health/ping`, `/health`, the probes (`/health/live`, `/health/ready`, `/health/startup`)
+//! and `/health/debug`.
 
 use crate::util::rfc3339;
 use std::time::{Duration, SystemTime};
@@ -10,6 +11,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::check::Probe;
 use crate::shared::AppState;
 
 /// `GET /health/ping`: answers at once, touches no dependency.
@@ -93,6 +95,85 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
     res
 }
 
+/// A probe's answer: `pass` (200) or `fail` (503), why, and its group's checks.
+async fn probe(state: &AppState, probe: Probe) -> Response {
+    let lifecycle = &state.lifecycle;
+    let mut reasons = Vec::new();
+    if matches!(probe, Probe::Ready | Probe::Startup) && !lifecycle.started() {
+        reasons.push("start-up has not completed".to_owned());
+    }
+    if probe == Probe::Ready && lifecycle.refusing() {
+        reasons
+            .push("shutting down: refusing new traffic while in-flight requests drain".to_owned());
+    }
+    let checks: serde_json::Map<String, serde_json::Value> =
+        crate::report::run_checks_in(state, Some(probe))
+            .await
+            .into_iter()
+            .map(|(dep, output)| {
+                if !dep.ok {
+                    reasons.push(format!(
+                        "{}: {}",
+                        dep.name,
+                        output.as_deref().unwrap_or("failed")
+                    ));
+                }
+                let result = CheckResult {
+                    status: if dep.ok { "pass" } else { "fail" },
+                    response_time_ms: vitals::as_ms(dep.response_time),
+                    output,
+                };
+                (dep.name, json!(result))
+            })
+            .collect();
+    let pass = reasons.is_empty();
+    let mut body = json!({
+        "status": if pass { "pass" } else { "fail" },
+        "probe": probe.as_str(),
+        "started": lifecycle.started(),
+        "acceptingTraffic": !lifecycle.refusing(),
+        "checks": checks,
+    });
+    if !pass {
+        body["output"] = json!(reasons.join("; "));
+    }
+    let status = if pass {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut res = (status, Json(body)).into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/health+json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /health/live`: the process answers (Kubernetes' liveness probe). 503 only when a check
+/// of the `live` group fails (none by default): traffic cannot fail it.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Alive", body = super::schemas::ProbeDoc, content_type = "application/health+json"), (status = 503, description = "A liveness check fails", body = super::schemas::ProbeDoc, content_type = "application/health+json"))))]
+pub(crate) async fn live(State(state): State<AppState>) -> Response {
+    probe(&state, Probe::Live).await
+}
+
+/// `GET /health/ready`: the process takes traffic (Kubernetes' readiness probe): start-up done,
+/// not shutting down, and every check of the `ready` group (by default, every check) passing.
+/// Request figures (error rate, latency) play no part, so clients cannot fail it.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "Ready for traffic", body = super::schemas::ProbeDoc, content_type = "application/health+json"), (status = 503, description = "Starting, shutting down, or a readiness check fails", body = super::schemas::ProbeDoc, content_type = "application/health+json"))))]
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    probe(&state, Probe::Ready).await
+}
+
+/// `GET /health/startup`: start-up has completed (Kubernetes' startup probe) and every check of
+/// the `startup` group passes.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/startup", tag = "health", responses((status = 200, description = "Started", body = super::schemas::ProbeDoc, content_type = "application/health+json"), (status = 503, description = "Still starting, or a startup check fails", body = super::schemas::ProbeDoc, content_type = "application/health+json"))))]
+pub(crate) async fn startup(State(state): State<AppState>) -> Response {
+    probe(&state, Probe::Startup).await
+}
+
 /// `GET /health/debug`: configuration (no secrets), monitor memory, process facts.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/health/debug", tag = "health", security(("operatorToken" = [])), responses((status = 200, description = "Configuration and monitor memory", body = super::schemas::DebugDoc))))]
 pub(crate) async fn debug(State(state): State<AppState>) -> Response {
@@ -115,6 +196,9 @@ pub(crate) async fn debug(State(state): State<AppState>) -> Response {
             "blockingPollThresholdMs": vitals::as_ms(config.blocking_poll_threshold),
             "operatorAuth": if state.auth.has_token() { "bearer-token" } else { "loopback-only" },
             "healthChecks": state.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            "healthCheckGroups": state.checks.iter()
+                .map(|c| (c.name.clone(), json!(c.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>())))
+                .collect::<serde_json::Map<_, _>>(),
             "healthCheckTimeoutMs": Duration::as_millis(&state.check_timeout) as u64,
         },
         "monitorMemory": state.monitor.memory(),

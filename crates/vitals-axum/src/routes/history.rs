@@ -72,7 +72,7 @@ fn unavailable(state: &AppState, uri: &Uri) -> Response {
     let detail = if state.history.enabled() {
         state
             .history
-            .warning()
+            .warning_detail()
             .unwrap_or_else(|| "the history store is not available".to_owned())
     } else {
         "history is not kept by this server".to_owned()
@@ -105,7 +105,7 @@ pub(crate) async fn history(State(state): State<AppState>, uri: Uri) -> Response
     let from = query
         .get("from")
         .unwrap_or_else(|| match to.parse::<i64>() {
-            Ok(t) => (t - 3_600).to_string(),
+            Ok(t) => t.saturating_sub(3_600).to_string(),
             Err(_) => now.saturating_sub(3_600).to_string(),
         });
     let step = query.get("step").unwrap_or_else(|| "1m".to_owned());

@@ -1,5 +1,6 @@
-//! The endpoints vitals serves (listed on [`Vitals::router`](crate::Vitals::router)): one
-//! file per family of routes, and the operator-only guard in front of most of them.
+//! The endpoints vitals serves (listed on [`Vitals::public_router`](crate::Vitals::public_router)
+//! and [`Vitals::operator_router`](crate::Vitals::operator_router)): one file per family of
+//! routes, and the operator-only guard in front of the operator ones.
 
 #[cfg(feature = "dashboard")]
 mod custom;
@@ -47,7 +48,24 @@ async fn operator_only(State(state): State<AppState>, request: Request, next: Ne
     next.run(Request::from_parts(parts, body)).await
 }
 
-pub(crate) fn router<S>(state: AppState) -> Router<S>
+/// The public endpoints (see [`Vitals::public_router`](crate::Vitals::public_router)).
+pub(crate) fn public_router<S>(state: AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/health/ping", get(health::ping))
+        .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .route("/health/startup", get(health::startup))
+        .route("/metrics/health", get(insight::health_check_format))
+        .route("/health/pressure", get(health::pressure))
+        .with_state(state)
+}
+
+/// The operator endpoints (see [`Vitals::operator_router`](crate::Vitals::operator_router)).
+pub(crate) fn operator_router<S>(state: AppState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -86,7 +104,8 @@ where
         .route("/metrics/history", get(history::history))
         .route("/health/performance/budgets", get(history::budgets));
     // The page, its stream and its organizations view: operator-only, the page itself with a
-    // login shell for browsers (see `page`); the assets are public.
+    // login shell for browsers (see `page`); the assets (static, what the shell needs) are not
+    // guarded, but only served where the operator router is.
     #[cfg(feature = "dashboard")]
     let operator = operator.merge(page::operator_routes());
     #[cfg(not(feature = "dashboard"))]
@@ -95,13 +114,8 @@ where
         Arc::clone(&state),
         operator_only,
     ));
-    let public = Router::new()
-        .route("/health/ping", get(health::ping))
-        .route("/health", get(health::health))
-        .route("/metrics/health", get(insight::health_check_format))
-        .route("/health/pressure", get(health::pressure));
     #[cfg(feature = "dashboard")]
-    let public = public
+    let operator = operator
         .route(
             "/metrics/dashboard",
             get(insight::dashboard).route_layer(middleware::from_fn_with_state(
@@ -110,5 +124,5 @@ where
             )),
         )
         .merge(page::asset_routes());
-    public.merge(operator).with_state(state)
+    operator.with_state(state)
 }

@@ -26,6 +26,9 @@ pub const OPERATOR_SECURITY_SCHEME: &str = "operatorToken";
     paths(
         health::ping,
         health::health,
+        health::live,
+        health::ready,
+        health::startup,
         health::pressure,
         insight::health_check_format,
         health::debug,
@@ -127,8 +130,8 @@ fn add_common_responses(doc: &mut oa::OpenApi) {
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
                     "The operator token (`VITALS_ADMIN_TOKEN` in the reference server). \
-                     Without a configured token, operator endpoints answer loopback clients \
-                     only.",
+                     Without a configured token, operator endpoints are served only on the \
+                     operator listener (`VITALS_OPERATOR_ADDR`), to loopback clients.",
                 ))
                 .build(),
         ),
@@ -148,8 +151,9 @@ fn add_common_responses(doc: &mut oa::OpenApi) {
                     .or_insert_with(|| problem("No or a wrong operator token"));
                 responses.entry("403".to_owned()).or_insert_with(|| {
                     problem(
-                        "Loopback-only mode: not a loopback client, a forwarded request or \
-                         a foreign `Host`",
+                        "A cross-site request (foreign `Origin`, `Sec-Fetch-Site`), or in \
+                         loopback-only mode: not a loopback client, a forwarded request or a \
+                         foreign `Host`",
                     )
                 });
             }

@@ -62,6 +62,33 @@ pub(crate) struct HealthDoc {
     rate_limit_store: Option<Value>,
 }
 
+/// `pass` or `fail`: a probe's answer.
+#[derive(ToSchema)]
+#[schema(as = ProbeStatus, rename_all = "lowercase")]
+pub(crate) enum ProbeStatusDoc {
+    Pass,
+    Fail,
+}
+
+/// `GET /health/live`, `/health/ready`, `/health/startup`: the verdict, the process' state and
+/// the group's checks.
+#[derive(ToSchema)]
+#[schema(as = ProbeResult)]
+#[schema(rename_all = "camelCase")]
+pub(crate) struct ProbeDoc {
+    status: ProbeStatusDoc,
+    /// `live`, `ready` or `startup`.
+    probe: String,
+    /// Start-up has completed.
+    started: bool,
+    /// False from the shutdown signal on.
+    accepting_traffic: bool,
+    checks: BTreeMap<String, CheckResultDoc>,
+    /// Why it fails.
+    #[schema(nullable = false)]
+    output: Option<String>,
+}
+
 /// `GET /health/debug`: configuration (no secrets), the monitor's memory, process facts.
 #[derive(ToSchema)]
 #[schema(as = Debug)]

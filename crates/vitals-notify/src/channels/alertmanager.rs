@@ -33,6 +33,12 @@ fn alert(n: &Notification, now: SystemTime) -> Value {
             annotations.insert(key.into(), json!(value));
         }
     }
+    // Evidence captured when the alert fired: `artifact_url` (the first), `artifact_urls`
+    // (all, space-separated: annotations are strings).
+    if let Some(first) = n.artifact_urls.first() {
+        annotations.insert("artifact_url".into(), json!(first));
+        annotations.insert("artifact_urls".into(), json!(n.artifact_urls.join(" ")));
+    }
     let mut alert = Map::new();
     alert.insert("labels".into(), Value::Object(labels));
     alert.insert("annotations".into(), Value::Object(annotations));
@@ -103,5 +109,22 @@ mod tests {
             now,
         );
         assert_eq!(v.as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn artifact_urls_are_annotations() {
+        let mut n = sample(Transition::Fired);
+        n.artifact_urls = vec!["http://h/debug/artifacts/a".into(), "http://h/b".into()];
+        let v = body(&[n], SystemTime::now());
+        assert_eq!(
+            v[0]["annotations"]["artifact_url"],
+            "http://h/debug/artifacts/a"
+        );
+        assert_eq!(
+            v[0]["annotations"]["artifact_urls"],
+            "http://h/debug/artifacts/a http://h/b"
+        );
+        let v = body(&[sample(Transition::Fired)], SystemTime::now());
+        assert!(v[0]["annotations"].get("artifact_url").is_none());
     }
 }

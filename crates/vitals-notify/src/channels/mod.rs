@@ -68,12 +68,32 @@ pub(crate) enum Target {
     },
 }
 
-/// A request ready to send.
-#[derive(Debug)]
+/// A request ready to send. Its URL may hold a token (Slack, webhooks) and its body a
+/// routing key (PagerDuty), so `Debug` shows only the scheme, host and port, the header names
+/// and the body's length.
 pub(crate) struct HttpRequest {
     pub(crate) url: Url,
     pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("HttpRequest")
+            .field(
+                "url",
+                &format_args!(
+                    "{}://{}{}/***",
+                    self.url.scheme(),
+                    self.url.host_str().unwrap_or(""),
+                    self.url.port().map(|p| format!(":{p}")).unwrap_or_default()
+                ),
+            )
+            .field("headers", &names)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl Target {
@@ -163,6 +183,26 @@ impl Target {
                     body,
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn request_debug_shows_no_token_and_no_body() {
+        let r = HttpRequest {
+            url: Url::parse("https://hooks.slack.com:8443/services/T0/B0/s3cr3t?k=t0ken").unwrap(),
+            headers: vec![("webhook-signature", "v1,s1gnature".to_owned())],
+            body: br#"{"routing_key":"pdk3y"}"#.to_vec(),
+        };
+        let text = format!("{r:?}");
+        assert!(text.contains("https://hooks.slack.com:8443/***"), "{text}");
+        assert!(text.contains("webhook-signature"), "{text}");
+        for secret in ["s3cr3t", "t0ken", "s1gnature", "pdk3y", "services"] {
+            assert!(!text.contains(secret), "{text}");
         }
     }
 }

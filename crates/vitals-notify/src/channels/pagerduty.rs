@@ -44,6 +44,15 @@ pub(super) fn body(routing_key: &str, n: &Notification) -> Value {
         event["client_url"] = json!(url);
         event["links"] = json!([{"href": url, "text": "vitals dashboard"}]);
     }
+    if !n.artifact_urls.is_empty() {
+        event["payload"]["custom_details"]["artifact_urls"] = json!(n.artifact_urls);
+        let links = event["links"].as_array().cloned().unwrap_or_default();
+        let evidence = n
+            .artifact_urls
+            .iter()
+            .map(|u| json!({"href": u, "text": "evidence captured at firing"}));
+        event["links"] = json!(links.into_iter().chain(evidence).collect::<Vec<_>>());
+    }
     event
 }
 
@@ -130,5 +139,19 @@ mod tests {
             let kept = t.trim_end_matches('…');
             prop_assert!(s.starts_with(kept));
         }
+    }
+
+    #[test]
+    fn artifact_urls_are_custom_details_and_links() {
+        let mut n = Notification::new("a1", "HeapHigh", Severity::Warning, Transition::Fired);
+        n.dashboard_url = Some("http://d".into());
+        n.artifact_urls = vec!["http://h/debug/artifacts/a".into()];
+        let v = body("KEY", &n);
+        assert_eq!(
+            v["payload"]["custom_details"]["artifact_urls"][0],
+            "http://h/debug/artifacts/a"
+        );
+        assert_eq!(v["links"][0]["href"], "http://d");
+        assert_eq!(v["links"][1]["href"], "http://h/debug/artifacts/a");
     }
 }

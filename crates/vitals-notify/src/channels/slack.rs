@@ -49,7 +49,23 @@ pub(super) fn body(n: &Notification, kind: EnvelopeKind) -> Value {
     if let Some(url) = &n.dashboard_url {
         blocks.push(section(&format!("<{}|Open the dashboard>", escape(url))));
     }
+    if !n.artifact_urls.is_empty() {
+        let links: Vec<String> = n
+            .artifact_urls
+            .iter()
+            .map(|u| format!("<{}|{}>", escape(u), escape(artifact_name(u))))
+            .collect();
+        blocks.push(section(&format!(
+            "Evidence captured at firing: {}",
+            links.join(", ")
+        )));
+    }
     json!({"text": text, "blocks": blocks})
+}
+
+/// The last path segment of an artifact URL, as the link text.
+fn artifact_name(url: &str) -> &str {
+    url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
 }
 
 fn status(n: &Notification, kind: EnvelopeKind) -> String {
@@ -166,5 +182,22 @@ mod tests {
         let v = body(&n, EnvelopeKind::Transition);
         let t = v["blocks"][0]["text"]["text"].as_str().unwrap();
         assert_eq!(t.chars().count(), SECTION_MAX_CHARS);
+    }
+
+    #[test]
+    fn artifact_urls_are_linked() {
+        let mut n = sample(Transition::Fired);
+        n.artifact_urls = vec!["http://h/debug/artifacts/17-heap".into()];
+        let text = all_text(&body(&n, EnvelopeKind::Transition));
+        assert!(
+            text.contains(
+                "Evidence captured at firing: <http://h/debug/artifacts/17-heap|17-heap>"
+            ),
+            "{text}"
+        );
+        assert!(
+            !all_text(&body(&sample(Transition::Fired), EnvelopeKind::Transition))
+                .contains("Evidence")
+        );
     }
 }

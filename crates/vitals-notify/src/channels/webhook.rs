@@ -4,7 +4,7 @@
 //! `{"type": "alert.fired" | "alert.escalated" | "alert.resolved" | "alert.test",
 //!   "timestamp": RFC 3339, "data": {alert_id, rule, severity, transition, repeat, test,
 //!   summary, description, labels, values, thresholds, starts_at, ends_at, instance, service,
-//!   dashboard_url}}`.
+//!   dashboard_url, artifact_urls}}` (`artifact_urls`: evidence captured at firing, `[]` if none).
 //! Headers: `webhook-id` (the envelope id, the same on every retry), `webhook-timestamp`
 //! (Unix seconds of the attempt), `webhook-signature` (`v1,` + base64 HMAC-SHA256 over
 //! `{id}.{timestamp}.{body}`, keyed with the base64-decoded part of the `whsec_` secret).
@@ -69,6 +69,7 @@ pub(super) fn body(n: &Notification, envelope: &Envelope) -> Value {
             "instance": n.instance,
             "service": n.service,
             "dashboard_url": n.dashboard_url,
+            "artifact_urls": n.artifact_urls,
         },
     })
 }
@@ -122,5 +123,9 @@ mod tests {
         assert_eq!(v["data"]["repeat"], false);
         assert_eq!(v["data"]["values"]["heap_bytes"], 1.5);
         assert!(v["data"]["ends_at"].is_null());
+        assert_eq!(v["data"]["artifact_urls"], serde_json::json!([]));
+        n.artifact_urls = vec!["http://h/debug/artifacts/a".into()];
+        let v = body(&n, &e);
+        assert_eq!(v["data"]["artifact_urls"][0], "http://h/debug/artifacts/a");
     }
 }

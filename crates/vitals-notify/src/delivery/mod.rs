@@ -8,4 +8,4 @@ mod worker;
 pub use options::DeliveryOptions;
 pub(crate) use stats::ChannelState;
 pub use stats::{ChannelSnapshot, DeadLetter, NotifySnapshot};
-pub(crate) use worker::Worker;
+pub(crate) use worker::{Command, Worker};

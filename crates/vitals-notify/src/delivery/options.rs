@@ -7,7 +7,10 @@ use crate::channels::ChannelKind;
 /// How one channel delivers. Start from [`DeliveryOptions::defaults`] for its kind.
 ///
 /// Defaults: queue of 1,000 envelopes, 10 s request timeout, backoff from 1 s doubling to
-/// 5 min with full jitter, `Retry-After` honoured up to 1 h, 20 recent dead letters shown;
+/// 5 min with full jitter, `Retry-After` honoured up to 1 h (and never shorter than the
+/// backoff), at most 100 attempts per envelope and none once it is 24 h old (then it is a dead
+/// letter, so one envelope a receiver keeps failing cannot hold the channel for good), 20
+/// recent dead letters shown;
 /// Slack sends at most one message a second; still-firing alerts are sent again every minute
 /// to Alertmanager (below its 5 min `resolve_timeout`) and every 4 h elsewhere.
 ///
@@ -29,8 +32,12 @@ pub struct DeliveryOptions {
     pub backoff_base: Duration,
     /// Largest backoff ceiling.
     pub backoff_max: Duration,
-    /// Longest `Retry-After` honoured.
+    /// Longest `Retry-After` honoured. A shorter one (`0` included) waits the backoff.
     pub retry_after_max: Duration,
+    /// Most attempts of one envelope (at least 1); past them it is dead-lettered.
+    pub max_attempts: u32,
+    /// Oldest an envelope may be (from its creation, across restarts) and still be tried.
+    pub max_age: Duration,
     /// Least time between two requests of this channel.
     pub min_interval: Duration,
     /// How often a still-firing alert is sent again.
@@ -53,6 +60,8 @@ impl DeliveryOptions {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             retry_after_max: Duration::from_secs(3600),
+            max_attempts: 100,
+            max_age: Duration::from_secs(24 * 3600),
             min_interval: match kind {
                 ChannelKind::Slack => Duration::from_secs(1),
                 _ => Duration::ZERO,

@@ -38,7 +38,7 @@ pub struct DeadLetter {
 /// ```
 /// use vitals_notify::{ChannelKind, ChannelSnapshot};
 /// let s = ChannelSnapshot { name: "slack".into(), kind: ChannelKind::Slack, sent: 3,
-///     failed_attempts: 1, retried: 1, dropped: 0, dead_lettered: 0, dead_letters: vec![],
+///     failed_attempts: 1, retried: 1, dropped: 0, dead_lettered: 0, gave_up: 0, dead_letters: vec![],
 ///     queue_depth: 0, capacity: 1000, last_success: None, last_error: None, last_error_at: None };
 /// assert_eq!(s.sent, 3);
 /// ```
@@ -54,10 +54,15 @@ pub struct ChannelSnapshot {
     pub failed_attempts: u64,
     /// Failed requests that will be tried again.
     pub retried: u64,
-    /// Notifications refused because the queue was full.
+    /// Notifications refused because the queue was full, or dropped from a full queue to make
+    /// room for a resolve (the oldest firing ones; a resolve is never dropped for a firing one).
     pub dropped: u64,
-    /// Notifications a receiver refused for good.
+    /// Notifications dead-lettered: refused for good by a receiver, given up (see `gave_up`),
+    /// or in an outbox row that could not be read back (each such row counts one).
     pub dead_lettered: u64,
+    /// Of `dead_lettered`, those given up after the channel's `max_attempts` or past its
+    /// `max_age`.
+    pub gave_up: u64,
     /// The most recent dead letters, oldest first.
     pub dead_letters: Vec<DeadLetter>,
     /// Envelopes waiting (queued or being retried).
@@ -117,6 +122,7 @@ pub(crate) struct ChannelState {
     retried: AtomicU64,
     dropped: AtomicU64,
     dead: AtomicU64,
+    gave_up: AtomicU64,
     detail: Mutex<Detail>,
 }
 
@@ -138,6 +144,7 @@ impl ChannelState {
             retried: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             dead: AtomicU64::new(0),
+            gave_up: AtomicU64::new(0),
             detail: Mutex::new(Detail::default()),
         }
     }
@@ -148,6 +155,23 @@ impl ChannelState {
             .depth
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
                 (d < self.capacity).then_some(d + 1)
+            })
+            .is_ok();
+        if !ok {
+            self.dropped
+                .fetch_add(notifications as u64, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Takes one queue slot for an envelope carrying a resolve: past the capacity too (the
+    /// task then drops the oldest firing envelope to make room), up to twice the capacity, the
+    /// hard bound; past that it is counted as dropped.
+    pub(crate) fn reserve_resolve(&self, notifications: usize) -> bool {
+        let ok = self
+            .depth
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                (d < self.capacity.saturating_mul(2)).then_some(d + 1)
             })
             .is_ok();
         if !ok {
@@ -198,10 +222,20 @@ impl ChannelState {
         self.error(text);
     }
 
-    pub(crate) fn dead_lettered(&self, letter: DeadLetter) {
+    /// Counts a failed request.
+    pub(crate) fn count_failed(&self) {
         self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts notifications given up (they are dead-lettered too).
+    pub(crate) fn gave_up(&self, notifications: usize) {
+        self.gave_up
+            .fetch_add(notifications as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn dead_lettered(&self, letter: DeadLetter) {
         self.dead
-            .fetch_add(letter.alert_ids.len() as u64, Ordering::Relaxed);
+            .fetch_add(letter.alert_ids.len().max(1) as u64, Ordering::Relaxed);
         let mut d = self.detail();
         d.last_error = Some((letter.at, letter.reason.clone()));
         if self.dead_letters_kept > 0 {
@@ -222,6 +256,7 @@ impl ChannelState {
             retried: self.retried.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             dead_lettered: self.dead.load(Ordering::Relaxed),
+            gave_up: self.gave_up.load(Ordering::Relaxed),
             dead_letters: d.dead_letters.iter().cloned().collect(),
             queue_depth: self.depth(),
             capacity: self.capacity,

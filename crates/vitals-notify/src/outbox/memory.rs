@@ -5,10 +5,12 @@ use std::sync::Mutex;
 
 use super::{Outbox, OutboxError};
 use crate::envelope::Envelope;
+use crate::notification::Notification;
 
-/// An in-memory outbox. It holds only envelopes a channel admitted, so it is bounded by the
-/// channels' queue capacities. Dead letters are not kept here (the channel's snapshot keeps the
-/// recent ones).
+/// An in-memory outbox. It holds only envelopes a channel admitted and the alerts it tracks as
+/// firing, so it is bounded by the channels' queue capacities. Dead letters are not kept here
+/// (the channel's snapshot keeps the recent ones). Shared by two notifiers in turn, it carries
+/// pending envelopes and firing alerts from one to the next (as a restart does with SQLite).
 ///
 /// ```
 /// use vitals_notify::{MemoryOutbox, Outbox};
@@ -17,6 +19,7 @@ use crate::envelope::Envelope;
 #[derive(Debug, Default)]
 pub struct MemoryOutbox {
     pending: Mutex<HashMap<String, VecDeque<Envelope>>>,
+    firing: Mutex<HashMap<String, Vec<Notification>>>,
 }
 
 impl MemoryOutbox {
@@ -52,6 +55,27 @@ impl Outbox for MemoryOutbox {
     fn dead_letter(&self, channel: &str, id: &str, _reason: &str) -> Result<(), OutboxError> {
         self.remove(channel, id);
         Ok(())
+    }
+
+    fn set_firing(&self, channel: &str, notification: &Notification) -> Result<(), OutboxError> {
+        let mut m = self.firing.lock().unwrap_or_else(|p| p.into_inner());
+        let list = m.entry(channel.to_owned()).or_default();
+        list.retain(|n| n.alert_id != notification.alert_id);
+        list.push(notification.clone());
+        Ok(())
+    }
+
+    fn clear_firing(&self, channel: &str, alert_id: &str) -> Result<(), OutboxError> {
+        let mut m = self.firing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = m.get_mut(channel) {
+            list.retain(|n| n.alert_id != alert_id);
+        }
+        Ok(())
+    }
+
+    fn firing(&self, channel: &str) -> Result<Vec<Notification>, OutboxError> {
+        let m = self.firing.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(m.get(channel).cloned().unwrap_or_default())
     }
 
     fn pending(&self, channel: &str) -> Result<Vec<Envelope>, OutboxError> {

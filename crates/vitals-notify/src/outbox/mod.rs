@@ -10,6 +10,7 @@ pub use memory::MemoryOutbox;
 pub use sqlite::SqliteOutbox;
 
 use crate::envelope::Envelope;
+use crate::notification::Notification;
 
 /// An outbox failed.
 ///
@@ -26,6 +27,24 @@ impl OutboxError {
     pub fn new(text: impl Into<String>) -> Self {
         Self(text.into())
     }
+}
+
+/// What a channel resumes from at start: [`Outbox::load`].
+///
+/// ```
+/// let l = vitals_notify::Loaded::default();
+/// assert!(l.envelopes.is_empty() && l.firing.is_empty() && l.unreadable.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Loaded {
+    /// Pending envelopes, oldest first.
+    pub envelopes: Vec<Envelope>,
+    /// Alerts the channel last delivered (or queued) as firing, so repeats and a later resolve
+    /// go on after a restart.
+    pub firing: Vec<Notification>,
+    /// Rows that could not be read (id, reason): dead-lettered by the outbox, not loaded, so
+    /// one bad row never holds back the rest.
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// A store of envelopes per channel (keyed by the channel's safe display name).
@@ -53,4 +72,67 @@ pub trait Outbox: Send + Sync + 'static {
     fn dead_letter(&self, channel: &str, id: &str, reason: &str) -> Result<(), OutboxError>;
     /// The pending envelopes of `channel`, oldest first.
     fn pending(&self, channel: &str) -> Result<Vec<Envelope>, OutboxError>;
+    /// Remembers that `notification`'s alert is firing on `channel` (replacing what was kept
+    /// for its `alert_id`). The default keeps nothing (repeats then stop at a restart).
+    fn set_firing(&self, channel: &str, notification: &Notification) -> Result<(), OutboxError> {
+        let _ = (channel, notification);
+        Ok(())
+    }
+    /// Forgets a firing alert of `channel` (it resolved).
+    fn clear_firing(&self, channel: &str, alert_id: &str) -> Result<(), OutboxError> {
+        let _ = (channel, alert_id);
+        Ok(())
+    }
+    /// The firing alerts kept for `channel`.
+    fn firing(&self, channel: &str) -> Result<Vec<Notification>, OutboxError> {
+        let _ = channel;
+        Ok(Vec::new())
+    }
+    /// Whether what is stored survives the process (so a firing alert the outbox does not
+    /// know after a restart was never taken in, and is sent by `Notifier::reconcile`).
+    /// Default `false`.
+    fn durable(&self) -> bool {
+        false
+    }
+    /// Everything `channel` resumes from at start. The default reads [`pending`](Self::pending)
+    /// and [`firing`](Self::firing); a store that can hold rows it cannot read should
+    /// dead-letter those and list them in [`Loaded::unreadable`] instead of failing the load.
+    fn load(&self, channel: &str) -> Result<Loaded, OutboxError> {
+        Ok(Loaded {
+            envelopes: self.pending(channel)?,
+            firing: self.firing(channel)?,
+            unreadable: Vec::new(),
+        })
+    }
+}
+
+/// A shared outbox (several notifiers in turn, or one the application also reads).
+impl<T: Outbox + ?Sized> Outbox for std::sync::Arc<T> {
+    fn enqueue(&self, channel: &str, envelope: &Envelope) -> Result<(), OutboxError> {
+        (**self).enqueue(channel, envelope)
+    }
+    fn complete(&self, channel: &str, id: &str) -> Result<(), OutboxError> {
+        (**self).complete(channel, id)
+    }
+    fn dead_letter(&self, channel: &str, id: &str, reason: &str) -> Result<(), OutboxError> {
+        (**self).dead_letter(channel, id, reason)
+    }
+    fn pending(&self, channel: &str) -> Result<Vec<Envelope>, OutboxError> {
+        (**self).pending(channel)
+    }
+    fn set_firing(&self, channel: &str, notification: &Notification) -> Result<(), OutboxError> {
+        (**self).set_firing(channel, notification)
+    }
+    fn clear_firing(&self, channel: &str, alert_id: &str) -> Result<(), OutboxError> {
+        (**self).clear_firing(channel, alert_id)
+    }
+    fn firing(&self, channel: &str) -> Result<Vec<Notification>, OutboxError> {
+        (**self).firing(channel)
+    }
+    fn load(&self, channel: &str) -> Result<Loaded, OutboxError> {
+        (**self).load(channel)
+    }
+    fn durable(&self) -> bool {
+        (**self).durable()
+    }
 }

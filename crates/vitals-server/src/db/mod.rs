@@ -76,7 +76,12 @@ pub(crate) struct Db {
     breaker: vitals_axum::CircuitBreaker,
     /// Demo fault switch: while set, every query fails.
     fault: Arc<std::sync::atomic::AtomicBool>,
+    /// Most properties one organization may hold (`VITALS_MAX_PROPERTIES_PER_ORG`).
+    max_per_org: u64,
 }
+
+/// Default of `VITALS_MAX_PROPERTIES_PER_ORG`.
+pub(crate) const DEFAULT_MAX_PROPERTIES_PER_ORG: u64 = 10_000;
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,8 +143,17 @@ impl Db {
     /// schema migrations and seeds the demo organizations into an empty database.
     ///
     /// This blocks the calling thread while SQLite opens and migrates the file; call it at
-    /// startup.
+    /// startup. `VITALS_MAX_PROPERTIES_PER_ORG` (default 10,000, 1 to 10,000,000) caps the
+    /// properties one organization may hold (a `POST` past it is a 409), so the table grows
+    /// with the organizations the operator creates, not with what clients send.
     pub(crate) fn open(location: &str) -> anyhow::Result<Db> {
+        let max_per_org = crate::settings::number(
+            "VITALS_MAX_PROPERTIES_PER_ORG",
+            DEFAULT_MAX_PROPERTIES_PER_ORG,
+            1,
+            10_000_000,
+            "a count",
+        )?;
         let connections = match parse_location(location)? {
             Location::Memory => {
                 let mut connection =
@@ -158,7 +172,15 @@ impl Db {
             }),
             breaker: vitals_axum::CircuitBreaker::new("database"),
             fault: Arc::default(),
+            max_per_org,
         })
+    }
+
+    /// Sets the per-organization cap (tests).
+    #[cfg(test)]
+    pub(crate) fn with_max_per_org(mut self, max: u64) -> Self {
+        self.max_per_org = max;
+        self
     }
 
     /// Uses `breaker` for every query (default: a `database` breaker with fastify's defaults).
@@ -254,28 +276,47 @@ impl Db {
             .await
     }
 
-    /// The properties of `org`, oldest first; `None` when the organization does not exist.
+    /// Every property of `org`, oldest first; `None` when the organization does not exist.
+    #[cfg(test)]
     pub(crate) async fn list_properties(
         &self,
         org: &str,
     ) -> Result<Option<Vec<Property>>, DbError> {
+        Ok(self
+            .list_page(org, 0, usize::MAX)
+            .await?
+            .map(|(page, _)| page))
+    }
+
+    /// At most `limit` properties of `org` with an id above `after`, oldest first, and
+    /// whether more follow; `None` when the organization does not exist.
+    pub(crate) async fn list_page(
+        &self,
+        org: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Option<(Vec<Property>, bool)>, DbError> {
         let org = org.to_owned();
+        // One row more than asked tells whether another page follows.
+        let take = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
         self.run(Query::ListProperties, move |conn| {
             let tx = conn.transaction()?;
             if !org_exists(&tx, &org)? {
                 return Ok(None);
             }
-            let properties = {
+            let mut properties = {
                 let mut statement = tx.prepare_cached(
                     "SELECT id, org_id, name, address, units, created_at
-                     FROM properties WHERE org_id = ?1 ORDER BY id",
+                     FROM properties WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                 )?;
                 statement
-                    .query_map([&org], property_from_row)?
+                    .query_map(params![org, after, take], property_from_row)?
                     .collect::<Result<Vec<_>, _>>()?
             };
             tx.commit()?;
-            Ok(Some(properties))
+            let more = properties.len() > limit;
+            properties.truncate(limit);
+            Ok(Some((properties, more)))
         })
         .await
     }
@@ -311,26 +352,40 @@ impl Db {
         new.validate().map_err(DbError::Validation)?;
         let new = new.normalized();
         let org = org.to_owned();
-        self.run(Query::CreateProperty, move |conn| {
-            // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so the
-            // read-then-write below cannot fail with a stale WAL snapshot.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if !org_exists(&tx, &org)? {
-                return Ok(None);
-            }
-            let property = tx.query_row(
-                &format!(
-                    "INSERT INTO properties (org_id, name, address, units, created_at)
+        let limit = self.max_per_org;
+        let created = self
+            .run(Query::CreateProperty, move |conn| {
+                // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so the
+                // read-then-write below cannot fail with a stale WAL snapshot, and the count
+                // below cannot be passed by a concurrent insert.
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if !org_exists(&tx, &org)? {
+                    return Ok(None);
+                }
+                let held: i64 = tx
+                    .prepare_cached("SELECT count(*) FROM properties WHERE org_id = ?1")?
+                    .query_row([&org], |r| r.get(0))?;
+                if u64::try_from(held).unwrap_or(0) >= limit {
+                    return Ok(Some(Err(limit)));
+                }
+                let property = tx.query_row(
+                    &format!(
+                        "INSERT INTO properties (org_id, name, address, units, created_at)
                      VALUES (?1, ?2, ?3, ?4, {NOW_RFC3339})
                      RETURNING id, org_id, name, address, units, created_at"
-                ),
-                params![org, new.name, new.address, new.units],
-                property_from_row,
-            )?;
-            tx.commit()?;
-            Ok(Some(property))
-        })
-        .await
+                    ),
+                    params![org, new.name, new.address, new.units],
+                    property_from_row,
+                )?;
+                tx.commit()?;
+                Ok(Some(Ok(property)))
+            })
+            .await?;
+        match created {
+            Some(Err(limit)) => Err(DbError::Full { limit }),
+            Some(Ok(property)) => Ok(Some(property)),
+            None => Ok(None),
+        }
     }
 }
 

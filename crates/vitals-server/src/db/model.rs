@@ -154,6 +154,11 @@ pub(crate) enum DbError {
     Timeout,
     /// A failure injected through the demo fault switch.
     Injected,
+    /// The organization already holds the most properties allowed; nothing was written.
+    Full {
+        /// The cap (`VITALS_MAX_PROPERTIES_PER_ORG`).
+        limit: u64,
+    },
 }
 
 impl fmt::Display for DbError {
@@ -164,6 +169,10 @@ impl fmt::Display for DbError {
             Self::Unavailable { .. } => f.write_str("database unavailable (circuit open)"),
             Self::Timeout => f.write_str("database call timed out"),
             Self::Injected => f.write_str("database query failed (injected fault)"),
+            Self::Full { limit } => write!(
+                f,
+                "the organization holds {limit} properties, the most allowed"
+            ),
             Self::Validation(errors) => {
                 f.write_str("invalid input")?;
                 for (i, error) in errors.iter().enumerate() {
@@ -181,7 +190,11 @@ impl std::error::Error for DbError {
         match self {
             Self::Sqlite(e) => Some(e),
             Self::Task(e) => Some(e),
-            Self::Validation(_) | Self::Unavailable { .. } | Self::Timeout | Self::Injected => None,
+            Self::Validation(_)
+            | Self::Unavailable { .. }
+            | Self::Timeout
+            | Self::Injected
+            | Self::Full { .. } => None,
         }
     }
 }

@@ -24,6 +24,8 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 pub(crate) struct Server {
     child: Child,
     addr: SocketAddr,
+    /// The operator listener (`VITALS_OPERATOR_ADDR`, a free port here).
+    operator_addr: SocketAddr,
     db_path: PathBuf,
     output: Arc<Mutex<String>>,
     client: reqwest::Client,
@@ -86,8 +88,35 @@ fn temp_db_path() -> PathBuf {
 
 /// The address in a `listening on http://ADDR` log line.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    const MARKER: &str = "listening on http://";
-    let rest = &line[line.find(MARKER)? + MARKER.len()..];
+    addr_after(line, "listening on http://")
+}
+
+/// The address in an `operator plane on http://ADDR` log line.
+fn operator_addr(line: &str) -> Option<SocketAddr> {
+    addr_after(line, "operator plane on http://")
+}
+
+/// Where an operator reaches `path`: the public listener for the public endpoints (the API,
+/// the probes, `/health`, `/metrics/health`, `/health/pressure`), the operator listener for
+/// everything else (issue 25: no operator data on the public listener without a token).
+pub(crate) fn is_public_path(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let demo = path.starts_with("/api/demo") || path == "/api/slow" || path == "/api/fail";
+    (path.starts_with("/api/") && !demo)
+        || matches!(
+            path,
+            "/health/ping"
+                | "/health"
+                | "/health/live"
+                | "/health/ready"
+                | "/health/startup"
+                | "/metrics/health"
+                | "/health/pressure"
+        )
+}
+
+fn addr_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(marker)? + marker.len()..];
     let addr = rest.split(|c: char| c.is_whitespace() || c == '/').next()?;
     addr.parse().ok()
 }
@@ -127,6 +156,7 @@ impl Server {
             .env_remove("VITALS_DEMO")
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
+            .env("VITALS_OPERATOR_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -151,11 +181,14 @@ impl Server {
         );
 
         let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut operator = None;
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) => {
-                    if let Some(addr) = listening_addr(&line) {
+                    if let Some(addr) = operator_addr(&line) {
+                        operator = Some(addr);
+                    } else if let Some(addr) = listening_addr(&line) {
                         break addr;
                     }
                 }
@@ -188,15 +221,42 @@ impl Server {
         Self {
             child,
             addr,
+            // Logged before the public line.
+            operator_addr: operator.expect("the `operator plane on` line before `listening on`"),
             db_path,
             output,
             client,
         }
     }
 
-    /// `http://ADDR` + `path`.
+    /// Where an operator reaches `path` (see [`is_public_path`]): the public listener's
+    /// `http://ADDR` + `path` for public paths, the operator listener's for the rest.
     pub(crate) fn url(&self, path: &str) -> String {
+        if is_public_path(path) {
+            self.public_url(path)
+        } else {
+            self.operator_url(path)
+        }
+    }
+
+    /// The public listener's `http://ADDR` + `path`, whatever the path.
+    pub(crate) fn public_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The operator listener's `http://ADDR` + `path`.
+    pub(crate) fn operator_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.operator_addr)
+    }
+
+    /// The public listener's address.
+    pub(crate) fn public_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The operator listener's address.
+    pub(crate) fn operator_addr(&self) -> SocketAddr {
+        self.operator_addr
     }
 
     /// The shared HTTP client (20 s timeout).
@@ -475,6 +535,16 @@ fn helpers_work() {
         ),
         Some("127.0.0.1:4321".parse().unwrap())
     );
+    assert_eq!(
+        operator_addr("INFO vitals_server: operator plane on http://127.0.0.1:4601"),
+        Some("127.0.0.1:4601".parse().unwrap())
+    );
+    assert_eq!(
+        listening_addr("operator plane on http://127.0.0.1:4601"),
+        None
+    );
+    assert!(is_public_path("/health/ready") && is_public_path("/api/orgs/acme/properties"));
+    assert!(!is_public_path("/metrics") && !is_public_path("/api/slow?ms=5"));
     assert!(is_rfc3339("2024-05-01T12:00:00.123456Z"));
     assert!(is_rfc3339("2024-05-01T12:00:00+02:00"));
     assert!(!is_rfc3339("2024-05-01 12:00:00"));

@@ -1,5 +1,6 @@
 //! The SQLite history store: opening, the schema, and the configuration of tiers and size.
 
+mod active;
 mod prune;
 mod query;
 mod write;
@@ -14,6 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::OpenError;
 use crate::model::SeriesKey;
 
+pub use active::MAX_ACTIVE_ALERTS;
 pub use query::{GaugeStat, History, HistoryPoint, HistoryRequest, MAX_POINTS, SystemHistoryPoint};
 pub(crate) use write::Row;
 pub use write::{MAX_ALERTS_PER_BATCH, MAX_POINTS_PER_BATCH, WriteReport};
@@ -61,6 +63,18 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_at ON alerts (at_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS active_alerts (
+    rule TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    value REAL,
+    threshold REAL,
+    firing_since_ms INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    instance TEXT NOT NULL,
+    service TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// A resolution of the history: the tier a point is stored in and the step a query asks for.

@@ -138,7 +138,8 @@ fn check_span(from: i64, to: i64, step: Step) -> Result<(i64, i64), QueryError> 
         from.div_euclid(step.seconds()),
         to.div_euclid(step.seconds()),
     );
-    let steps = last - first + 1;
+    // At least 60 s a step, so neither end nor the difference can overflow; checked anyway.
+    let steps = last.saturating_sub(first).saturating_add(1);
     if steps > MAX_POINTS {
         return Err(QueryError::TooManyPoints {
             steps,
@@ -219,7 +220,10 @@ impl Store {
         let id = id.ok_or_else(|| QueryError::UnknownSeries(series.to_string()))?;
         let mut out = Vec::new();
         read_rows(&conn, id, step, first, last, |t, row| {
-            out.push(HistoryPoint::from_row(t * step.seconds(), &row));
+            out.push(HistoryPoint::from_row(
+                t.saturating_mul(step.seconds()),
+                &row,
+            ));
         })?;
         Ok(out)
     }
@@ -243,7 +247,7 @@ impl Store {
                 Ok(gauge(r.get(i)?, r.get(i + 1)?, r.get(i + 2)?))
             };
             Ok(SystemHistoryPoint {
-                t: r.get::<_, i64>(0)? * step.seconds(),
+                t: r.get::<_, i64>(0)?.saturating_mul(step.seconds()),
                 rss_bytes: g(1)?,
                 heap_bytes: g(4)?,
                 cpu_percent: g(7)?,
@@ -374,4 +378,34 @@ fn read_rows(
         f(r.get(0)?, row);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extreme_times_are_client_errors_never_a_panic() {
+        for step in ["1m", "1h", "1d"] {
+            for (from, to) in [
+                (i64::MIN, i64::MAX),
+                (i64::MIN, i64::MIN),
+                (i64::MAX, i64::MAX),
+                (i64::MAX, i64::MIN),
+            ] {
+                let r = HistoryRequest::parse("service", &from.to_string(), &to.to_string(), step);
+                if from == to {
+                    assert!(r.is_ok(), "{from} {to} {step}: {r:?}");
+                } else {
+                    assert!(
+                        matches!(
+                            r,
+                            Err(QueryError::TooManyPoints { .. } | QueryError::FromAfterTo { .. })
+                        ),
+                        "{from} {to} {step}: {r:?}"
+                    );
+                }
+            }
+        }
+    }
 }

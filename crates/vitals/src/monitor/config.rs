@@ -145,9 +145,10 @@ impl MonitorConfig {
     }
 
     /// Sets [`MonitorConfig::known_tenants`]: `known` answers whether an id is one of the
-    /// application's tenants. It runs on the request path, only for an id that has no series
-    /// yet and came with a client error, so it must be quick and never block (a set in
-    /// memory, not a database query).
+    /// application's tenants, and is authoritative: an id read from the request (a path
+    /// parameter) gets a series only if `known` says yes, whatever the status. It runs on the
+    /// request path, only for an id that has no series yet, so it must be quick and never
+    /// block (a set in memory, not a database query).
     ///
     /// ```
     /// let config = vitals::MonitorConfig::default().is_known_tenant(|id| id == "acme");

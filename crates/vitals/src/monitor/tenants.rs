@@ -16,10 +16,11 @@ pub const OTHER: &str = "(other)";
 /// A tenant that has a series counts every request, whatever its source and status. A tenant
 /// without one gets a series only from a trusted source: what the application vouches for
 /// ([`Vouched`](Self::Vouched): always), or what the request's route says
-/// ([`Observed`](Self::Observed): unless the answer was a client error, or when the
-/// application knows the tenant through [`MonitorConfig::is_known_tenant`]). Otherwise the
-/// request counts under [`OVERFLOW`](crate::OVERFLOW), so a scan of made-up tenant ids mints
-/// nothing.
+/// ([`Observed`](Self::Observed)): when the application gives its list of tenants through
+/// [`MonitorConfig::is_known_tenant`], that list alone decides, whatever the status; without
+/// one, unless the answer was a client error. Otherwise the request counts under
+/// [`OVERFLOW`](crate::OVERFLOW), so a scan of made-up tenant ids mints nothing (and with the
+/// list, neither does one that makes the application fail with 5xx).
 ///
 /// ```
 /// use vitals::TenantSource;
@@ -42,8 +43,8 @@ pub enum TenantSource {
 }
 
 impl TenantSource {
-    /// Whether a request from this source answered `status` may create a series for a tenant
-    /// the application does not otherwise know.
+    /// Whether a request from this source answered `status` may create a series for a tenant,
+    /// when the application gives no list of its tenants.
     #[must_use]
     pub fn creates(self, status: u16) -> bool {
         match self {

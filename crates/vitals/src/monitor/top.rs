@@ -43,12 +43,13 @@ impl Monitor {
         if let Some(entry) = orgs.get(id) {
             return f(&entry.series);
         }
-        let trusted = source.creates(status)
-            || inner
-                .config
-                .known_tenants
-                .as_ref()
-                .is_some_and(|k| k.contains(id));
+        // With the application's list, it alone decides for an observed id, whatever the
+        // status (a 5xx for a made-up id mints nothing either).
+        let trusted = match (&inner.config.known_tenants, source) {
+            (_, TenantSource::Vouched) => true,
+            (Some(known), TenantSource::Observed) => known.contains(id),
+            (None, TenantSource::Observed) => source.creates(status),
+        };
         if !valid || !trusted {
             return f(&inner.overflow_org.series);
         }
@@ -301,6 +302,26 @@ mod tests {
         hit(&monitor, "vouched", 404, TenantSource::Vouched);
         hit(&monitor, "known", 404, TenantSource::Observed);
         // Once it has a series, a tenant counts every request.
+        hit(&monitor, "known", 200, TenantSource::Observed);
+        let mut ids: Vec<_> = monitor
+            .organizations()
+            .into_iter()
+            .map(|o| (o.organization_id.to_string(), o.since_start.count))
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                ("(overflow)".to_owned(), 4),
+                ("known".to_owned(), 2),
+                ("vouched".to_owned(), 1),
+            ]
+        );
+        // Without a list, the status decides for an observed id.
+        let monitor = Monitor::default();
+        hit(&monitor, "seen", 200, TenantSource::Observed);
+        hit(&monitor, "scan", 404, TenantSource::Observed);
+        hit(&monitor, "down", 503, TenantSource::Observed);
         hit(&monitor, "seen", 404, TenantSource::Observed);
         let mut ids: Vec<_> = monitor
             .organizations()
@@ -311,11 +332,9 @@ mod tests {
         assert_eq!(
             ids,
             [
-                ("(overflow)".to_owned(), 2),
+                ("(overflow)".to_owned(), 1),
                 ("down".to_owned(), 1),
-                ("known".to_owned(), 1),
                 ("seen".to_owned(), 2),
-                ("vouched".to_owned(), 1),
             ]
         );
     }
