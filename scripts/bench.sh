@@ -9,8 +9,9 @@
 # `prometheus-client` (a hand-written middleware on the official crate) and `fastify` (the seed's
 # Node stack: fastify + fastify-metrics + @fastify/under-pressure, same routes). Any other
 # bench-app variant (`passthrough`, `monitor-noid`, `full-separate`: the full stack applied by
-# three `Router::layer` calls, `request-id`: tower-http's request-id layers alone) may be named
-# too.
+# three `Router::layer` calls, `request-id`: tower-http's request-id layers alone,
+# `prometheus-client-ids`: the prometheus-client middleware plus tower-http's request-id layers,
+# the like-for-like peer of `recommended`) may be named too.
 #
 # Throughput: ROUNDS rounds; in each, every variant (order reversed every other round) gets a
 # fresh server pinned to SERVER_CPU, WARMUP s of warm-up, then DURATION s of
@@ -90,9 +91,9 @@ done
 ((${#VARIANTS[@]} > 0)) || die "VARIANTS is empty"
 for variant in "${VARIANTS[@]}"; do
     case $variant in
-    bare | recommended | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | full-draft-headers | axum-prometheus | prometheus-client | request-id | fastify) ;;
-    bare-info | recommended-info | prometheus-client-info) ;;
-    *) die "unknown variant '$variant' (bare recommended monitor monitor-noid monitor-nores passthrough full full-separate full-draft-headers axum-prometheus prometheus-client request-id fastify; bare-info recommended-info prometheus-client-info)" ;;
+    bare | recommended | monitor | monitor-noid | monitor-nores | passthrough | full | full-separate | full-draft-headers | axum-prometheus | prometheus-client | prometheus-client-ids | request-id | fastify) ;;
+    bare-info | recommended-info | prometheus-client-info | prometheus-client-ids-info) ;;
+    *) die "unknown variant '$variant' (bare recommended monitor monitor-noid monitor-nores passthrough full full-separate full-draft-headers axum-prometheus prometheus-client prometheus-client-ids request-id fastify; bare-info recommended-info prometheus-client-info prometheus-client-ids-info)" ;;
     esac
 done
 

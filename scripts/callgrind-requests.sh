@@ -9,7 +9,8 @@
 # server side (hyper, axum, the layers, tokio's wake-ups), none of the client.
 #
 # Usage: scripts/callgrind-requests.sh [VARIANT...]   (default: bare recommended prometheus-client
-# full)
+# prometheus-client-ids full; `prometheus-client-ids` is the like-for-like peer of
+# `recommended`: the prometheus-client middleware plus tower-http's request-id layers)
 # Env: BENCH_FEATURES [unset]: cargo features of bench-app (`jemalloc`: every variant on
 # jemalloc), N [5000] measured requests, WARM [500], PATH_UNDER_TEST [/hello], HEADER [unset]: one
 # request header to send with every request (`x-request-id: from-the-proxy`, as a proxy in
@@ -23,14 +24,18 @@
 # only the instructions run inside the connection's task (`axum::serve`'s `handle_connection`:
 # parsing, the service with its layers, writing the response), leaving out tokio's worker loop
 # and every other task (vitals' sampler, probe and tick), so background work does not blur the
-# per-request figure; the worker loop's share is the same for every variant.
+# per-request figure; the worker loop's share is the same for every variant. IDLE_SECONDS
+# [unset]: instead of requests, measure each variant with no traffic for IDLE_SECONDS of wall
+# time (the whole process: vitals' probe, sampler and tick) and print instructions per second;
+# the one or two requests that nudge callgrind_control at each edge are included, so the
+# figure is an upper bound (use 20 s or more to make them negligible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-5000}
 WARM=${WARM:-500}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
-if [[ $# -gt 0 ]]; then VARIANTS=("$@"); else VARIANTS=(bare recommended prometheus-client full); fi
+if [[ $# -gt 0 ]]; then VARIANTS=("$@"); else VARIANTS=(bare recommended prometheus-client prometheus-client-ids full); fi
 
 die() {
     echo "callgrind-requests: $*" >&2
@@ -138,6 +143,20 @@ window() {
     W_SECONDS=$(python3 -c "print($t1 - $t0)")
     W_NUDGES=$NUDGES
 }
+
+# With IDLE_SECONDS each variant is only measured idle, for that long: instructions per second.
+if [[ -n ${IDLE_SECONDS:-} ]]; then
+    printf '%-24s %14s %8s\n' variant instr/second nudges
+    for variant in "${VARIANTS[@]}"; do
+        window "$variant" idle "$IDLE_SECONDS"
+        python3 - "$variant" "$W_COLLECTED" "$W_SECONDS" "$W_NUDGES" <<'PY'
+import sys
+variant, collected, seconds, nudges = sys.argv[1], int(sys.argv[2].split()[0]), float(sys.argv[3]), sys.argv[4]
+print(f"{variant:<24} {collected / seconds:14.0f} {nudges:>8}")
+PY
+    done
+    exit 0
+fi
 
 # With IDLE=1 each variant is also run without traffic for as long as its measured window
 # lasted: what its background tasks (vitals' sampler, 10 ms scheduling-delay probe and

@@ -1,7 +1,8 @@
 //! What the monitor knows about a request, and how application code reaches it.
 //!
 //! - [`RequestId`]: the correlation id. Taken from the request's `x-request-id` when it is
-//!   1 to 64 bytes of `A-Z a-z 0-9 - _ . : + / = @`, otherwise generated (a random UUID v4).
+//!   1 to 64 bytes of `A-Z a-z 0-9 - _ . : + / = @`, otherwise generated: 16 lowercase hex
+//!   digits of 64 random bits (see [`RequestId::generate`]).
 //!   It is echoed on the response, recorded on the `request` tracing span (when one is made)
 //!   and on log lines through [`RequestFields`](crate::RequestFields). Handlers, and any
 //!   code they call on the same task, reach it with [`RequestId::current`] or as an axum
@@ -76,21 +77,16 @@ impl RequestId {
             .flatten()
     }
 
-    /// A new random id (UUID v4 text).
+    /// A new random id: 16 lowercase hex digits of 64 random bits (for example
+    /// `3f9a0c2e7b41d865`), made without allocation.
+    ///
+    /// Not a UUID: a UUID's 36 characters cost about 160 instructions more per request to make,
+    /// copy into the record and write on the response, and 64 bits keep ids unique enough to
+    /// correlate (two alike in a billion requests with a chance of about 1 in 37). An incoming
+    /// valid `x-request-id` (a proxy's UUID, say) is kept and echoed as it is.
     #[must_use]
     pub fn generate() -> Self {
-        // 122 random bits; version 4 and variant 10 set as RFC 9562 asks.
-        let bits = fastrand::u128(..); // one visit to the thread's generator, not two
-        let hi = (bits >> 64) as u64 & !(0xF << 12) | (0x4 << 12);
-        let lo = bits as u64 & !(0x3 << 62) | (0x2 << 62);
-        let (hi, lo) = (hex_u64(hi), hex_u64(lo));
-        let mut buf = [b'-'; 36];
-        buf[..8].copy_from_slice(&hi[..8]);
-        buf[9..13].copy_from_slice(&hi[8..12]);
-        buf[14..18].copy_from_slice(&hi[12..]);
-        buf[19..23].copy_from_slice(&lo[..4]);
-        buf[24..].copy_from_slice(&lo[4..]);
-        Self(InlineStr::from_ascii_array(buf).unwrap_or_default())
+        Self(InlineStr::from_ascii_array(hex_u64(fastrand::u64(..))).unwrap_or_default())
     }
 }
 
@@ -346,28 +342,21 @@ mod tests {
     }
 
     #[test]
-    fn generated_ids_are_uuid_v4_and_valid() {
+    fn generated_ids_are_16_lowercase_hex_digits_and_valid() {
         let id = RequestId::generate();
-        let s = id.as_str();
-        assert_eq!(s.len(), 36);
-        assert_eq!(&s[14..15], "4");
-        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "{s}");
-        assert!(is_valid_request_id(s.as_bytes()));
+        assert!(is_valid_request_id(id.as_str().as_bytes()));
         assert_ne!(RequestId::generate(), id);
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
-            let s = RequestId::generate();
-            let s = s.as_str();
-            assert_eq!(
-                s.char_indices()
-                    .filter(|&(_, c)| c == '-')
-                    .map(|(i, _)| i)
-                    .collect::<Vec<_>>(),
-                [8, 13, 18, 23]
-            );
+            let id = RequestId::generate();
+            let s = id.as_str();
+            assert_eq!(s.len(), 16, "{s}");
             assert!(
                 s.bytes()
-                    .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+                "{s}"
             );
+            assert!(seen.insert(s.to_owned()), "{s} twice");
         }
     }
 

@@ -290,7 +290,7 @@ async fn correlation_id_is_taken_or_generated_echoed_and_reachable() {
         let res = app.clone().oneshot(req).await.unwrap();
         let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
         assert_ne!(echoed, bad);
-        assert_eq!(echoed.len(), 36);
+        assert_eq!(echoed.len(), 16);
         let body = res.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(
             &body[..],

@@ -154,9 +154,10 @@ async fn the_monitor_allocates_no_more_than_the_layer_it_must_be() {
          allocations, a layer that does nothing {floor}"
     );
     // A generated id is echoed in a header value cut from the thread's 4 KiB header buffer:
-    // two allocations (the buffer and its shared header) per buffer of 113 ids, none per id.
+    // two allocations (the buffer and its shared header) per buffer of 256 ids (16 bytes
+    // each), none per id.
     let generated = allocations(monitored.clone(), SMALL, false).await;
-    let refills = 2 * (N as u64 * 36).div_ceil(4096);
+    let refills = 2 * (N as u64 * 16).div_ceil(4096);
     assert!(
         (floor..=floor + refills + CHUNK_FIRST_TOUCHES).contains(&generated),
         "{N} requests with generated ids: {generated} allocations, expected {floor} plus at \

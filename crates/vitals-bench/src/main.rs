@@ -3,7 +3,8 @@
 //!
 //! Usage: `bench-app <VARIANT>[-info] [PORT]`, VARIANT one of `bare`, `recommended`,
 //! `monitor`, `monitor-noid`, `monitor-nores`, `passthrough`, `full`, `full-separate`,
-//! `full-draft-headers`, `axum-prometheus`, `prometheus-client`, `request-id`, and the
+//! `full-draft-headers`, `axum-prometheus`, `prometheus-client`, `prometheus-client-ids`,
+//! `request-id`, and the
 //! OpenTelemetry variants of `otel.rs`: `monitor-trace`, `otel-none`, `otel-1pct`,
 //! `otel-all`. With `-info` (`bare-info`, `recommended-info`, `prometheus-client-info`...) a
 //! `tracing_subscriber::fmt()` subscriber at INFO writing to a sink is installed first, as in
@@ -19,6 +20,9 @@
 //! - `prometheus-client`: the same routes under a hand-written `middleware::from_fn` on the
 //!   official `prometheus-client` crate: one histogram family labelled by route template,
 //!   method and status, plus a `/metrics` route encoding the registry.
+//! - `prometheus-client-ids`: the like-for-like peer of `recommended`: the same middleware
+//!   plus tower-http's `SetRequestIdLayer::x_request_id(MakeRequestUuid)` and
+//!   `PropagateRequestIdLayer` (metrics and a correlation id, what the seed asks for).
 //!
 //! Routes: `GET /hello` answers `hello`; `GET /orgs/{orgId}/items/{id}` answers a small JSON
 //! object. Every variant but `bare`, `monitor-noid` and `passthrough` also serves `GET /metrics`
@@ -92,6 +96,10 @@ enum Variant {
     /// A minimal hand-written `prometheus-client` middleware: one histogram by route, method
     /// and status.
     PrometheusClient,
+    /// The like-for-like peer of `Recommended`: the `PrometheusClient` middleware plus
+    /// tower-http's `SetRequestIdLayer` (`MakeRequestUuid`) and `PropagateRequestIdLayer`, what
+    /// a user assembles to get metrics and a correlation id per request.
+    PrometheusClientIds,
     /// The README's "Use it" lines exactly: `Vitals::builder().build()` (sampler and alerts
     /// running), its router merged, `.layer(vitals.layers())`, no rate limit.
     Recommended,
@@ -148,6 +156,7 @@ impl Variant {
             "full-draft-headers" => Some(Self::FullDraftHeaders),
             "axum-prometheus" => Some(Self::AxumPrometheus),
             "prometheus-client" => Some(Self::PrometheusClient),
+            "prometheus-client-ids" => Some(Self::PrometheusClientIds),
             "request-id" => Some(Self::RequestId),
             "recommended" => Some(Self::Recommended),
             other => otel::Otel::parse(other).map(Self::Otel),
@@ -361,25 +370,38 @@ fn app(variant: Variant) -> Router {
                 .layer(layer)
         }
         Variant::PrometheusClient => prometheus_client_app(router),
+        Variant::PrometheusClientIds => prometheus_client_app(router).layer(request_id_layers()),
         Variant::Recommended => {
             let vitals = vitals_builder().build();
             router.merge(vitals.router()).layer(vitals.layers())
         }
         Variant::Otel(otel) => otel::app(router, otel),
-        Variant::RequestId => router.layer(
-            tower::ServiceBuilder::new()
-                .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-                    tower_http::request_id::MakeRequestUuid,
-                ))
-                .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id()),
-        ),
+        Variant::RequestId => router.layer(request_id_layers()),
     }
+}
+
+/// tower-http's request ids as its docs show them: set `x-request-id` (a UUID v4) when the
+/// request has none, and copy it onto the response, in one `Router::layer` call.
+fn request_id_layers() -> tower::ServiceBuilder<
+    tower::layer::util::Stack<
+        tower_http::request_id::PropagateRequestIdLayer,
+        tower::layer::util::Stack<
+            tower_http::request_id::SetRequestIdLayer<tower_http::request_id::MakeRequestUuid>,
+            tower::layer::util::Identity,
+        >,
+    >,
+> {
+    tower::ServiceBuilder::new()
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
 }
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!("bench-app: {problem}");
     eprintln!(
-        "usage: bench-app <bare|recommended|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|request-id|monitor-trace|otel-none|otel-1pct|otel-all>[-info] [PORT]   (env: PORT, WORKERS)"
+        "usage: bench-app <bare|recommended|monitor|monitor-noid|monitor-nores|passthrough|full|full-separate|full-draft-headers|axum-prometheus|prometheus-client|prometheus-client-ids|request-id|monitor-trace|otel-none|otel-1pct|otel-all>[-info] [PORT]   (env: PORT, WORKERS)"
     );
     ExitCode::from(2)
 }

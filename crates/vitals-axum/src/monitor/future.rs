@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
 
 use axum::response::IntoResponse;
 
@@ -15,7 +14,7 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::current::Scope;
-use super::record::{Recorder, timed_poll};
+use super::record::{Recorder, Tick, timed_poll};
 use crate::context::{Organization, REQUEST_ID_HEADER};
 
 /// The correlation id header, written on the response (the service reads it on the request).
@@ -114,7 +113,7 @@ fn respond<B>(
     span: &tracing::Span,
     incoming: &mut Option<HeaderValue>,
     buffered_body_limit: u64,
-    now: Instant,
+    now: Tick,
 ) -> Response<axum::body::Body>
 where
     B: Body<Data = Bytes> + Send + 'static,

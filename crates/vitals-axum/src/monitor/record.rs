@@ -39,7 +39,10 @@ pub(super) struct Pending {
     pub(super) longest_poll: Duration,
     /// The sum of the polls so far: the request's busy time.
     pub(super) busy: Duration,
-    pub(super) poll_start: Instant,
+    pub(super) poll_start: Tick,
+    /// The request's start on the [`Tick`] clock (`context.start` is the same moment as an
+    /// `Instant`, for what the record and handlers read).
+    pub(super) start_tick: Tick,
     pub(super) status: u16,
     /// Where the tenant came from (see [`super::tenant`]).
     pub(super) tenant_source: vitals::TenantSource,
@@ -52,19 +55,19 @@ impl Pending {
     /// one: whatever runs between the call and the first poll, such as HTTP/2's spawning of
     /// the stream's task or a `Buffer` in front, is waiting, not polling.)
     fn poll_begins(&mut self) {
-        self.poll_start = Instant::now();
+        self.poll_start = Tick::now();
     }
 
     /// The poll that began last ended at `now`.
-    fn poll_ended(&mut self, now: Instant) {
+    fn poll_ended(&mut self, now: Tick) {
         self.polls += 1;
-        let poll = now.saturating_duration_since(self.poll_start);
+        let poll = now.since(self.poll_start);
         self.longest_poll = self.longest_poll.max(poll);
         self.busy += poll;
     }
 
     /// Records the request, once, as ended at `end`.
-    fn record(&mut self, aborted: bool, end: Instant) {
+    fn record(&mut self, aborted: bool, end: Tick) {
         if !std::mem::replace(&mut self.armed, false) {
             return;
         }
@@ -97,7 +100,7 @@ impl Pending {
             route,
             status,
             start: context.start,
-            duration: end.saturating_duration_since(context.start),
+            duration: end.since(self.start_tick),
             organization,
             tenant_source,
             correlation_id: context.request_id.as_ref().map_or("", RequestId::as_str),
@@ -140,7 +143,7 @@ impl Recorder {
     /// A record for a request that started at `start`, in a spare box if the thread has one.
     /// The caller fills in the request's fields in the box: built on the stack and moved in,
     /// the record was a 250-byte copy per request.
-    pub(super) fn new(monitor: &Monitor, start: Instant) -> Self {
+    pub(super) fn new(monitor: &Monitor, start: Instant, start_tick: Tick) -> Self {
         let spare = SPARE
             .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
             .ok()
@@ -165,7 +168,8 @@ impl Recorder {
                 polls: 0,
                 longest_poll: Duration::ZERO,
                 busy: Duration::ZERO,
-                poll_start: start,
+                poll_start: start_tick,
+                start_tick,
                 status: 0,
                 tenant_source: vitals::TenantSource::Observed,
                 response_org: None,
@@ -182,7 +186,8 @@ impl Recorder {
         boxed.polls = 0;
         boxed.longest_poll = Duration::ZERO;
         boxed.busy = Duration::ZERO;
-        boxed.poll_start = start;
+        boxed.poll_start = start_tick;
+        boxed.start_tick = start_tick;
         boxed.status = 0;
         boxed.response_started = false;
         Self(Some(boxed))
@@ -197,11 +202,11 @@ impl Recorder {
     }
 
     /// Records the request as ended at `end`.
-    pub(super) fn finish(mut self, aborted: bool, end: Instant) {
+    pub(super) fn finish(mut self, aborted: bool, end: Tick) {
         self.finish_in_place(aborted, end);
     }
 
-    fn finish_in_place(&mut self, aborted: bool, end: Instant) {
+    fn finish_in_place(&mut self, aborted: bool, end: Tick) {
         let Some(mut boxed) = self.0.take() else {
             return;
         };
@@ -224,7 +229,7 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         // Dropped before the end: the client went away, or the handler panicked.
         if self.0.is_some() {
-            self.finish_in_place(true, Instant::now());
+            self.finish_in_place(true, Tick::now());
         }
     }
 }
@@ -290,16 +295,56 @@ impl PollProbe {
 pub(super) fn timed_poll<R>(
     recorder: &mut Option<Recorder>,
     poll: impl FnOnce(&mut Option<Recorder>) -> R,
-) -> (R, Instant) {
+) -> (R, Tick) {
     let probe = PollProbe::for_request(recorder.as_ref());
     if let Some(p) = recorder.as_mut().and_then(Recorder::pending_mut) {
         p.poll_begins();
     }
     let result = poll(recorder);
-    let now = Instant::now();
+    let now = Tick::now();
     if let Some(p) = recorder.as_mut().and_then(Recorder::pending_mut) {
         p.poll_ended(now);
     }
     PollProbe::finish(probe, recorder.as_mut());
     (result, now)
+}
+
+/// A reading of the monotonic clock in nanoseconds, for the request's own durations (its
+/// polls, its length). The time between two readings is one subtraction, where
+/// `Instant::saturating_duration_since` costs about 55 instructions (`sub_timespec` and the
+/// `Duration` normalisation) and a request takes two: about 80 fewer per request, net of
+/// the one more clock read at the start (callgrind).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tick(u64);
+
+impl Tick {
+    /// Now.
+    #[cfg(unix)]
+    pub(super) fn now() -> Self {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable `timespec` for the call to fill, and
+        // `CLOCK_MONOTONIC` is the clock `Instant` itself reads on unix.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+        debug_assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+        let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+        let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+        Self(secs.wrapping_mul(1_000_000_000).wrapping_add(nanos))
+    }
+
+    /// Now (from `Instant`, against a process-wide origin, where there is no `clock_gettime`).
+    #[cfg(not(unix))]
+    pub(super) fn now() -> Self {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN.get_or_init(Instant::now);
+        Self(u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// The time from `earlier` to this reading (zero if `earlier` is later).
+    pub(super) fn since(self, earlier: Self) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
 }

@@ -14,7 +14,7 @@ use vitals::{Method, Monitor};
 
 use super::future::{Inner, ResponseFuture, TRACEPARENT, X_REQUEST_ID};
 use super::hooks::RequestSpanStart;
-use super::record::{Profile, Recorder};
+use super::record::{Profile, Recorder, Tick};
 use crate::context::{ORGANIZATION_HEADER, ORGANIZATION_PARAMS, RequestId, TraceContext};
 use crate::pressure::Pressure;
 
@@ -42,6 +42,22 @@ impl<S> MonitorService<S> {
 thread_local! {
     /// Requests seen on this thread, for 1-in-N measurement without a shared counter.
     static SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The method as vitals names it: a match on `http`'s standard methods (a compare of their
+/// representation) before the byte comparison of [`Method::from_bytes`], ~20 instructions per
+/// request less.
+fn method_of(method: &http::Method) -> Method {
+    match *method {
+        http::Method::GET => Method::Get,
+        http::Method::POST => Method::Post,
+        http::Method::HEAD => Method::Head,
+        http::Method::PUT => Method::Put,
+        http::Method::DELETE => Method::Delete,
+        http::Method::PATCH => Method::Patch,
+        http::Method::OPTIONS => Method::Options,
+        _ => Method::from_bytes(method.as_str().as_bytes()),
+    }
 }
 
 fn measure_this_one(every: u32) -> bool {
@@ -119,8 +135,9 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
+        let start_tick = Tick::now();
         let route = req.extensions().get::<MatchedPath>().cloned();
-        let method = Method::from_bytes(req.method().as_str().as_bytes());
+        let method = method_of(req.method());
         let scanned = scan_request(&req, route.as_ref(), self.trust_organization_header);
         let organization = scanned.organization;
         let incoming = scanned.request_id;
@@ -180,7 +197,7 @@ where
             tracing::Span::none()
         };
         self.monitor.request_started();
-        let mut recorder = Recorder::new(&self.monitor, start);
+        let mut recorder = Recorder::new(&self.monitor, start, start_tick);
         if let Some(p) = recorder.pending_mut() {
             p.context.request_id = request_id;
             p.context.trace = trace;
@@ -195,24 +212,32 @@ where
             p.profile = measure_this_one(self.resources_every).then(Profile::default);
         }
         // Handler code runs when the future is polled (axum's routes call their handler there);
-        // the context is made current for those polls.
-        let inner = match self
+        // the context is made current for those polls. The future is built inside the
+        // returned value, not first in a local: the inner future (axum's route future holds
+        // the request) is some 300 bytes, and each move of it was a `memcpy` (about 130
+        // instructions per request in the profile).
+        if let Some(response) = self
             .pressure
             .as_ref()
             .and_then(|p| p.shed(req.uri().path()))
         {
-            Some(response) => Inner::Shed {
-                response: Some(response),
-            },
-            None => {
-                let _enter = span.enter();
-                Inner::Call {
-                    future: self.inner.call(req),
-                }
-            }
-        };
+            return ResponseFuture {
+                inner: Inner::Shed {
+                    response: Some(response),
+                },
+                span,
+                incoming: echo,
+                buffered_body_limit: self.buffered_body_limit,
+                recorder: Some(recorder),
+            };
+        }
         ResponseFuture {
-            inner,
+            inner: Inner::Call {
+                future: {
+                    let _enter = span.enter();
+                    self.inner.call(req)
+                },
+            },
             span,
             incoming: echo,
             buffered_body_limit: self.buffered_body_limit,

@@ -530,16 +530,11 @@ pub(crate) fn is_rfc3339(s: &str) -> bool {
     }
 }
 
-/// True for a lowercase-or-uppercase hex UUID in 8-4-4-4-12 form.
-pub(crate) fn is_uuid_like(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                b == b'-'
-            } else {
-                b.is_ascii_hexdigit()
-            }
-        })
+/// True for an id vitals generates: 16 lowercase hex digits.
+pub(crate) fn is_generated_id(s: &str) -> bool {
+    s.len() == 16
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[test]
@@ -567,6 +562,7 @@ fn helpers_work() {
     assert!(is_rfc3339("2024-05-01T12:00:00.123456Z"));
     assert!(is_rfc3339("2024-05-01T12:00:00+02:00"));
     assert!(!is_rfc3339("2024-05-01 12:00:00"));
-    assert!(is_uuid_like("0b8e8c8a-1f2e-4d3c-9a7b-6c5d4e3f2a1b"));
-    assert!(!is_uuid_like("test-abc-123"));
+    assert!(is_generated_id("3f9a0c2e7b41d865"));
+    assert!(!is_generated_id("0b8e8c8a-1f2e-4d3c-9a7b-6c5d4e3f2a1b"));
+    assert!(!is_generated_id("3F9A0C2E7B41D865"));
 }
