@@ -74,7 +74,7 @@ fn flag(name: &str, default: bool) -> anyhow::Result<bool> {
 pub(crate) fn from_env(
     auth: OperatorAuth,
     loggers: Loggers,
-    database_file: Option<PathBuf>,
+    database_file: Option<&std::path::Path>,
 ) -> anyhow::Result<Diagnostics> {
     let heap = flag("VITALS_HEAP_PROFILING", true)?;
     let lg = settings::raw("VITALS_HEAP_PROFILE_LG_SAMPLE")
@@ -120,7 +120,7 @@ pub(crate) fn from_env(
         .map_err(|e| anyhow::anyhow!("VITALS_CAPTURE_RULES: {e}"))?;
     let dir = match settings::raw("VITALS_ARTIFACTS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => match database_file.as_ref().and_then(|f| f.parent()) {
+        None => match database_file.and_then(std::path::Path::parent) {
             Some(parent) => parent.join("artifacts"),
             None => std::env::temp_dir().join(format!("vitals-artifacts-{}", std::process::id())),
         },

@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         .to_owned();
     let auth = operator_auth(&operator_host)?;
     let demo = demo_from_env()?;
-    let diag = diagnostics::from_env(auth.clone(), loggers, db::file_path(&database))?;
+    let diag = diagnostics::from_env(auth.clone(), loggers, db::file_path(&database).as_deref())?;
     let sample_interval = ms("VITALS_SAMPLE_INTERVAL_MS", 5_000)?;
     let pressure = pressure_from_env(demo)?;
     let get = |name: &str| std::env::var(name).ok();
