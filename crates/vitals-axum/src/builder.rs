@@ -14,7 +14,7 @@ use crate::auth::OperatorAuth;
 use crate::breaker::BreakerRegistry;
 use crate::check::{CheckError, CheckFn, HealthCheck, Probe};
 use crate::monitor::{DEFAULT_RESOURCES_EVERY, MonitorLayer};
-use crate::pressure::{Pressure, PressureBuilder, PressureLayer};
+use crate::pressure::{PressureBuilder, PressureLayer};
 #[cfg(feature = "rate-limit")]
 use crate::rate_limit::RateLimitLayer;
 use crate::sampler::Sampler;
@@ -532,12 +532,6 @@ impl Vitals {
         self.shared.notify.as_ref().map(|d| &d.notifier)
     }
 
-    /// The load-shedding state, evaluated after every sample.
-    #[must_use]
-    pub fn pressure(&self) -> &Pressure {
-        &self.shared.pressure
-    }
-
     /// The layer that sheds load under pressure; put it inside [`Vitals::layer`] so shed
     /// requests are recorded.
     #[must_use]
@@ -551,15 +545,6 @@ impl Vitals {
     #[must_use]
     pub fn rate_limit_layer(&self) -> Option<RateLimitLayer> {
         self.shared.rate_limit.clone()
-    }
-
-    /// How many iterations of the sampling loop panicked (each logged; the loop carries on
-    /// at the next interval, so pressure and alerts never freeze in their last state).
-    #[must_use]
-    pub fn sampling_panics(&self) -> u64 {
-        self.shared
-            .sampling_panics
-            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The layer that records requests into [`Vitals::monitor`].

@@ -116,6 +116,7 @@ mod routes;
 mod runtime;
 mod sampler;
 mod shared;
+mod state_api;
 mod tasks;
 
 pub use alert_hook::{AlertEvent, AlertHook};
