@@ -182,12 +182,15 @@ async fn two_servers_share_one_quota_and_survive_redis_going_away() {
     assert_eq!(answer.header("ratelimit"), Some("\"default\";r=8;t=720"));
 
     // 2. Made-up organization ids share the client's address quota: no fresh quota per id.
+    let bearer = format!("Bearer {TOKEN}");
     let mut statuses = Vec::new();
     for i in 0..20 {
         let org = format!("stranger-{i}");
+        // `/api/slow` is a demo route now: operator-only, so the request carries the token.
         let headers = [
             ("x-organization-id", org.as_str()),
             ("x-forwarded-for", "192.0.2.1"),
+            ("authorization", bearer.as_str()),
         ];
         statuses.extend(spread(&both[i % 2..=i % 2], "/api/slow?ms=0", 1, &headers).await);
     }
