@@ -381,7 +381,7 @@ async fn dashboard_asks_for_the_token_and_shows_nothing_before() {
         eprintln!("VITALS_SKIP_BROWSER=1: browser test skipped");
         return;
     }
-    let token = "browser-test-token";
+    let token = "browser-test-token-0123456789abcdef";
     let server = Server::start_with(&[
         ("VITALS_SAMPLE_INTERVAL_MS", "200"),
         ("VITALS_ADMIN_TOKEN", token),
@@ -510,7 +510,7 @@ async fn dashboard_negotiates_html_and_json() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn token_mode_gates_page_stream_and_json() {
-    let token = "negotiation-token";
+    let token = "negotiation-token-0123456789abcdefgh";
     let server = Server::start_with(&[
         ("VITALS_SAMPLE_INTERVAL_MS", "200"),
         ("VITALS_ADMIN_TOKEN", token),
