@@ -2,8 +2,9 @@
 //! levels, build identity and evidence captured when an alert fires, operator-only.
 //!
 //! Variables (range-checked; out of range is a start-up error naming the variable):
-//! `VITALS_HEAP_PROFILING` (`1`, default: jemalloc's sampling heap profiler active; `0`: off,
-//! `/debug/pprof/heap` answers 503), `VITALS_HEAP_PROFILE_LG_SAMPLE` (19: one sample per
+//! `VITALS_HEAP_PROFILING` (`1`: jemalloc's sampling heap profiler active; `0`, default: off,
+//! `/debug/pprof/heap` answers 503; off by default because with the profiler active a freed
+//! leak did not bring the heap figure down, so the heap alert never resolved: issue 26, open), `VITALS_HEAP_PROFILE_LG_SAMPLE` (19: one sample per
 //! 2^19 = 512 KiB allocated on average; 12 to 30), `VITALS_CPU_PROFILE_HZ` (99; 1 to 1000),
 //! `VITALS_CPU_PROFILE_MAX_SECONDS` (60; 1 to 600), `VITALS_CAPTURE_RULES` (the defaults of
 //! [`vitals_diag::CaptureRule::DEFAULTS`]; `none` for no capture), `VITALS_CAPTURE_LIMIT` (1
@@ -23,9 +24,9 @@ use vitals_diag::{ArtifactStore, CaptureRule, CpuProfiler, Diagnostics, Loggers}
 
 use crate::settings;
 
-/// jemalloc's profiler compiled in (`tikv-jemallocator/profiling`) and enabled from the start,
-/// sampling one allocation per 512 KiB on average (jemalloc_pprof's recommendation);
-/// `VITALS_HEAP_PROFILING=0` deactivates it and `VITALS_HEAP_PROFILE_LG_SAMPLE` changes the
+/// jemalloc's profiler compiled in (`tikv-jemallocator/profiling`), sampling one allocation per
+/// 512 KiB on average (jemalloc_pprof's recommendation) once `VITALS_HEAP_PROFILING=1` leaves
+/// it active at start (otherwise it is deactivated there) and `VITALS_HEAP_PROFILE_LG_SAMPLE` changes the
 /// rate at start. `_RJEM_MALLOC_CONF` in the environment still overrides it.
 #[allow(non_upper_case_globals, unsafe_code)]
 // SAFETY: jemalloc reads this NUL-terminated string once, at its initialisation; it is
@@ -76,7 +77,7 @@ pub(crate) fn from_env(
     loggers: Loggers,
     database_file: Option<&std::path::Path>,
 ) -> anyhow::Result<Diagnostics> {
-    let heap = flag("VITALS_HEAP_PROFILING", true)?;
+    let heap = flag("VITALS_HEAP_PROFILING", false)?;
     let lg = settings::raw("VITALS_HEAP_PROFILE_LG_SAMPLE")
         .map(|v| {
             settings::parse_in(
