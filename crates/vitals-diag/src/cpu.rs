@@ -145,7 +145,7 @@ fn take(duration: Duration, frequency: i32, format: CpuFormat) -> Result<Vec<u8>
     match format {
         CpuFormat::Pprof => {
             let profile = report.pprof().map_err(failed)?;
-            Ok(crate::gzip(&profile.encode_to_vec()))
+            Ok(gzip(&profile.encode_to_vec()))
         }
         #[cfg(feature = "flamegraph")]
         CpuFormat::Svg => {
@@ -166,4 +166,13 @@ fn take(duration: Duration, frequency: i32, format: CpuFormat) -> Result<Vec<u8>
 #[cfg(not(feature = "cpu"))]
 fn take(_: Duration, _: i32, _: CpuFormat) -> Result<Vec<u8>, CpuError> {
     Err(CpuError::NotBuilt)
+}
+
+/// Gzips `bytes` (pprof's container format), off the request path.
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
 }

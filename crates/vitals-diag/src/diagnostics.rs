@@ -62,19 +62,6 @@ impl Diagnostics {
         })
     }
 
-    /// The operator-only routes: `GET /debug/pprof/profile`, `GET /debug/pprof/heap`,
-    /// `GET /debug/tasks`, `GET /debug/artifacts`, `GET /debug/artifacts/{id}`, `GET /info`,
-    /// `GET /loggers`, `GET|POST /loggers/{name}`.
-    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        crate::routes::router(self.clone()).with_state(())
-    }
-
-    /// `app` with these routes merged and every route registered in flight (the one line a
-    /// server needs): the in-flight layer goes on the routes `app` has, so call it last.
-    pub fn mount(&self, app: axum::Router) -> axum::Router {
-        app.layer(self.0.in_flight.layer()).merge(self.router())
-    }
-
     /// The `/metrics` part: `vitals_build_info{...} 1`, and the build in `/health/debug`.
     #[must_use]
     pub fn reporter(&self) -> DiagReporter {

@@ -51,12 +51,3 @@ pub use loggers::{
     CHANGE_LOG, LEVELS, LevelChange, LoggerError, Loggers, MAX_EXPIRY, MAX_OVERRIDES, ROOT,
 };
 pub use tasks::{DUMP_TIMEOUT, task_dump_json};
-
-/// Gzips `bytes` (pprof's container format), off the request path.
-pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(bytes);
-    enc.finish().unwrap_or_default()
-}

@@ -309,3 +309,18 @@ pub(crate) fn router(d: Diagnostics) -> Router {
         ))
         .with_state(d)
 }
+
+impl Diagnostics {
+    /// The operator-only routes: `GET /debug/pprof/profile`, `GET /debug/pprof/heap`,
+    /// `GET /debug/tasks`, `GET /debug/artifacts`, `GET /debug/artifacts/{id}`, `GET /info`,
+    /// `GET /loggers`, `GET|POST /loggers/{name}`.
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        router(self.clone()).with_state(())
+    }
+
+    /// `app` with these routes merged and every route registered in flight (the one line a
+    /// server needs): the in-flight layer goes on the routes `app` has, so call it last.
+    pub fn mount(&self, app: axum::Router) -> axum::Router {
+        app.layer(self.in_flight().layer()).merge(self.router())
+    }
+}
